@@ -148,7 +148,7 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> dict[str, pd.DataFr
     dispute_rate = np.clip(0.03 + 0.05 * (risk + 1) + rng.normal(0, 0.02, n), 0.005, 0.35)
     onboard = np.where(rng.random(n) < 0.7,
                        start - rng.integers(30, 8 * 365, n),
-                       rng.integers(start, end - 60, n))
+                       rng.integers(start, max(end - 60, start + 1), n))
     paper_customer = rng.random(n) < 0.55
     switches = paper_customer & (rng.random(n) < 0.6)
     paper_until = np.where(~paper_customer, -10**9,
@@ -156,7 +156,8 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> dict[str, pd.DataFr
     writes_off = risk > np.quantile(risk, 0.92)
 
     deteriorates = (rng.random(n) < config.deteriorating_share) & (onboard < end - 400)
-    det_start = np.where(deteriorates, rng.integers(start + 240, end - 20, n), 10**9)
+    det_from = start + min(240, (end - start) // 3)
+    det_start = np.where(deteriorates, rng.integers(det_from, max(end - 20, det_from + 1), n), 10**9)
     det_delay = np.where(deteriorates, rng.uniform(10, 25, n), 0.0)
     det_order_drop = np.where(deteriorates, rng.uniform(0.25, 0.5, n), 0.0)
 
