@@ -232,3 +232,13 @@ def test_paid_amount_defaults_to_amount_when_paid(tiny):
     assert invoices.loc["I1", "paid_amount"] == 100.0
     assert pd.isna(invoices.loc["I2", "paid_amount"])
     assert invoices.loc["I3", "delivery"] is pd.NA or pd.isna(invoices.loc["I3", "delivery"])
+
+
+def test_the_shipped_example_mapping_works(tmp_path):
+    mapping = read_mapping("examples/mapping.yaml")
+    customers = pd.DataFrame(tiny_customers()).rename(columns=mapping["customers"])
+    invoices = pd.DataFrame(tiny_invoices()).rename(columns=mapping["invoices"])
+    data = write_tables(tmp_path, customers=customers, invoices=invoices)
+    result = validate(data, "examples/mapping.yaml", today=TODAY)
+    assert result.rejects.empty
+    assert len(result.company["invoices"]) == 3
