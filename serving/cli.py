@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from features.load import ContractError, Validation, validate
+from features.load import Company, ContractError, Validation, validate
 from features.synthetic import SyntheticConfig, generate, write
 
 app = typer.Typer(
@@ -27,6 +27,9 @@ err = Console(stderr=True)
 
 DataArg = Annotated[Path, typer.Argument(help="Data folder: one NAME.csv or NAME.parquet per table.")]
 MappingOpt = Annotated[Optional[Path], typer.Option("--mapping", help="YAML `table: {our_name: their_name}`.")]
+AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", help="Look at the data as known at the end of this "
+                                                "day (YYYY-MM-DD; default: the last date in the data).")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Output file: .csv, or .parquet.")]
 
 
 def _progress() -> Progress:
@@ -124,6 +127,83 @@ def validate_cmd(
     _print_validation(result, rejects)
 
 
+def _as_of(value: Optional[str]) -> Optional[pd.Timestamp]:
+    if value is None:
+        return None
+    try:
+        return pd.Timestamp(value).normalize()
+    except ValueError:
+        err.print(f"[red]--as-of must be a date YYYY-MM-DD, not {value!r}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _load(data: Path, mapping: Optional[Path]) -> Company:
+    """Validate quietly and say how many rows were set aside; errors exit 2."""
+    try:
+        result = validate(data, mapping)
+    except ContractError as e:
+        _fail(e)
+    rejected = int(result.summary["rows_rejected"].sum())
+    if rejected:
+        console.print(f"[yellow]{rejected:,} rows set aside by validation "
+                      f"(see `likvid validate {data} --rejects FILE`).[/yellow]")
+    return result.company
+
+
+def _champion_error(e: LookupError) -> None:
+    err.print(f"[red]{e}[/red]")
+    raise typer.Exit(1)
+
+
+@app.command("train")
+def train_cmd(data: DataArg, as_of: AsOfOpt = None, mapping: MappingOpt = None) -> None:
+    """Train the late-payment and payment-timing models, log them to MLflow, promote when not worse."""
+    from training import tracking
+    from training.pipeline import train
+
+    at = _as_of(as_of)
+    company = _load(data, mapping)
+    console.print(f"MLflow tracking: {tracking.tracking_uri()}")
+    with _progress() as progress:
+        task = progress.add_task("Training", total=None)
+        try:
+            result = train(company, str(data), at, progress=lambda m: progress.update(task, description=m))
+        except ValueError as e:
+            err.print(f"[red]Cannot train: {e}[/red]")
+            raise typer.Exit(2) from None
+        progress.update(task, description="Trained")
+    console.print(f"Trained as of {result.as_of:%Y-%m-%d}; holdout: snapshots after {result.origin:%Y-%m-%d}.")
+    for title, frame in (("Late payment, holdout", result.late_metrics), ("Payment timing, holdout", result.timing_metrics)):
+        table = Table(title=title)
+        table.add_column("model")
+        for col in frame.columns:
+            table.add_column(col, justify="right")
+        for name, row in frame.iterrows():
+            table.add_row(name, *[f"{v:,.0f}" if k == "n" else f"{v:.4f}" for k, v in row.items()])
+        console.print(table)
+    for name, decision in result.decisions.items():
+        verdict = "[green]promoted to champion[/green]" if decision.promote else "[yellow]kept the champion[/yellow]"
+        console.print(f"{name} v{result.versions[name]}: {verdict} ({decision.reason})")
+
+
+@app.command("score")
+def score_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, mapping: MappingOpt = None) -> None:
+    """Risk for every invoice open at as-of, with reasons, from the champion models."""
+    from training.pipeline import score
+
+    at = _as_of(as_of)
+    company = _load(data, mapping)
+    with _progress() as progress:
+        progress.add_task("Scoring open invoices", total=None)
+        try:
+            scored = score(company, at)
+        except LookupError as e:
+            _champion_error(e)
+    write_output(scored, out)
+    bands = scored["risk_band"].value_counts().to_dict()
+    console.print(f"{len(scored):,} open invoices scored -> {out}  ({', '.join(f'{k}: {v}' for k, v in bands.items())})")
+
+
 @app.command("demo")
 def demo_cmd(
     workdir: Annotated[Path, typer.Option(help="Folder for the demo company and its outputs.")] = Path("demo"),
@@ -131,15 +211,20 @@ def demo_cmd(
     years: Annotated[float, typer.Option(min=0.5)] = 3.0,
     seed: Annotated[int, typer.Option()] = 7,
 ) -> None:
-    """The main job: make a synthetic company and validate it (training and serving follow as they land)."""
+    """The main job: make a synthetic company, validate it, train and score (serving follows as it lands)."""
     data = workdir / "company"
     console.rule("[bold]likvid demo[/bold]")
-    console.print("1/2 Generating a synthetic company")
+    console.print("[bold]1/4[/bold] Generating a synthetic company")
     generate_cmd(data, customers=customers, years=years, seed=seed)
-    console.print("2/2 Validating it against the data contract")
-    validate_cmd(data, rejects=workdir / "rejects.csv")
+    console.print("[bold]2/4[/bold] Validating it against the data contract")
+    validate_cmd(data, mapping=None, rejects=workdir / "rejects.csv")
+    console.print("[bold]3/4[/bold] Training the models (tracked in MLflow)")
+    train_cmd(data, as_of=None, mapping=None)
+    console.print("[bold]4/4[/bold] Scoring the open invoices")
+    score_cmd(data, out=workdir / "scores.csv", as_of=None, mapping=None)
     console.rule("[bold green]done[/bold green]")
-    console.print(f"The company is in {data}. Try: likvid validate {data}")
+    console.print(f"Scores with reasons: {workdir / 'scores.csv'}\n"
+                  "MLflow UI: .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db  (then http://127.0.0.1:5000)")
 
 
 if __name__ == "__main__":

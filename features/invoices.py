@@ -1,0 +1,287 @@
+"""Point-in-time invoice features: what a credit analyst would look at, as of a date.
+
+``invoice_features(company, date)`` describes every invoice open at the end of ``date`` using only
+what ``as_of(company, date)`` shows. ``snapshots`` stacks such views at several dates to make
+training examples, each labelled later by ``label``.
+
+Customer history counts a still-open overdue invoice as late: it is the strongest fact about
+lateness there is, and dropping it would make a customer who stopped paying look punctual.
+Customers with little history fall back on the late share and delays of their industry and
+country (shrinkage), not on zeros that read as "never late".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.asof import as_of
+from features.contract import Cust, Inv, Ord
+from features.load import Company
+
+DAY = pd.Timedelta(days=1)
+OPEN_AMOUNT = "amount_open"
+SNAPSHOT = "as_of"
+DAYS_OVERDUE = "days_overdue"
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Settings of the invoice features."""
+
+    grace_days: int = 0
+    half_life_days: float = 90.0  # recency weighting of the late share
+    recent_days: int = 90  # "recent" window for trends and momentum
+    prior_strength: float = 5.0  # pseudo-invoices of the industry/country prior
+    last_n: int = 10  # "paid k of its last n invoices late"
+
+
+# Model inputs, in order. Names are stable: reasons and plots refer to them.
+NUMERIC = [
+    "amount", "amount_vs_typical", "terms_days", "days_to_due", "age_days",
+    "paper", "disputed", "due_month_end", "due_quarter_end", "due_month",
+    "n_settled", "late_share", "late_last_n", "n_last_n", "late_share_recent_weighted",
+    "mean_delay", "p75_delay", "p90_delay", "delay_std", "delay_trend", "days_since_last_late",
+    "open_amount", "overdue_amount", "n_overdue_open", "max_days_overdue_open",
+    "prior_late_share", "prior_mean_delay",
+    "run_weekday_share", "days_after_run_weekday", "run_monthday_share", "days_after_run_monthday",
+    "order_momentum", "order_lead_days",
+]
+FEATURES = NUMERIC
+
+
+def is_late(paid: pd.Series, due: pd.Series, grace_days: int = 0) -> pd.Series:
+    """Paid after the due date plus grace (NaT paid is not decided here)."""
+    return paid > due + pd.to_timedelta(grace_days, unit="D")
+
+
+def _settled_history(view: Company, date: pd.Timestamp, cfg: FeatureConfig) -> pd.DataFrame:
+    """One row per invoice whose outcome is known at ``date``: settled, or open and already late."""
+    inv = view[Inv.TABLE]
+    grace = pd.Timedelta(days=cfg.grace_days)
+    settled = inv[inv[Inv.PAID].notna()]
+    overdue = inv[inv[Inv.PAID].isna() & (inv[Inv.DUE] + grace < date)]
+    hist = pd.concat([
+        pd.DataFrame({Inv.CUSTOMER: settled[Inv.CUSTOMER], "event": settled[Inv.PAID],
+                      "delay": (settled[Inv.PAID] - settled[Inv.DUE]).dt.days.astype(float),
+                      "late": is_late(settled[Inv.PAID], settled[Inv.DUE], cfg.grace_days), "open": False}),
+        # An open overdue invoice is late now; its delay is at least its days overdue.
+        pd.DataFrame({Inv.CUSTOMER: overdue[Inv.CUSTOMER], "event": date,
+                      "delay": (date - overdue[Inv.DUE]).dt.days.astype(float), "late": True, "open": True}),
+    ])
+    return hist
+
+
+def _customer_history(hist: pd.DataFrame, date: pd.Timestamp, cfg: FeatureConfig) -> pd.DataFrame:
+    if hist.empty:
+        return pd.DataFrame(columns=["n_settled"]).rename_axis(Inv.CUSTOMER)
+    hist = hist.sort_values("event", kind="stable")
+    age = (date - hist["event"]).dt.days.astype(float)
+    hist = hist.assign(w=0.5 ** (age / cfg.half_life_days), recent=age <= cfg.recent_days,
+                       late_f=hist["late"].astype(float))
+    g = hist.groupby(Inv.CUSTOMER, sort=False)
+    out = pd.DataFrame({
+        "n_settled": g.size().astype(float),
+        "late_share": g["late_f"].mean(),
+        "mean_delay": g["delay"].mean(),
+        "p75_delay": g["delay"].quantile(0.75),
+        "p90_delay": g["delay"].quantile(0.9),
+        "delay_std": g["delay"].std().fillna(0.0),
+        "late_share_recent_weighted": (hist["late_f"] * hist["w"]).groupby(hist[Inv.CUSTOMER]).sum()
+        / g["w"].sum(),
+    })
+    tail = g.tail(cfg.last_n).groupby(Inv.CUSTOMER, sort=False)
+    out["late_last_n"] = tail["late_f"].sum()
+    out["n_last_n"] = tail.size().astype(float)
+    recent = hist[hist["recent"]].groupby(Inv.CUSTOMER)["delay"].mean()
+    older = hist[~hist["recent"]].groupby(Inv.CUSTOMER)["delay"].mean()
+    out["delay_trend"] = (recent - older).reindex(out.index).fillna(0.0)
+    last_late = hist[hist["late"]].groupby(Inv.CUSTOMER)["event"].max()
+    out["days_since_last_late"] = (date - last_late).dt.days.reindex(out.index).astype(float)
+    return out
+
+
+def _payment_runs(view: Company) -> pd.DataFrame:
+    """Each customer's usual payment weekday and day of month, and how regularly it keeps them."""
+    inv = view[Inv.TABLE]
+    paid = inv.loc[inv[Inv.PAID].notna(), [Inv.CUSTOMER, Inv.PAID]]
+    if paid.empty:
+        return pd.DataFrame(columns=["run_weekday", "run_weekday_share", "run_monthday", "run_monthday_share"])
+    rows = {}
+    for key, values in (("weekday", paid[Inv.PAID].dt.day_of_week), ("monthday", paid[Inv.PAID].dt.day)):
+        counts = values.groupby(paid[Inv.CUSTOMER]).value_counts()
+        top = counts.groupby(level=0).idxmax().map(lambda t: t[1])
+        share = counts.groupby(level=0).max() / counts.groupby(level=0).sum()
+        rows[f"run_{key}"], rows[f"run_{key}_share"] = top, share
+    return pd.DataFrame(rows)
+
+
+def _orders(view: Company, date: pd.Timestamp, cfg: FeatureConfig) -> pd.DataFrame:
+    orders, inv = view.get(Ord.TABLE), view[Inv.TABLE]
+    if orders.empty:
+        return pd.DataFrame(columns=["order_momentum", "order_lead_days"])
+    recent = pd.Timedelta(days=cfg.recent_days)
+    live = orders[~orders[Ord.CANCELLED].astype(bool)]
+    last = live[live[Ord.DATE] > date - recent].groupby(Ord.CUSTOMER)[Ord.AMOUNT].sum()
+    prev = live[(live[Ord.DATE] <= date - recent) & (live[Ord.DATE] > date - 2 * recent)]
+    prev = prev.groupby(Ord.CUSTOMER)[Ord.AMOUNT].sum()
+    momentum = (last.reindex(prev.index.union(last.index)).fillna(0) + 1) / (prev.reindex(
+        prev.index.union(last.index)).fillna(0) + 1)
+    linked = inv.dropna(subset=[Inv.ORDER]).merge(orders[[Ord.ID, Ord.DATE]], left_on=Inv.ORDER,
+                                                  right_on=Ord.ID, how="inner")
+    lead = (linked[Inv.ISSUE] - linked[Ord.DATE]).dt.days.groupby(linked[Inv.CUSTOMER]).median()
+    return pd.DataFrame({"order_momentum": np.log(momentum), "order_lead_days": lead})
+
+
+def _priors(hist: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
+    """Late share and mean delay of each industry x country (falling back to industry, then all)."""
+    cust = customers.set_index(Cust.ID)[[Cust.INDUSTRY, Cust.COUNTRY]].astype("string").fillna("unknown")
+    h = hist.join(cust, on=Inv.CUSTOMER)
+    overall_late = h["late"].mean() if len(h) else 0.4
+    overall_delay = h["delay"].mean() if len(h) else 0.0
+    out = pd.DataFrame(index=cust.index)
+    out["prior_late_share"], out["prior_mean_delay"] = overall_late, overall_delay
+    for keys in ([Cust.INDUSTRY], [Cust.INDUSTRY, Cust.COUNTRY]):
+        if h.empty:
+            break
+        stats = h.groupby(keys).agg(n=(Inv.CUSTOMER, "nunique"), late=("late", "mean"), delay=("delay", "mean"))
+        stats = stats[stats["n"] >= 8]  # a prior must speak for peers, not echo one customer
+        joined = cust.join(stats, on=keys)
+        have = joined["n"].notna()
+        out.loc[have, "prior_late_share"] = joined.loc[have, "late"]
+        out.loc[have, "prior_mean_delay"] = joined.loc[have, "delay"]
+    return out
+
+
+def invoice_features(company: Company, date: str | pd.Timestamp, cfg: FeatureConfig = FeatureConfig(),
+                     invoices: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Features of every invoice open at the end of ``date`` (or of ``invoices``, scored against the
+    history known at ``date``), one row each, indexed like the invoices, plus ids and due dates."""
+    date = pd.Timestamp(date).normalize()
+    view = as_of(company, date)
+    inv = view[Inv.TABLE]
+    if invoices is None:
+        invoices = inv[inv[Inv.PAID].isna()]
+    hist = _settled_history(view, date, cfg)
+    by_customer = _customer_history(hist, date, cfg)
+    priors = _priors(hist, view[Cust.TABLE])
+    runs = _payment_runs(view)
+    orders = _orders(view, date, cfg)
+
+    x = pd.DataFrame(index=invoices.index)
+    x[Inv.ID] = invoices[Inv.ID]
+    x[Inv.CUSTOMER] = invoices[Inv.CUSTOMER]
+    x[Inv.ISSUE] = invoices[Inv.ISSUE]
+    x[Inv.DUE] = invoices[Inv.DUE]
+    x[SNAPSHOT] = date
+    x[OPEN_AMOUNT] = invoices[Inv.AMOUNT]
+    x["amount"] = invoices[Inv.AMOUNT].astype(float)
+    x["terms_days"] = (invoices[Inv.DUE] - invoices[Inv.ISSUE]).dt.days.astype(float)
+    x["days_to_due"] = (invoices[Inv.DUE] - date).dt.days.astype(float)
+    x[DAYS_OVERDUE] = -x["days_to_due"]
+    x["age_days"] = (date - invoices[Inv.ISSUE]).dt.days.astype(float)
+    delivery = invoices[Inv.DELIVERY].astype("string")
+    x["paper"] = np.where(delivery.isna(), np.nan, (delivery == "paper").astype(float))
+    x["disputed"] = (invoices[Inv.DISPUTE].notna() & (invoices[Inv.DISPUTE] <= date)).astype(float)
+    due = invoices[Inv.DUE]
+    x["due_month_end"] = (due.dt.days_in_month - due.dt.day < 5).astype(float)
+    x["due_quarter_end"] = (x["due_month_end"].astype(bool) & due.dt.month.isin([3, 6, 9, 12])).astype(float)
+    x["due_month"] = due.dt.month.astype(float)
+
+    cust = invoices[Inv.CUSTOMER]
+    x = x.join(by_customer, on=Inv.CUSTOMER).join(priors, on=Inv.CUSTOMER).join(orders, on=Inv.CUSTOMER)
+    x = x.join(runs, on=Inv.CUSTOMER)
+    x["n_settled"] = x["n_settled"].fillna(0.0)
+    x["late_last_n"] = x["late_last_n"].fillna(0.0)
+    x["n_last_n"] = x["n_last_n"].fillna(0.0)
+    overall = hist["late"].mean() if len(hist) else 0.4
+    x["prior_late_share"] = x["prior_late_share"].fillna(overall)
+    x["prior_mean_delay"] = x["prior_mean_delay"].fillna(hist["delay"].mean() if len(hist) else 0.0)
+    # Shrink thin histories toward the prior, so a new customer reads as "like its peers".
+    k, n = cfg.prior_strength, x["n_settled"]
+    for col, prior in (("late_share", "prior_late_share"), ("late_share_recent_weighted", "prior_late_share"),
+                       ("mean_delay", "prior_mean_delay"), ("p75_delay", "prior_mean_delay"),
+                       ("p90_delay", "prior_mean_delay")):
+        x[col] = (x[col].fillna(0.0) * n + x[prior] * k) / (n + k)
+    x["delay_std"] = x["delay_std"].fillna(x["delay_std"].median() if x["delay_std"].notna().any() else 5.0)
+    x["delay_trend"] = x["delay_trend"].fillna(0.0)
+    tenure_days = (date - view[Cust.TABLE].set_index(Cust.ID)[Cust.ONBOARDED]).dt.days
+    never = x["days_since_last_late"].isna()
+    x.loc[never, "days_since_last_late"] = tenure_days.reindex(cust[never]).fillna(365.0).to_numpy().clip(0, None)
+
+    balances = _balances(inv, date, cfg)
+    x = x.join(balances, on=Inv.CUSTOMER)
+    for col in ("open_amount", "overdue_amount", "n_overdue_open", "max_days_overdue_open"):
+        x[col] = x[col].fillna(0.0)
+    typical = inv.groupby(Inv.CUSTOMER)[Inv.AMOUNT].median()
+    x["amount_vs_typical"] = x["amount"] / typical.reindex(cust).fillna(x["amount"]).to_numpy()
+
+    x["days_after_run_weekday"] = ((due.dt.day_of_week - x["run_weekday"]) % 7).astype(float)
+    x["days_after_run_monthday"] = _days_after_monthday(due, x["run_monthday"])
+    x["order_momentum"] = x["order_momentum"].fillna(0.0)
+    if invoices[Inv.ORDER].notna().any() and company.has(Ord.TABLE):
+        own = invoices[[Inv.ORDER, Inv.ISSUE]].join(
+            view[Ord.TABLE].set_index(Ord.ID)[Ord.DATE], on=Inv.ORDER)
+        own_lead = (own[Inv.ISSUE] - own[Ord.DATE]).dt.days
+        x["order_lead_days"] = own_lead.fillna(x["order_lead_days"])
+    return x.drop(columns=["run_weekday", "run_monthday"])
+
+
+def _days_after_monthday(due: pd.Series, monthday: pd.Series) -> pd.Series:
+    """Days from the customer's last usual monthly payment day on or before the due date."""
+    day = due.dt.day.astype(float)
+    prev_len = (due - pd.to_timedelta(due.dt.day, unit="D")).dt.days_in_month.astype(float)
+    return pd.Series(np.where(day >= monthday, day - monthday, day + prev_len - monthday), index=due.index)
+
+
+def _balances(inv: pd.DataFrame, date: pd.Timestamp, cfg: FeatureConfig) -> pd.DataFrame:
+    open_ = inv[inv[Inv.PAID].isna()]
+    overdue = open_[open_[Inv.DUE] + pd.Timedelta(days=cfg.grace_days) < date]
+    return pd.DataFrame({
+        "open_amount": open_.groupby(Inv.CUSTOMER)[Inv.AMOUNT].sum(),
+        "overdue_amount": overdue.groupby(Inv.CUSTOMER)[Inv.AMOUNT].sum(),
+        "n_overdue_open": overdue.groupby(Inv.CUSTOMER).size().astype(float),
+        "max_days_overdue_open": (date - overdue[Inv.DUE]).dt.days.groupby(overdue[Inv.CUSTOMER]).max(),
+    })
+
+
+def snapshot_dates(company: Company, start: pd.Timestamp, end: pd.Timestamp, every_days: int) -> list[pd.Timestamp]:
+    """Evenly spaced dates from ``end`` back to ``start`` (inclusive of ``end``)."""
+    dates = pd.date_range(end=end, start=start, freq=f"{every_days}D")
+    if len(dates) == 0 or dates[-1] != end:
+        dates = dates.append(pd.DatetimeIndex([end]))
+    return list(dates)
+
+
+def snapshots(company: Company, dates: list[pd.Timestamp], cfg: FeatureConfig = FeatureConfig()) -> pd.DataFrame:
+    """Features of the invoices open at each date, stacked (one row per invoice and date)."""
+    frames = [invoice_features(company, d, cfg) for d in dates]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return invoice_features(company, dates[-1], cfg).iloc[:0]
+    return pd.concat(frames, ignore_index=True)
+
+
+def label(examples: pd.DataFrame, company: Company, known_at: pd.Timestamp,
+          cfg: FeatureConfig = FeatureConfig()) -> pd.DataFrame:
+    """Outcomes of feature rows as known at ``known_at``.
+
+    ``late``: 1 paid after due + grace, 0 paid by then, NaN while undecided (due + grace not passed
+    and still open). Still open after due + grace is late, with or without a payment date.
+    ``delay``: days from due to payment, ``censored`` True when still open at ``known_at`` (the delay
+    is then only known to exceed ``delay``).
+    """
+    view = as_of(company, known_at)
+    paid = view[Inv.TABLE].set_index(Inv.ID)[Inv.PAID].reindex(examples[Inv.ID]).to_numpy()
+    paid = pd.Series(paid, index=examples.index, dtype="datetime64[ns]")
+    due = examples[Inv.DUE]
+    deadline = due + pd.Timedelta(days=cfg.grace_days)
+    late = pd.Series(np.nan, index=examples.index)
+    late[paid.notna() & (paid <= deadline)] = 0.0
+    late[(paid.notna() & (paid > deadline)) | (paid.isna() & (deadline < known_at))] = 1.0
+    censored = paid.isna()
+    end = paid.where(~censored, known_at)
+    return pd.DataFrame({"late": late, "delay": (end - due).dt.days.astype(float), "censored": censored},
+                        index=examples.index)
