@@ -76,7 +76,9 @@ def _settled_history(view: Company, date: pd.Timestamp, cfg: FeatureConfig) -> p
 
 def _customer_history(hist: pd.DataFrame, date: pd.Timestamp, cfg: FeatureConfig) -> pd.DataFrame:
     if hist.empty:
-        return pd.DataFrame(columns=["n_settled"]).rename_axis(Inv.CUSTOMER)
+        columns = ["n_settled", "late_share", "mean_delay", "p75_delay", "p90_delay", "delay_std",
+                   "late_share_recent_weighted", "late_last_n", "n_last_n", "delay_trend", "days_since_last_late"]
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in columns}).rename_axis(Inv.CUSTOMER)
     hist = hist.sort_values("event", kind="stable")
     age = (date - hist["event"]).dt.days.astype(float)
     hist = hist.assign(w=0.5 ** (age / cfg.half_life_days), recent=age <= cfg.recent_days,
@@ -108,7 +110,8 @@ def _payment_runs(view: Company) -> pd.DataFrame:
     inv = view[Inv.TABLE]
     paid = inv.loc[inv[Inv.PAID].notna(), [Inv.CUSTOMER, Inv.PAID]]
     if paid.empty:
-        return pd.DataFrame(columns=["run_weekday", "run_weekday_share", "run_monthday", "run_monthday_share"])
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in
+                             ("run_weekday", "run_weekday_share", "run_monthday", "run_monthday_share")})
     rows = {}
     for key, values in (("weekday", paid[Inv.PAID].dt.day_of_week), ("monthday", paid[Inv.PAID].dt.day)):
         counts = values.groupby(paid[Inv.CUSTOMER]).value_counts()
@@ -121,7 +124,7 @@ def _payment_runs(view: Company) -> pd.DataFrame:
 def _orders(view: Company, date: pd.Timestamp, cfg: FeatureConfig) -> pd.DataFrame:
     orders, inv = view.get(Ord.TABLE), view[Inv.TABLE]
     if orders.empty:
-        return pd.DataFrame(columns=["order_momentum", "order_lead_days"])
+        return pd.DataFrame({"order_momentum": pd.Series(dtype=float), "order_lead_days": pd.Series(dtype=float)})
     recent = pd.Timedelta(days=cfg.recent_days)
     live = orders[~orders[Ord.CANCELLED].astype(bool)]
     last = live[live[Ord.DATE] > date - recent].groupby(Ord.CUSTOMER)[Ord.AMOUNT].sum()

@@ -59,3 +59,25 @@ def small_company(tmp_path_factory) -> Path:
     """A small generated company (60 customers, 18 months) written as csv."""
     out = tmp_path_factory.mktemp("company")
     return write(generate(SyntheticConfig(customers=60, years=1.5, seed=11)), out)
+
+
+@pytest.fixture(scope="session")
+def small_loaded(small_company):
+    from features.load import validate
+
+    return validate(small_company).company
+
+
+@pytest.fixture(scope="session")
+def fitted(small_loaded):
+    """Both models fitted on the small company (no MLflow), with the training split."""
+    from training.examples import ExampleConfig, not_yet_due, split
+    from training.late_payment import build_late_payment, time_slices
+    from training.payment_timing import build_payment_timing
+
+    at, origin, train, holdout = split(small_loaded, None, ExampleConfig(every_days=21, holdout_days=60))
+    tr = not_yet_due(train)
+    fit, cal = time_slices(tr, 0.25)
+    late = build_late_payment().fit(fit, fit["late"].to_numpy(), cal, cal["late"].to_numpy())
+    timing = build_payment_timing().fit(train, train["delay"].to_numpy(), train["censored"].to_numpy())
+    return {"at": at, "origin": origin, "train": train, "holdout": holdout, "late": late, "timing": timing}

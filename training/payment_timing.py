@@ -30,7 +30,7 @@ class PaymentTimingConfig:
     learning_rate: float = 0.05
     num_leaves: int = 31
     min_child_samples: int = 100
-    buckley_james_rounds: int = 2
+    buckley_james_rounds: int = 1
     min_scale_days: float = 2.0
     max_delay_days: float = 365.0  # horizon: later than this reads as never paid
     seed: int = 0
@@ -63,20 +63,33 @@ class PaymentTimingModel:
         self.features_ = list(FEATURES)
         delay, censored = np.asarray(delay, float), np.asarray(censored, bool)
         scale = self._scale(x)
-        target = delay.copy()
-        for _ in range(max(1, c.buckley_james_rounds)):
-            self.regressor_ = lgb.LGBMRegressor(
-                n_estimators=c.n_estimators, learning_rate=c.learning_rate, num_leaves=c.num_leaves,
-                min_child_samples=c.min_child_samples, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
-                random_state=c.seed, verbose=-1, n_jobs=2, objective="huber", alpha=15.0,
-            ).fit(x[self.features_], target)
-            centre = self.regressor_.predict(x[self.features_])
-            resid = (delay - centre) / scale
-            self.values_, self.cdf_ = kaplan_meier(resid, ~censored)
-            self._tails()
+        # Start from the settled invoices, then impute each censored delay by its conditional mean
+        # beyond the censoring point (Buckley-James) and refit on everything.
+        self.regressor_ = self._regressor().fit(x.loc[~censored, self.features_], delay[~censored])
+        for _ in range(c.buckley_james_rounds):
+            self._residuals(x, delay, censored, scale)
+            target = delay.copy()
             if censored.any():
-                target[censored] = centre[censored] + scale[censored] * self._mean_beyond(resid[censored])
+                centre = self.regressor_.predict(x.loc[censored, self.features_])
+                r_c = (delay[censored] - centre) / scale[censored]
+                target[censored] = centre + scale[censored] * self._mean_beyond(r_c)
+            self.regressor_ = self._regressor().fit(x[self.features_], target)
+        self._residuals(x, delay, censored, scale)
         return self
+
+    def _regressor(self) -> lgb.LGBMRegressor:
+        c = self.config
+        return lgb.LGBMRegressor(
+            n_estimators=c.n_estimators, learning_rate=c.learning_rate, num_leaves=c.num_leaves,
+            min_child_samples=c.min_child_samples, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
+            random_state=c.seed, verbose=-1, n_jobs=2, objective="huber", alpha=15.0,
+        )
+
+    def _residuals(self, x: pd.DataFrame, delay: np.ndarray, censored: np.ndarray, scale: np.ndarray) -> None:
+        """Kaplan-Meier distribution of scaled residuals, censored ones as censored."""
+        resid = (delay - self.regressor_.predict(x[self.features_])) / scale
+        self.values_, self.cdf_ = kaplan_meier(resid, ~censored)
+        self._tails()
 
     def _tails(self) -> None:
         mass = np.diff(np.concatenate([[0.0], self.cdf_]))

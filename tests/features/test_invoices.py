@@ -1,0 +1,78 @@
+"""Point-in-time invoice features and labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.contract import Inv
+from features.invoices import FEATURES, FeatureConfig, invoice_features, label
+from features.load import Company, validate
+from tests.conftest import TODAY, tiny_customers, write_tables
+
+
+def _with_future(company: Company, date: pd.Timestamp) -> Company:
+    """Pay every invoice open at ``date`` the day after, and add invoices issued after it."""
+    inv = company[Inv.TABLE].copy()
+    open_ = inv[Inv.PAID].isna() | (inv[Inv.PAID] > date)
+    inv.loc[open_, Inv.PAID] = date + pd.Timedelta(days=1)
+    inv.loc[open_, Inv.PAID_AMOUNT] = inv.loc[open_, Inv.AMOUNT]
+    undisputed = open_ & (inv[Inv.DISPUTE].isna() | (inv[Inv.DISPUTE] > date))
+    inv.loc[undisputed, Inv.DISPUTE] = date + pd.Timedelta(days=2)
+    new = inv.head(50).copy()
+    new[Inv.ID] = "F" + new[Inv.ID]
+    new[Inv.ISSUE] = date + pd.Timedelta(days=3)
+    new[Inv.DUE] = date + pd.Timedelta(days=20)
+    new[Inv.PAID] = date + pd.Timedelta(days=25)
+    return company.replace(invoices=pd.concat([inv, new], ignore_index=True))
+
+
+def test_future_payments_disputes_and_invoices_change_no_feature(small_loaded):
+    date = pd.Timestamp("2025-02-14")
+    before = invoice_features(small_loaded, date)
+    after = invoice_features(_with_future(small_loaded, date), date)
+    assert len(before) > 20
+    pd.testing.assert_frame_equal(before.reset_index(drop=True), after.reset_index(drop=True))
+
+
+def test_features_have_no_gaps_and_new_customers_get_priors(small_loaded):
+    x = invoice_features(small_loaded, "2025-03-31")
+    assert not x[[f for f in FEATURES if f != "paper"]].isna().any().any()
+    # A customer with no settled history reads as its peers, not as "never late".
+    newest = x.sort_values("n_settled").iloc[0]
+    if newest["n_settled"] == 0:
+        assert newest["late_share"] == newest["prior_late_share"] > 0
+
+
+def _history(paid_offsets: list[int | None], due: str = "2025-01-31") -> pd.DataFrame:
+    rows = []
+    for i, off in enumerate(paid_offsets):
+        due_d = pd.Timestamp(due) + pd.Timedelta(days=7 * i)
+        rows.append({"invoice_id": f"I{i}", "customer_id": "007", "issue_date": f"{due_d - pd.Timedelta(days=30):%Y-%m-%d}",
+                     "due_date": f"{due_d:%Y-%m-%d}", "amount": "100",
+                     "paid_date": "" if off is None else f"{due_d + pd.Timedelta(days=off):%Y-%m-%d}"})
+    return pd.DataFrame(rows)
+
+
+def test_open_overdue_invoices_count_as_late_history(tmp_path):
+    # Two paid on time, one open 6 days past due at the as-of date, one not yet due.
+    inv = _history([-1, 0, None, None])
+    company = validate(write_tables(tmp_path, customers=tiny_customers(), invoices=inv), today=TODAY).company
+    x = invoice_features(company, "2025-02-20").set_index(Inv.ID)
+    row = x.loc["I3"]
+    assert row["n_overdue_open"] == 1 and row["max_days_overdue_open"] == 6
+    assert row["late_last_n"] == 1 and row["n_last_n"] == 3
+
+
+def test_labels_and_censoring(tmp_path):
+    inv = _history([-2, 0, 3, None, None])  # due 01-31, 02-07, 02-14, 02-21, 02-28
+    company = validate(write_tables(tmp_path, customers=tiny_customers(), invoices=inv), today=TODAY).company
+    x = invoice_features(company, "2025-01-20", invoices=company[Inv.TABLE])
+    y = label(x, company, pd.Timestamp("2025-02-25")).set_index(x[Inv.ID])
+    assert y.loc["I0", "late"] == 0 and y.loc["I1", "late"] == 0  # paid early / on the due date
+    assert y.loc["I2", "late"] == 1 and y.loc["I2", "delay"] == 3 and not y.loc["I2", "censored"]
+    assert y.loc["I3", "late"] == 1 and y.loc["I3", "censored"] and y.loc["I3", "delay"] == 4  # open past due
+    assert np.isnan(y.loc["I4", "late"]) and y.loc["I4", "censored"]  # not yet due: undecided
+    # The payment after the label date is not seen: I2 is then open and 3 days late... unless grace.
+    graced = label(x, company, pd.Timestamp("2025-02-25"), FeatureConfig(grace_days=5)).set_index(x[Inv.ID])
+    assert graced.loc["I2", "late"] == 0 and np.isnan(graced.loc["I3", "late"])

@@ -1,0 +1,124 @@
+"""Model behaviour: calibration inputs, monotone risk, timing distribution, reasons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.contract import Inv
+from features.invoices import FEATURES, invoice_features
+from features.load import validate
+from training.pipeline import SCORE_COLUMNS, score, score_features
+from training.payment_timing import kaplan_meier
+from tests.conftest import TODAY, write_tables
+
+
+def test_more_days_overdue_never_lowers_risk(fitted):
+    rows = fitted["holdout"][FEATURES + [Inv.ID, Inv.CUSTOMER, Inv.DUE, "days_overdue", "amount_open"]].head(200)
+    previous = None
+    for days_to_due in range(40, -61, -5):
+        p = fitted["late"].predict_proba(rows.assign(days_to_due=float(days_to_due)))
+        if previous is not None:
+            assert (p >= previous - 1e-12).all(), days_to_due
+        previous = p
+    assert (previous == 1.0).all()  # past due is late
+
+
+def test_a_punctual_customer_scores_below_a_late_one(fitted, tmp_path):
+    customers = [{"customer_id": "GOOD", "industry": "retail"}, {"customer_id": "BAD", "industry": "retail"}]
+    rows = []
+    for cust, offset in (("GOOD", -2), ("BAD", 15)):
+        for i in range(30):
+            due = pd.Timestamp("2024-03-01") + pd.Timedelta(days=10 * i)
+            rows.append({"invoice_id": f"{cust}{i}", "customer_id": cust, "issue_date": f"{due - pd.Timedelta(days=30):%Y-%m-%d}",
+                         "due_date": f"{due:%Y-%m-%d}", "amount": "1000", "delivery": "electronic",
+                         "paid_date": f"{due + pd.Timedelta(days=offset):%Y-%m-%d}"})
+        rows.append({"invoice_id": f"{cust}-open", "customer_id": cust, "issue_date": "2025-01-20",
+                     "due_date": "2025-02-19", "amount": "1000", "delivery": "electronic", "paid_date": ""})
+    company = validate(write_tables(tmp_path, customers=customers, invoices=rows), today=TODAY).company
+    scored = score(company, "2025-02-01", models=(fitted["late"], fitted["timing"])).set_index("customer_id")
+    assert scored.loc["GOOD", "p_late"] < scored.loc["BAD", "p_late"]
+    assert scored.loc["GOOD", "predicted_pay_date"] < scored.loc["BAD", "predicted_pay_date"]
+
+
+def test_score_rows_have_contract_columns_and_readable_reasons(fitted, small_loaded):
+    scored = score(small_loaded, fitted["at"], models=(fitted["late"], fitted["timing"]))
+    assert list(scored.columns) == SCORE_COLUMNS
+    assert len(scored) == small_loaded[Inv.TABLE][Inv.PAID].isna().sum()
+    assert scored["p_late"].between(0, 1).all()
+    assert scored["reason_1"].str.match(r"^[a-z0-9\"'% ,.x+-]+ \((raises|lowers) risk\)$").all()
+    assert not scored[["reason_1", "reason_2", "reason_3"]].apply(lambda c: c.str.contains("_")).any().any()
+    assert (scored["reason_1"] != scored["reason_2"]).all() and (scored["reason_2"] != scored["reason_3"]).all()
+    ordered = scored.dropna(subset=["pay_date_p90"])
+    assert (ordered["pay_date_p10"] <= ordered["predicted_pay_date"]).all()
+    assert (ordered["predicted_pay_date"] <= ordered["pay_date_p90"]).all()
+    assert (scored["predicted_pay_date"].dropna() > fitted["at"]).all()  # open invoices are paid later
+
+
+def test_future_facts_change_no_score(fitted, small_loaded):
+    date = pd.Timestamp("2025-02-14")
+    inv = small_loaded[Inv.TABLE].copy()
+    later = inv[Inv.PAID].isna() | (inv[Inv.PAID] > date)
+    inv.loc[later, Inv.PAID] = date + pd.Timedelta(days=1)
+    future = small_loaded.replace(invoices=inv)
+    models = (fitted["late"], fitted["timing"])
+    pd.testing.assert_frame_equal(score(small_loaded, date, models=models), score(future, date, models=models))
+
+
+def test_lightgbm_contributions_equal_shap_tree_explainer(fitted):
+    import shap
+
+    x = fitted["holdout"][FEATURES].head(20)
+    ours = fitted["late"].contributions(x).to_numpy()
+    theirs = shap.TreeExplainer(fitted["late"].booster_.booster_).shap_values(x)
+    theirs = theirs[1] if isinstance(theirs, list) else theirs
+    np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
+def test_kaplan_meier_matches_hand_computation():
+    values = np.array([1.0, 2.0, 2.0, 3.0, 4.0])
+    event = np.array([True, True, False, True, False])
+    v, cdf = kaplan_meier(values, event)
+    # S: after 1: 4/5; after 2 (event before the censoring at 2): 4/5*3/4 = 3/5; after 3: 3/5*1/2 = 3/10.
+    np.testing.assert_allclose(v, [1, 2, 3])
+    np.testing.assert_allclose(cdf, [0.2, 0.4, 0.7])
+
+
+def test_timing_distribution_is_conditional_and_ordered(fitted):
+    x = fitted["holdout"].head(300)
+    q = fitted["timing"].quantiles(x)
+    finite = np.isfinite(q).all(axis=1)
+    assert (q[finite, 0] <= q[finite, 1]).all() and (q[finite, 1] <= q[finite, 2]).all()
+    floor = -x["days_to_due"].to_numpy() + 1
+    draws = fitted["timing"].sample(x, 50, np.random.default_rng(0))
+    assert (draws >= floor[:, None]).all()
+    # Conditioning: the later an invoice is still unpaid, the later its median payment.
+    one = x.head(1)
+    medians = [fitted["timing"].quantiles(one, (0.5,), paid_after=np.array([d]))[0, 0] for d in (0, 20, 60)]
+    assert medians[0] <= medians[1] <= medians[2] and medians[2] >= 61
+
+
+def test_censored_invoices_move_the_timing_model_later(fitted):
+    from training.payment_timing import build_payment_timing
+
+    train = fitted["train"]
+    dropped = train[~train["censored"]]
+    naive = build_payment_timing().fit(dropped, dropped["delay"].to_numpy(), dropped["censored"].to_numpy())
+    x = fitted["holdout"].head(500)
+    assert np.nanmean(np.where(np.isinf(q := fitted["timing"].quantiles(x)), np.nan, q)[:, 1]) >= \
+        np.nanmean(naive.quantiles(x)[:, 1])
+
+
+def test_score_features_of_nothing_is_empty(fitted):
+    assert list(score_features(fitted["holdout"].iloc[:0], fitted["late"], fitted["timing"]).columns) == SCORE_COLUMNS
+
+
+@pytest.mark.parametrize("bad", ["2025-13-45", "yesterday"])
+def test_cli_rejects_a_bad_as_of(bad, small_company):
+    from typer.testing import CliRunner
+
+    from serving.cli import app
+
+    result = CliRunner().invoke(app, ["score", str(small_company), "--out", "x.csv", "--as-of", bad])
+    assert result.exit_code == 2
