@@ -43,7 +43,8 @@ NUMERIC = [
     "amount", "amount_vs_typical", "terms_days", "days_to_due", "age_days",
     "paper", "disputed", "due_month_end", "due_quarter_end", "due_month",
     "n_settled", "late_share", "late_last_n", "n_last_n", "late_share_recent_weighted",
-    "mean_delay", "p75_delay", "p90_delay", "delay_std", "delay_trend", "days_since_last_late",
+    "mean_delay", "mean_days_late", "p75_delay", "p90_delay", "delay_std", "delay_trend", "days_since_last_late",
+    "dispute_rate",
     "open_amount", "overdue_amount", "n_overdue_open", "max_days_overdue_open",
     "prior_late_share", "prior_mean_delay",
     "run_weekday_share", "days_after_run_weekday", "run_monthday_share", "days_after_run_monthday",
@@ -76,7 +77,7 @@ def _settled_history(view: Company, date: pd.Timestamp, cfg: FeatureConfig) -> p
 
 def _customer_history(hist: pd.DataFrame, date: pd.Timestamp, cfg: FeatureConfig) -> pd.DataFrame:
     if hist.empty:
-        columns = ["n_settled", "late_share", "mean_delay", "p75_delay", "p90_delay", "delay_std",
+        columns = ["n_settled", "late_share", "mean_delay", "mean_days_late", "p75_delay", "p90_delay", "delay_std",
                    "late_share_recent_weighted", "late_last_n", "n_last_n", "delay_trend", "days_since_last_late"]
         return pd.DataFrame({c: pd.Series(dtype=float) for c in columns}).rename_axis(Inv.CUSTOMER)
     hist = hist.sort_values("event", kind="stable")
@@ -88,6 +89,7 @@ def _customer_history(hist: pd.DataFrame, date: pd.Timestamp, cfg: FeatureConfig
         "n_settled": g.size().astype(float),
         "late_share": g["late_f"].mean(),
         "mean_delay": g["delay"].mean(),
+        "mean_days_late": g["delay"].apply(lambda d: d.clip(lower=0).mean()),
         "p75_delay": g["delay"].quantile(0.75),
         "p90_delay": g["delay"].quantile(0.9),
         "delay_std": g["delay"].std().fillna(0.0),
@@ -205,7 +207,8 @@ def invoice_features(company: Company, date: str | pd.Timestamp, cfg: FeatureCon
     # Shrink thin histories toward the prior, so a new customer reads as "like its peers".
     k, n = cfg.prior_strength, x["n_settled"]
     for col, prior in (("late_share", "prior_late_share"), ("late_share_recent_weighted", "prior_late_share"),
-                       ("mean_delay", "prior_mean_delay"), ("p75_delay", "prior_mean_delay"),
+                       ("mean_delay", "prior_mean_delay"), ("mean_days_late", "prior_mean_delay"),
+                       ("p75_delay", "prior_mean_delay"),
                        ("p90_delay", "prior_mean_delay")):
         x[col] = (x[col].fillna(0.0) * n + x[prior] * k) / (n + k)
     x["delay_std"] = x["delay_std"].fillna(x["delay_std"].median() if x["delay_std"].notna().any() else 5.0)
@@ -214,6 +217,11 @@ def invoice_features(company: Company, date: str | pd.Timestamp, cfg: FeatureCon
     never = x["days_since_last_late"].isna()
     x.loc[never, "days_since_last_late"] = tenure_days.reindex(cust[never]).fillna(365.0).to_numpy().clip(0, None)
 
+    # Share of the customer's invoices disputed so far (disputes dated by ``date`` only).
+    disputes = inv[Inv.DISPUTE].notna().groupby(inv[Inv.CUSTOMER]).agg(["sum", "size"])
+    overall_disputes = inv[Inv.DISPUTE].notna().mean() if len(inv) else 0.0
+    d = disputes.reindex(cust)
+    x["dispute_rate"] = ((d["sum"].fillna(0) + k * overall_disputes) / (d["size"].fillna(0) + k)).to_numpy()
     balances = _balances(inv, date, cfg)
     x = x.join(balances, on=Inv.CUSTOMER)
     for col in ("open_amount", "overdue_amount", "n_overdue_open", "max_days_overdue_open"):

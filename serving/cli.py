@@ -128,7 +128,7 @@ def validate_cmd(
 
 
 def _as_of(value: Optional[str]) -> Optional[pd.Timestamp]:
-    if value is None:
+    if value is None or value == "":
         return None
     try:
         return pd.Timestamp(value).normalize()

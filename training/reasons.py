@@ -51,6 +51,8 @@ TEMPLATES = {
                                             "recent invoices late",
     "mean_delay": lambda r: (f"customer pays on average {_days(abs(r['mean_delay']))} "
                              + ("after" if r["mean_delay"] >= 0 else "before") + " the due date"),
+    "mean_days_late": lambda r: f"customer's payments average {_days(r['mean_days_late'])} late",
+    "dispute_rate": lambda r: f"customer disputed {r['dispute_rate']:.0%} of its invoices",
     "p75_delay": lambda r: f"a quarter of the customer's payments come {_days(r['p75_delay'])} or more after due",
     "p90_delay": lambda r: f"the customer's slowest tenth of payments come {_days(r['p90_delay'])} or more after due",
     "delay_std": lambda r: f"customer's payment days vary by about {_days(r['delay_std'])}",
