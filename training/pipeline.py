@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -155,10 +156,14 @@ def train(company: Company, data: str, as_of_date: str | pd.Timestamp | None = N
           cfg: TrainConfig = TrainConfig(), progress: Progress = lambda _: None) -> TrainResult:
     """Fit both models as of the origin 13 weeks before as-of, evaluate on the weeks after, log,
     register, and promote each to ``champion`` when it is not worse than the current one."""
-    tracking.connect()
+    client = tracking.connect()
+    # Under `mlflow run`, the project run lives in its own experiment; each model family logs to
+    # its own experiment instead, tagged with the project run, whose headline metrics we fill in.
+    project_run = os.environ.pop("MLFLOW_RUN_ID", None)
     progress("Building point-in-time features")
     at, origin, train_ex, holdout = split(company, as_of_date, cfg.examples, cfg.features)
     common = {"data": data, "as_of": f"{at:%Y-%m-%d}", "origin": f"{origin:%Y-%m-%d}",
+              **({"project_run_id": project_run} if project_run else {}),
               "rows.invoices": len(company[Inv.TABLE]), "rows.customers": len(company["customers"])}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
@@ -168,6 +173,11 @@ def train(company: Company, data: str, as_of_date: str | pd.Timestamp | None = N
         mlflow.set_experiment(tracking.PAYMENT_TIMING)
         progress("Training the payment-timing model")
         timing, timing_table, timing_dec, timing_v = _train_timing(train_ex, holdout, cfg, common, out)
+    if project_run:
+        for key, value in {"auc": late_table.loc["lightgbm", "auc"], "ece": late_table.loc["lightgbm", "ece"],
+                           "brier": late_table.loc["lightgbm", "brier"],
+                           "mae_days": timing_table.loc["payment_timing", "mae_days"]}.items():
+            client.log_metric(project_run, key, float(value))
     return TrainResult(at, origin, late_table, timing_table,
                        {tracking.LATE_PAYMENT: late_dec, tracking.PAYMENT_TIMING: timing_dec},
                        {tracking.LATE_PAYMENT: late_v, tracking.PAYMENT_TIMING: timing_v}, late, timing, holdout)
