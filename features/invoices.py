@@ -39,7 +39,7 @@ class FeatureConfig:
 
 
 # Model inputs, in order. Names are stable: reasons and plots refer to them.
-NUMERIC = [
+FEATURES = [
     "amount", "amount_vs_typical", "terms_days", "days_to_due", "age_days",
     "paper", "disputed", "due_month_end", "due_quarter_end", "due_month",
     "n_settled", "late_share", "late_last_n", "n_last_n", "late_share_recent_weighted",
@@ -50,7 +50,6 @@ NUMERIC = [
     "run_weekday_share", "days_after_run_weekday", "run_monthday_share", "days_after_run_monthday",
     "order_momentum", "order_lead_days",
 ]
-FEATURES = NUMERIC
 
 
 def is_late(paid: pd.Series, due: pd.Series, grace_days: int = 0) -> pd.Series:

@@ -229,7 +229,6 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> dict[str, pd.DataFr
 
     customer_ids = np.array([f"{i:06d}" for i in range(1, n + 1)])
     invoices = pd.DataFrame({
-        Inv.ID: np.array([f"INV{i:08d}" for i in range(1, n_inv + 1)]),
         Inv.CUSTOMER: customer_ids[c],
         Inv.ISSUE: _dates(i_issue),
         Inv.DUE: _dates(i_due),
@@ -243,7 +242,7 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> dict[str, pd.DataFr
     })
     order_order = np.argsort(i_issue, kind="stable")
     invoices = invoices.iloc[order_order].reset_index(drop=True)
-    invoices[Inv.ID] = np.array([f"INV{i:08d}" for i in range(1, n_inv + 1)])
+    invoices.insert(0, Inv.ID, np.array([f"INV{i:08d}" for i in range(1, n_inv + 1)]))  # numbered by issue date
 
     keep = ~o_direct
     orders = pd.DataFrame({

@@ -35,13 +35,20 @@ def test_future_payments_disputes_and_invoices_change_no_feature(small_loaded):
     pd.testing.assert_frame_equal(before.reset_index(drop=True), after.reset_index(drop=True))
 
 
-def test_features_have_no_gaps_and_new_customers_get_priors(small_loaded):
+def test_features_have_no_gaps(small_loaded):
     x = invoice_features(small_loaded, "2025-03-31")
     assert not x[[f for f in FEATURES if f != "paper"]].isna().any().any()
-    # A customer with no settled history reads as its peers, not as "never late".
-    newest = x.sort_values("n_settled").iloc[0]
-    if newest["n_settled"] == 0:
-        assert newest["late_share"] == newest["prior_late_share"] > 0
+
+
+def test_a_new_customer_reads_as_its_peers_not_as_never_late(tmp_path):
+    # Customer 007 has a late record; 008 has no history at all.
+    inv = _history([5, 9, 12, None])
+    inv.loc[3, "customer_id"] = "008"
+    company = validate(write_tables(tmp_path, customers=tiny_customers(), invoices=inv), today=TODAY).company
+    row = invoice_features(company, "2025-02-20").set_index(Inv.ID).loc["I3"]
+    assert row["n_settled"] == 0
+    assert row["late_share"] == row["prior_late_share"] == 1.0
+    assert row["mean_delay"] == row["prior_mean_delay"] > 0
 
 
 def _history(paid_offsets: list[int | None], due: str = "2025-01-31") -> pd.DataFrame:

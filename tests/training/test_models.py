@@ -122,3 +122,17 @@ def test_cli_rejects_a_bad_as_of(bad, small_company):
 
     result = CliRunner().invoke(app, ["score", str(small_company), "--out", "x.csv", "--as-of", bad])
     assert result.exit_code == 2
+
+
+def test_weekly_new_invoices_scores_each_week_with_history_known_then(small_loaded):
+    from training.evaluate import weekly_new_invoices
+    from training.examples import ExampleConfig
+
+    table, scored = weekly_new_invoices(small_loaded, "2025-01-31", "2025-02-01", "2025-03-31",
+                                        ex=ExampleConfig(every_days=21))
+    assert set(table.index) == {"lightgbm", "customer_late_share", "logistic_regression"}
+    assert table.loc["lightgbm", "auc"] > 0.5
+    issued = scored[Inv.ISSUE]
+    assert (issued >= "2025-02-01").all() and (issued <= scored["as_of"]).all()
+    assert ((scored["as_of"] - issued).dt.days < 7).all()
+    assert scored["late"].isin([0.0, 1.0]).all()
