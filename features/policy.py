@@ -1,0 +1,183 @@
+"""The company's credit and cash policies in one validated configuration (``likvid.yaml``).
+
+A data folder may hold a ``likvid.yaml``; ``--config FILE`` names another. Anything left out takes
+the defaults below, so an empty file is a valid policy. A bad value is a ``PolicyError`` that
+names the setting and the problem.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+POLICY_FILE = "likvid.yaml"
+GRADES = ("AAA", "AA", "A", "B", "C")
+
+
+class PolicyError(ValueError):
+    """A configuration that cannot be used; the message names the setting."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DunningStep(_Frozen):
+    from_days_overdue: int = Field(ge=1, description="First day overdue on which this step applies.")
+    action: str = Field(min_length=1, description="What to do, in the controller's words.")
+
+
+class Dunning(_Frozen):
+    """The collections ladder, from the first day overdue upwards, plus the friendly pre-due reminder."""
+
+    steps: tuple[DunningStep, ...] = (
+        DunningStep(from_days_overdue=1, action="reminder"),
+        DunningStep(from_days_overdue=31, action="formal warning"),
+        DunningStep(from_days_overdue=61, action="hold new orders and final notice"),
+        DunningStep(from_days_overdue=91, action="legal or collection agency"),
+    )
+    pre_due_action: str = "friendly reminder before due"
+    pre_due_min_p_late: float = Field(0.5, ge=0, le=1, description="A not-yet-due invoice this risky gets the "
+                                      "pre-due reminder.")
+    pre_due_days: int = Field(14, ge=0, description="How many days before its due date the pre-due reminder goes.")
+    good_standing_max_p_late: float = Field(0.25, ge=0, le=1, description="Customers whose next-quarter late "
+                                            "probability is below this are never chased before due.")
+
+    @field_validator("steps")
+    @classmethod
+    def _ordered(cls, steps: tuple[DunningStep, ...]) -> tuple[DunningStep, ...]:
+        starts = [s.from_days_overdue for s in steps]
+        if not steps or starts[0] != 1:
+            raise ValueError("the first step must start at from_days_overdue: 1")
+        if any(b <= a for a, b in zip(starts, starts[1:])):
+            raise ValueError(f"from_days_overdue must rise step by step, got {starts}")
+        return steps
+
+    def action(self, days_overdue: int) -> str:
+        """The ladder's step for an invoice this many days past due (empty when not yet due)."""
+        chosen = ""
+        for step in self.steps:
+            if days_overdue >= step.from_days_overdue:
+                chosen = step.action
+        return chosen
+
+
+class GradeBand(_Frozen):
+    grade: str
+    max_p_late: float = Field(ge=0, le=1, description="Highest next-quarter late probability in this grade.")
+    limit_months: float = Field(ge=0, description="Recommended credit limit as months of average invoicing; "
+                                "0 means prepayment or no credit.")
+
+
+class Grades(_Frozen):
+    """Credit grades from ``p_late_next`` and the limit policy that goes with them."""
+
+    bands: tuple[GradeBand, ...] = (
+        GradeBand(grade="AAA", max_p_late=0.10, limit_months=3.0),
+        GradeBand(grade="AA", max_p_late=0.25, limit_months=2.0),
+        GradeBand(grade="A", max_p_late=0.45, limit_months=1.5),
+        GradeBand(grade="B", max_p_late=0.70, limit_months=1.0),
+        GradeBand(grade="C", max_p_late=1.00, limit_months=0.0),
+    )
+
+    @field_validator("bands")
+    @classmethod
+    def _all_grades_in_order(cls, bands: tuple[GradeBand, ...]) -> tuple[GradeBand, ...]:
+        names = tuple(b.grade for b in bands)
+        if names != GRADES:
+            raise ValueError(f"bands must be the grades {', '.join(GRADES)} in that order, got {', '.join(names)}")
+        cuts = [b.max_p_late for b in bands]
+        if any(b <= a for a, b in zip(cuts, cuts[1:])) or cuts[-1] != 1.0:
+            raise ValueError(f"max_p_late must rise from grade to grade and end at 1.0, got {cuts}")
+        return bands
+
+    def grade(self, p_late_next: float) -> str:
+        for band in self.bands:
+            if p_late_next <= band.max_p_late:
+                return band.grade
+        return self.bands[-1].grade
+
+    def limit_months(self, grade: str) -> float:
+        return next(b.limit_months for b in self.bands if b.grade == grade)
+
+
+class Alerts(_Frozen):
+    overdue_share: float = Field(0.08, ge=0, le=1, description="Alert when overdue open AR / open AR passes this.")
+    bad_debt_share: float = Field(0.01, ge=0, le=1, description="Alert when written-off / invoiced (365 days) "
+                                  "passes this.")
+
+
+class Policy(_Frozen):
+    """Everything a finance team sets once: grace, aging, the ladder, capital cost, floor, grades, alerts."""
+
+    grace_days: int = Field(0, ge=0, le=60, description="Days after due before an invoice counts as late.")
+    aging_buckets: tuple[int, ...] = Field((30, 60, 90), description="Upper ends of the overdue aging buckets; "
+                                           "the default gives current, 1-30, 31-60, 61-90 and 90+.")
+    dunning: Dunning = Dunning()
+    cost_of_capital: float = Field(0.08, ge=0, le=1, description="Annual cost of capital, as a fraction.")
+    cash_floor: float = Field(0.0, description="The balance the p10 forecast must stay above.")
+    grades: Grades = Grades()
+    alerts: Alerts = Alerts()
+
+    @field_validator("aging_buckets")
+    @classmethod
+    def _rising(cls, cuts: tuple[int, ...]) -> tuple[int, ...]:
+        if not cuts or cuts[0] < 1 or any(b <= a for a, b in zip(cuts, cuts[1:])):
+            raise ValueError(f"must be rising whole days of at least 1, got {list(cuts)}")
+        return cuts
+
+    @model_validator(mode="after")
+    def _pre_due_reminder_is_for_risky_customers(self) -> Policy:
+        if self.dunning.pre_due_min_p_late < self.dunning.good_standing_max_p_late:
+            raise ValueError("dunning.pre_due_min_p_late must not be below dunning.good_standing_max_p_late")
+        return self
+
+    def bucket_names(self) -> list[str]:
+        """``current``, then one name per bucket: ``1-30``, ``31-60``, ``61-90``, ``90+``."""
+        lows = [1, *[c + 1 for c in self.aging_buckets[:-1]]]
+        return ["current", *[f"{lo}-{hi}" for lo, hi in zip(lows, self.aging_buckets)], f"{self.aging_buckets[-1]}+"]
+
+    def bucket(self, days_overdue: int) -> str:
+        names = self.bucket_names()
+        if days_overdue <= 0:
+            return names[0]
+        for name, hi in zip(names[1:], self.aging_buckets):
+            if days_overdue <= hi:
+                return name
+        return names[-1]
+
+
+def _describe(error: ValidationError, source: str) -> str:
+    lines = []
+    for e in error.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        lines.append(f"{source}: {where}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_policy(values: dict | None, source: str = POLICY_FILE) -> Policy:
+    """A policy from already-read settings; ``PolicyError`` names each bad setting."""
+    if values is None:
+        return Policy()
+    if not isinstance(values, dict):
+        raise PolicyError(f"{source}: expected a mapping of settings, got {type(values).__name__}")
+    try:
+        return Policy.model_validate(values)
+    except ValidationError as e:
+        raise PolicyError(_describe(e, source)) from None
+
+
+def load_policy(data: Path | None = None, config: Path | None = None) -> Policy:
+    """``config`` if given, else ``DATA/likvid.yaml`` if present, else the defaults."""
+    path = config if config is not None else (Path(data) / POLICY_FILE if data is not None else None)
+    if path is None or (config is None and not path.exists()):
+        return Policy()
+    if not path.exists():
+        raise PolicyError(f"{path}: no such configuration file")
+    try:
+        values = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise PolicyError(f"{path}: not valid YAML ({e})") from None
+    return parse_policy(values, str(path))
