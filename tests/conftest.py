@@ -81,3 +81,12 @@ def fitted(small_loaded):
     late = build_late_payment().fit(fit, fit["late"].to_numpy(), cal, cal["late"].to_numpy())
     timing = build_payment_timing().fit(train, train["delay"].to_numpy(), train["censored"].to_numpy())
     return {"at": at, "origin": origin, "train": train, "holdout": holdout, "late": late, "timing": timing}
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """An empty MLflow store (tracking and registry) in a temporary working folder."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    return uri

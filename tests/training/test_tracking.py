@@ -14,14 +14,6 @@ from training.late_payment import LatePaymentConfig
 from training.pipeline import SCORE_COLUMNS, TrainConfig, train
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.chdir(tmp_path)
-    return uri
-
-
 def test_gate_decisions():
     assert tracking.gate("brier", 0.2, None).promote
     assert tracking.gate("brier", 0.2, 0.2).promote
