@@ -42,8 +42,9 @@ class Dunning(_Frozen):
     pre_due_min_p_late: float = Field(0.5, ge=0, le=1, description="A not-yet-due invoice this risky gets the "
                                       "pre-due reminder.")
     pre_due_days: int = Field(14, ge=0, description="How many days before its due date the pre-due reminder goes.")
-    good_standing_max_p_late: float = Field(0.25, ge=0, le=1, description="Customers whose next-quarter late "
-                                            "probability is below this are never chased before due.")
+    good_standing_max_p_late: float = Field(0.25, ge=0, le=1, description="A customer with nothing overdue whose "
+                                            "recent late share is at most this is in good standing: never chased "
+                                            "before due.")
 
     @field_validator("steps")
     @classmethod
@@ -109,8 +110,27 @@ class Alerts(_Frozen):
                                   "passes this.")
 
 
+class Inventory(_Frozen):
+    """ABC classes of stock by value and what counts as a slow mover."""
+
+    abc_shares: tuple[float, float] = Field((0.80, 0.95), description="Cumulative shares of stock value where "
+                                            "class A and class B end (SKUs sorted by value, largest first).")
+    slow_lookback_days: int = Field(180, ge=1, description="Window of inventory snapshots over which movement "
+                                    "is measured.")
+    slow_max_movement: float = Field(0.10, ge=0, description="A SKU in stock whose quantity moved (rises and falls "
+                                     "together) by less than this share of its average quantity over the window "
+                                     "is a slow mover.")
+
+    @field_validator("abc_shares")
+    @classmethod
+    def _abc_order(cls, shares: tuple[float, float]) -> tuple[float, float]:
+        if not 0 < shares[0] < shares[1] <= 1:
+            raise ValueError(f"must be 0 < A < B <= 1, got {list(shares)}")
+        return shares
+
+
 class Policy(_Frozen):
-    """Everything a finance team sets once: grace, aging, the ladder, capital cost, floor, grades, alerts."""
+    """Everything a finance team sets once: grace, aging, the ladder, capital cost, floor, grades, alerts, stock."""
 
     grace_days: int = Field(0, ge=0, le=60, description="Days after due before an invoice counts as late.")
     aging_buckets: tuple[int, ...] = Field((30, 60, 90), description="Upper ends of the overdue aging buckets; "
@@ -120,6 +140,7 @@ class Policy(_Frozen):
     cash_floor: float = Field(0.0, description="The balance the p10 forecast must stay above.")
     grades: Grades = Grades()
     alerts: Alerts = Alerts()
+    inventory: Inventory = Inventory()
 
     @field_validator("aging_buckets")
     @classmethod
