@@ -204,6 +204,90 @@ def score_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, mapping: Mappin
     console.print(f"{len(scored):,} open invoices scored -> {out}  ({', '.join(f'{k}: {v}' for k, v in bands.items())})")
 
 
+PolicyOpt = Annotated[Optional[Path], typer.Option("--config", help="A likvid.yaml policy (default: DATA/likvid.yaml "
+                                                   "if present, else the built-in defaults).")]
+
+
+def _policy(data: Path, config: Optional[Path]):
+    """The policy for a data folder; a bad configuration exits 2 with its message."""
+    from features.policy import PolicyError, load_policy
+
+    try:
+        return load_policy(data, config)
+    except PolicyError as e:
+        err.print(f"[bold red]The configuration cannot be used:[/bold red]\n{e}")
+        raise typer.Exit(2) from None
+
+
+@app.command("kpis")
+def kpis_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, config: PolicyOpt = None,
+             mapping: MappingOpt = None) -> None:
+    """Working-capital figures at as-of: DSO, DPO, DIO, CCC, aging, overdue and bad-debt shares, stock, alerts."""
+    from features.working_capital import kpis
+
+    at, policy = _as_of(as_of), _policy(data, config)
+    figures = kpis(_load(data, mapping), at, policy)
+    write_output(figures, out)
+    table = Table(title="Working capital")
+    for col in ("figure", "value", "unit"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for r in figures.itertuples(index=False):
+        value = "—" if pd.isna(r.value) else f"{r.value:.1%}" if r.unit == "share" else f"{r.value:,.1f}"
+        style = "red" if r.name.startswith("alert_") and r.value == 1 else "dim" if pd.isna(r.value) else ""
+        table.add_row(r.name, value, r.unit, style=style)
+    console.print(table)
+    console.print(f"{len(figures)} figures with their definitions -> {out}")
+
+
+TopOpt = Annotated[Optional[int], typer.Option("--top", min=1, help="Only the first N invoices.")]
+
+
+@app.command("worklist")
+def worklist_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, top: TopOpt = None, config: PolicyOpt = None,
+                 mapping: MappingOpt = None) -> None:
+    """The open invoices to act on first, with the dunning step and why, from the champion models."""
+    from training.collections import NO_ACTION, worklist
+
+    at, policy = _as_of(as_of), _policy(data, config)
+    company = _load(data, mapping)
+    with _progress() as progress:
+        progress.add_task("Ranking open invoices by the cash that acting brings in", total=None)
+        try:
+            rows = worklist(company, at, top, policy)
+        except LookupError as e:
+            _champion_error(e)
+    write_output(rows, out)
+    acted = rows[rows["action"] != NO_ACTION]
+    counts = ", ".join(f"{k}: {v}" for k, v in acted["action"].value_counts().items())
+    console.print(f"{len(rows):,} open invoices ranked -> {out}  ({counts or 'no action due'}); expected cash "
+                  f"from acting: {acted['expected_gain'].sum():,.0f}")
+
+
+@app.command("discounts")
+def discounts_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, config: PolicyOpt = None,
+                  mapping: MappingOpt = None) -> None:
+    """For each open bill with early-payment terms: take the discount or not, and what it earns."""
+    from training.collections import discounts
+
+    at, policy = _as_of(as_of), _policy(data, config)
+    company = _load(data, mapping)
+    with _progress() as progress:
+        progress.add_task("Forecasting cash and deciding discounts", total=None)
+        try:
+            rows = discounts(company, at, policy)
+        except LookupError as e:
+            _champion_error(e)
+        except ValueError as e:
+            err.print(f"[red]Cannot decide discounts: {e}[/red]")
+            raise typer.Exit(2) from None
+    write_output(rows, out)
+    taken = rows[rows["take"].astype(bool)]
+    saved = (taken["amount"] * taken["discount_pct"] / 100).sum()
+    console.print(f"{len(rows):,} open bills with early-payment terms -> {out}; take {len(taken):,} "
+                  f"(saves {saved:,.0f}); cost of capital {policy.cost_of_capital:.1%}, cash floor "
+                  f"{policy.cash_floor:,.0f}")
+
+
 @app.command("demo")
 def demo_cmd(
     workdir: Annotated[Path, typer.Option(help="Folder for the demo company and its outputs.")] = Path("demo"),
