@@ -90,3 +90,21 @@ def store(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)
     return uri
+
+
+@pytest.fixture
+def champions(store, small_loaded, fitted):
+    """The ``fitted`` late-payment and timing models registered as champions in the ``store``."""
+    import mlflow
+
+    from features.invoices import FEATURES, invoice_features
+    from training import tracking
+
+    client = tracking.connect()
+    mlflow.set_experiment("fixture-champions")
+    example = invoice_features(small_loaded, fitted["at"])[FEATURES].head(5)
+    with mlflow.start_run():
+        for model, name in ((fitted["late"], tracking.LATE_PAYMENT), (fitted["timing"], tracking.PAYMENT_TIMING)):
+            info = tracking.log_model(model, name, example)
+            client.set_registered_model_alias(name, tracking.CHAMPION, info.registered_model_version)
+    return store

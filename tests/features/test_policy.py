@@ -55,3 +55,26 @@ def test_grades_from_p_late():
     grades = Policy().grades
     assert [grades.grade(p) for p in (0.0, 0.1, 0.11, 0.3, 0.5, 0.9)] == ["AAA", "AAA", "AA", "A", "B", "C"]
     assert grades.limit_months("C") == 0
+
+
+def test_the_example_file_documents_every_setting_at_its_default():
+    from pathlib import Path
+
+    import yaml
+
+    values = yaml.safe_load((Path(__file__).resolve().parents[2] / "examples" / POLICY_FILE).read_text())
+    assert parse_policy(values) == Policy()
+
+    def names(model, prefix=""):
+        out = set()
+        for name in type(model).model_fields:
+            out.add(prefix + name)
+            if hasattr(getattr(model, name), "model_fields"):
+                out |= names(getattr(model, name), f"{prefix}{name}.")
+        return out
+
+    def keys(mapping, prefix=""):
+        return {prefix + k for k in mapping} | {x for k, v in mapping.items() if isinstance(v, dict)
+                                                 for x in keys(v, f"{prefix}{k}.")}
+
+    assert names(Policy()) == keys(values)

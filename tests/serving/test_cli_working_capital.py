@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import mlflow
 import pandas as pd
 from typer.testing import CliRunner
 
-from features.invoices import FEATURES, invoice_features
 from features.working_capital import KPI_COLUMNS
 from serving.cli import app
-from training import tracking
 from training.collections import DISCOUNT_COLUMNS, NO_ACTION, WORKLIST_COLUMNS
 
 runner = CliRunner()
@@ -46,18 +43,13 @@ def test_discounts_with_no_bills_writes_an_empty_table(tiny, tmp_path):
     assert list(pd.read_csv(out).columns) == DISCOUNT_COLUMNS
 
 
-def test_worklist_needs_champions_then_ranks(store, small_company, small_loaded, fitted, tmp_path):
-    out = tmp_path / "worklist.csv"
-    result = runner.invoke(app, ["worklist", str(small_company), "--out", str(out)])
+def test_worklist_without_champions_says_so(store, small_company, tmp_path):
+    result = runner.invoke(app, ["worklist", str(small_company), "--out", str(tmp_path / "w.csv")])
     assert result.exit_code == 1 and "likvid train" in result.output
 
-    tracking.connect()
-    mlflow.set_experiment("cli-test")
-    example = invoice_features(small_loaded, fitted["at"])[FEATURES].head(5)
-    with mlflow.start_run():
-        for model, name in ((fitted["late"], tracking.LATE_PAYMENT), (fitted["timing"], tracking.PAYMENT_TIMING)):
-            info = tracking.log_model(model, name, example)
-            tracking.connect().set_registered_model_alias(name, tracking.CHAMPION, info.registered_model_version)
+
+def test_worklist_ranks_with_the_champions(champions, small_company, tmp_path):
+    out = tmp_path / "worklist.csv"
     result = runner.invoke(app, ["worklist", str(small_company), "--top", "25", "--out", str(out)])
     assert result.exit_code == 0, result.output
     rows = pd.read_csv(out)
