@@ -24,6 +24,7 @@ DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 CHAMPION = "champion"
 LATE_PAYMENT = "likvid-late-payment"
 PAYMENT_TIMING = "likvid-payment-timing"
+SEGMENTATION = "likvid-segmentation"
 
 
 def tracking_uri() -> str:

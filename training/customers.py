@@ -1,0 +1,409 @@
+"""Customer models: behaviour segments, next-quarter lateness (``p_late_next``), grades, limits, warnings.
+
+Two fitted parts travel together as one registered model, ``likvid-segmentation``:
+
+- ``CustomerRiskModel``: LightGBM with a cross-entropy objective on customer snapshots, predicting
+  the share of a customer's invoices due in the next quarter that will be paid late;
+- ``CustomerSegmentation``: KMeans on scaled behaviour features of established customers, the number
+  of clusters chosen by silhouette, each cluster named from its profile; customers with too little
+  history are "new".
+
+``customer_risk`` turns them, the policy's grade bands and limit months and the early warnings of
+``features.customers`` into the contract's ``customers`` rows.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import joblib
+import lightgbm as lgb
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from mlflow.models import infer_signature  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
+from sklearn.cluster import KMeans  # noqa: E402
+from sklearn.impute import SimpleImputer  # noqa: E402
+from sklearn.metrics import silhouette_score  # noqa: E402
+from sklearn.pipeline import Pipeline, make_pipeline  # noqa: E402
+from sklearn.preprocessing import FunctionTransformer, StandardScaler  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from features.asof import as_of, last_known_date  # noqa: E402
+from features.contract import Cust, Inv, Ord  # noqa: E402
+from features.customers import (  # noqa: E402
+    CUSTOMER_FEATURES, CustomerFeatureConfig, WarningConfig, customer_features, decided_invoices, early_warnings,
+    late_share_in, late_share_next,
+)
+from features.load import Company  # noqa: E402
+from features.policy import Grades, Policy  # noqa: E402
+from training import tracking  # noqa: E402
+
+CUSTOMER_COLUMNS = ["customer_id", "segment", "credit_grade", "p_late_next", "recommended_credit_limit",
+                    "open_amount", "overdue_amount", "dso_days", "trend", "warning"]
+HEADROOM = "headroom"
+NEW = "new"
+SEGMENT_FEATURES = ["late_share_365", "mean_delay_365", "delay_std_365", "delay_trend", "monthly_invoiced",
+                    "dispute_rate", "order_trend"]
+_LOG_SEGMENT = [SEGMENT_FEATURES.index(c) for c in ("delay_std_365", "monthly_invoiced")]
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CustomerConfig:
+    """Settings of the customer models."""
+
+    horizon_days: int = 91  # "next quarter": invoices due in the 91 days after the as-of date
+    every_days: int = 28  # spacing of training snapshots
+    warmup_days: int = 120  # history needed before the first snapshot
+    holdout_days: int = 91  # evaluation: fit at as-of - 91 days, judge the quarter after
+    n_estimators: int = 200
+    learning_rate: float = 0.05
+    num_leaves: int = 7
+    min_child_samples: int = 40
+    k_range: tuple[int, ...] = (2, 3, 4, 5, 6)
+    new_days: int = 180  # tenure below this, or fewer decided invoices than min_decided, is "new"
+    min_decided: int = 6
+    cap_at_credit_limit: bool = True  # a recommended limit never exceeds the limit the data already sets
+    seed: int = 0
+
+    def params(self) -> dict:
+        return asdict(self)
+
+
+# --- next-quarter lateness -------------------------------------------------------------------------
+
+
+class CustomerRiskModel:
+    """LightGBM on customer features; the target is a share (cross-entropy objective), weighted by the
+    number of invoices it is measured on, so the prediction is the expected late share."""
+
+    def __init__(self, config: CustomerConfig = CustomerConfig()):
+        self.config = config
+
+    def fit(self, x: pd.DataFrame, y: np.ndarray, weight: np.ndarray | None = None) -> CustomerRiskModel:
+        c = self.config
+        self.features_ = list(CUSTOMER_FEATURES)
+        self.booster_ = lgb.LGBMRegressor(
+            objective="cross_entropy", n_estimators=c.n_estimators, learning_rate=c.learning_rate,
+            num_leaves=c.num_leaves, min_child_samples=min(c.min_child_samples, max(len(x) // 10, 5)),
+            subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=c.seed, verbose=-1,
+            n_jobs=1,  # with 2 threads on a busy 2-core machine one fit took 80x longer (37 s against 0.46 s)
+        ).fit(x[self.features_], np.asarray(y, float), sample_weight=weight)
+        return self
+
+    def predict(self, x: pd.DataFrame) -> np.ndarray:
+        """Probability that an invoice of the customer due in the next quarter is paid late."""
+        return np.clip(self.booster_.predict(x[self.features_]), 0.0, 1.0)
+
+
+def build_customer_risk(config: CustomerConfig = CustomerConfig()) -> CustomerRiskModel:
+    return CustomerRiskModel(config)
+
+
+def customer_examples(company: Company, at: pd.Timestamp, cfg: CustomerConfig = CustomerConfig(),
+                      features: CustomerFeatureConfig = CustomerFeatureConfig()) -> pd.DataFrame:
+    """Customer snapshots whose next quarter is over by ``at``, labelled with its late share as known at
+    ``at`` (``late_share_next``, ``n`` invoices); customers with no invoice due in it are left out."""
+    # Only the tables the customer features read, seen as at ``at`` once.
+    view = as_of(Company({t: company[t] for t in (Cust.TABLE, Inv.TABLE, Ord.TABLE) if company.has(t)},
+                         company.supplied), at)
+    hist = decided_invoices(view, at, features.grace_days)
+    first_issue = view[Inv.TABLE][Inv.ISSUE].min()
+    last = at - pd.Timedelta(days=cfg.horizon_days)
+    start = first_issue + pd.Timedelta(days=cfg.warmup_days)
+    if pd.isna(first_issue) or start > last:
+        raise ValueError(f"not enough history before {at:%Y-%m-%d} to train the customer model "
+                         f"(need {cfg.warmup_days + cfg.horizon_days} days of invoices)")
+    dates = pd.date_range(end=last, start=start, freq=f"{cfg.every_days}D")
+    frames = []
+    for d in dates:
+        x = customer_features(view, d, features)
+        y = late_share_in(hist, d, cfg.horizon_days)
+        x = x.join(y, how="inner")
+        frames.append(x.assign(snapshot=d).reset_index())
+    return pd.concat(frames, ignore_index=True)
+
+
+# --- segments --------------------------------------------------------------------------------------
+
+
+def _log_columns(x: np.ndarray) -> np.ndarray:
+    x = np.array(x, dtype=float, copy=True)
+    x[:, _LOG_SEGMENT] = np.log1p(np.clip(x[:, _LOG_SEGMENT], 0, None))
+    return x
+
+
+def _scaler() -> Pipeline:
+    return make_pipeline(FunctionTransformer(_log_columns), SimpleImputer(strategy="median"), StandardScaler())
+
+
+def _name(profile: pd.Series, book: pd.Series) -> str:
+    """A credit controller's name for a cluster, from its median behaviour against the whole book's."""
+    if profile["delay_trend"] >= 5.0 and profile["late_share_365"] > book["late_share_365"]:
+        return "deteriorating"
+    if profile["delay_std_365"] >= 1.5 * book["delay_std_365"]:
+        return "erratic"
+    if profile["late_share_365"] < 0.25:
+        return "prompt payers"
+    if profile["late_share_365"] >= 0.5:
+        return "slow but steady" if profile["delay_std_365"] <= book["delay_std_365"] else "late payers"
+    return "mostly on time"
+
+
+class CustomerSegmentation:
+    """KMeans on scaled behaviour features, k chosen by silhouette, clusters named from their profiles."""
+
+    def __init__(self, config: CustomerConfig = CustomerConfig()):
+        self.config = config
+
+    def is_new(self, x: pd.DataFrame) -> pd.Series:
+        c = self.config
+        return (x["tenure_days"].fillna(0) < c.new_days) | (x["n_decided"] < c.min_decided)
+
+    def fit(self, x: pd.DataFrame) -> CustomerSegmentation:
+        c = self.config
+        known = x[~self.is_new(x)]
+        if len(known) < 2 * max(min(c.k_range), 2):
+            raise ValueError(f"too few established customers to form segments ({len(known)})")
+        self.scaler_ = _scaler().fit(known[SEGMENT_FEATURES].to_numpy())
+        z = self.scaler_.transform(known[SEGMENT_FEATURES].to_numpy())
+        self.silhouette_ = {}
+        fits = {}
+        with threadpool_limits(1):  # a few hundred rows: threads only contend (5 s against 0.04 s a fit)
+            for k in c.k_range:
+                if k >= len(known):
+                    break
+                km = KMeans(n_clusters=k, n_init=10, random_state=c.seed).fit(z)
+                self.silhouette_[k] = float(silhouette_score(z, km.labels_, random_state=c.seed))
+                fits[k] = km
+        self.k_ = max(self.silhouette_, key=self.silhouette_.get)
+        self.kmeans_ = fits[self.k_]
+        profiles = known[SEGMENT_FEATURES].groupby(self.kmeans_.labels_).median()
+        book = known[SEGMENT_FEATURES].median()
+        names = {i: _name(row, book) for i, row in profiles.iterrows()}
+        volume = profiles["monthly_invoiced"]
+        for name in set(names.values()):
+            same = [i for i in names if names[i] == name]
+            if len(same) > 1:  # tell apart clusters that read alike by their size
+                for rank, i in enumerate(sorted(same, key=lambda i: -volume[i])):
+                    names[i] = f"{name}, {'larger' if rank == 0 else 'smaller' if rank == len(same) - 1 else 'mid-size'} accounts"
+                if len({names[i] for i in same}) < len(same):
+                    for n_, i in enumerate(same, 1):
+                        names[i] = f"{name} {n_}"
+        self.names_ = [names[i] for i in range(self.k_)]
+        return self
+
+    def predict(self, x: pd.DataFrame) -> np.ndarray:
+        """The segment name of each customer row."""
+        out = np.full(len(x), NEW, dtype=object)
+        new = self.is_new(x).to_numpy()
+        if (~new).any():
+            with threadpool_limits(1):
+                labels = self.kmeans_.predict(self.scaler_.transform(x.loc[~new, SEGMENT_FEATURES].to_numpy()))
+            out[~new] = np.asarray(self.names_, dtype=object)[labels]
+        return out
+
+
+def build_segmentation(config: CustomerConfig = CustomerConfig()) -> CustomerSegmentation:
+    return CustomerSegmentation(config)
+
+
+def segment_profiles(x: pd.DataFrame, segments: np.ndarray) -> pd.DataFrame:
+    """Per segment: how many customers and their median behaviour (the table a credit team reads)."""
+    cols = ["late_share_365", "mean_delay_365", "delay_std_365", "delay_trend", "monthly_invoiced", "dispute_rate",
+            "order_trend", "tenure_days", "dso_days"]
+    prof = x[cols].groupby(pd.Series(segments, index=x.index, name="segment")).median()
+    prof.insert(0, "customers", pd.Series(segments).value_counts())
+    return prof.sort_values("late_share_365").round(3)
+
+
+# --- the bundle --------------------------------------------------------------------------------------
+
+
+class CustomerModels:
+    """The fitted customer models that travel together: ``risk_`` and ``segmentation_``."""
+
+    def __init__(self, risk: CustomerRiskModel, segmentation: CustomerSegmentation,
+                 features: CustomerFeatureConfig = CustomerFeatureConfig(), warnings: WarningConfig = WarningConfig()):
+        self.risk_, self.segmentation_ = risk, segmentation
+        self.features, self.warnings = features, warnings
+
+    def predict(self, x: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"segment": self.segmentation_.predict(x), "p_late_next": self.risk_.predict(x)},
+                            index=x.index)
+
+
+def fit_customer_models(company: Company, at: pd.Timestamp | str | None = None,
+                        cfg: CustomerConfig = CustomerConfig(),
+                        features: CustomerFeatureConfig = CustomerFeatureConfig()) -> CustomerModels:
+    """Fit both parts on everything known at ``at`` (no MLflow): for notebooks and tests."""
+    at = pd.Timestamp(at).normalize() if at is not None else last_known_date(company)
+    ex = customer_examples(company, at, cfg, features)
+    risk = build_customer_risk(cfg).fit(ex, ex["late_share_next"].to_numpy(), ex["n"].to_numpy())
+    seg = build_segmentation(cfg).fit(customer_features(company, at, features))
+    return CustomerModels(risk, seg, features)
+
+
+# --- grades and limits -------------------------------------------------------------------------------
+
+
+def recommended_limit(grade: pd.Series, monthly_invoiced: pd.Series, grades: Grades,
+                      credit_limit: pd.Series | None = None, cap: bool = True) -> pd.Series:
+    """Limit months of the grade x average monthly invoicing (C: 0, prepayment), rounded down to 100,
+    and never above the limit the data already sets when ``cap``."""
+    months = grade.map(grades.limit_months).astype(float)
+    limit = np.floor(months * monthly_invoiced.fillna(0.0).clip(lower=0) / 100.0) * 100.0
+    if cap and credit_limit is not None:
+        limit = limit.where(credit_limit.isna(), np.minimum(limit, credit_limit))
+    return limit
+
+
+def customer_risk(company: Company, as_of: str | pd.Timestamp | None = None, models: CustomerModels | None = None,
+                  policy: Policy = Policy(), cfg: CustomerConfig = CustomerConfig()) -> pd.DataFrame:
+    """The contract's ``customers`` rows for every customer known at as-of (champion models unless given);
+    ``headroom`` (credit limit less open amount) is added when the data has a credit_limit column."""
+    at = pd.Timestamp(as_of).normalize() if as_of is not None else last_known_date(company)
+    if models is None:
+        models = load_customer_models()
+    feats = CustomerFeatureConfig(**{**asdict(models.features), "grace_days": policy.grace_days})
+    x = customer_features(company, at, feats)
+    predicted = models.predict(x)
+    warnings = early_warnings(company, at, models.warnings, grace_days=policy.grace_days).reindex(x.index)
+    grade = predicted["p_late_next"].map(policy.grades.grade)
+    has_limit = Cust.CREDIT_LIMIT in company.supplied.get(Cust.TABLE, frozenset())
+    out = pd.DataFrame({
+        "customer_id": x.index.to_numpy(),
+        "segment": predicted["segment"].to_numpy(),
+        "credit_grade": grade.to_numpy(),
+        "p_late_next": predicted["p_late_next"].round(4).to_numpy(),
+        "recommended_credit_limit": recommended_limit(grade, x["monthly_invoiced"], policy.grades,
+                                                      x[Cust.CREDIT_LIMIT] if has_limit else None,
+                                                      cfg.cap_at_credit_limit).to_numpy(),
+        "open_amount": x["open_amount"].round(2).to_numpy(),
+        "overdue_amount": x["overdue_amount"].round(2).to_numpy(),
+        "dso_days": x["dso_days"].round(1).to_numpy(),
+        "trend": warnings["trend"].fillna("stable").to_numpy(),
+        "warning": warnings["warning"].fillna("").to_numpy(),
+    })
+    if has_limit:
+        out[HEADROOM] = (x[Cust.CREDIT_LIMIT] - x["open_amount"]).round(2).to_numpy()
+    return out[CUSTOMER_COLUMNS + ([HEADROOM] if has_limit else [])]
+
+
+# --- MLflow ------------------------------------------------------------------------------------------
+
+
+class CustomerPyfunc(mlflow.pyfunc.PythonModel):
+    """A pyfunc around ``CustomerModels``: customer feature rows in, segment and p_late_next out.
+    ``unwrap_python_model().model`` is the bundle."""
+
+    def load_context(self, context) -> None:
+        self.model = joblib.load(context.artifacts["model"])
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        return self.model.predict(model_input).reset_index(drop=True)
+
+
+def _log_bundle(models: CustomerModels, example: pd.DataFrame):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.joblib"
+        joblib.dump(models, path)
+        output = models.predict(example).reset_index(drop=True)
+        requirements = [f"{p}=={version(p)}" for p in ("lightgbm", "scikit-learn", "pandas", "numpy", "joblib", "mlflow")]
+        return mlflow.pyfunc.log_model(
+            name="model", python_model=CustomerPyfunc(), artifacts={"model": str(path)},
+            signature=infer_signature(example, output), input_example=example,
+            registered_model_name=tracking.SEGMENTATION, pip_requirements=requirements,
+        )
+
+
+def load_customer_models() -> CustomerModels:
+    """The champion customer models; LookupError saying to run `likvid train DATA` first when missing."""
+    return tracking.load_champion(tracking.SEGMENTATION)[0]
+
+
+def _weighted_brier(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> float:
+    return float(np.average((y - p) ** 2, weights=w))
+
+
+def evaluate_risk(y: np.ndarray, w: np.ndarray, scores: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Per scorer: invoice-weighted Brier score of the late share and Spearman rank correlation with it."""
+    return pd.DataFrame({name: {"brier": _weighted_brier(y, p, w), "spearman": float(spearmanr(p, y).statistic),
+                                "customers": float(len(y))} for name, p in scores.items()}).T
+
+
+def _profile_plot(x: pd.DataFrame, segments: np.ndarray, path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for name in sorted(set(segments)):
+        m = segments == name
+        ax.scatter(x.loc[m, "mean_delay_365"], x.loc[m, "late_share_365"], s=14, label=f"{name} ({m.sum()})")
+    ax.set_xlabel("mean days after due, last 365 days")
+    ax.set_ylabel("late share, last 365 days")
+    ax.set_title("Customer segments")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def train_segmentation(company: Company, data: str, as_of: str | pd.Timestamp | None = None,
+                       progress: Progress = lambda _: None,
+                       cfg: CustomerConfig = CustomerConfig()) -> tuple[tracking.GateDecision, str]:
+    """Fit the customer models, evaluate next-quarter lateness on the quarter before as-of, log to the
+    MLflow experiment ``likvid-segmentation``, register, and promote when the holdout Brier score is not
+    worse than the champion's on the same customers."""
+    tracking.connect()
+    at = pd.Timestamp(as_of).normalize() if as_of is not None else last_known_date(company)
+    origin = at - pd.Timedelta(days=cfg.holdout_days)
+    features = CustomerFeatureConfig()
+    progress("Building customer snapshots")
+    train = customer_examples(company, origin, cfg, features)
+    holdout = customer_features(company, origin, features).join(
+        late_share_next(company, origin, at, cfg.horizon_days, features.grace_days), how="inner")
+    if len(holdout) < 3:
+        raise ValueError(f"too few customers with invoices due after {origin:%Y-%m-%d} to evaluate the customer model")
+    progress("Training the customer models (next-quarter lateness, segments)")
+    mlflow.set_experiment(tracking.SEGMENTATION)
+    with mlflow.start_run(run_name="customers"), tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        risk = build_customer_risk(cfg).fit(train, train["late_share_next"].to_numpy(), train["n"].to_numpy())
+        current = customer_features(company, at, features)
+        seg = build_segmentation(cfg).fit(current)
+        models = CustomerModels(risk, seg, features)
+        y, w = holdout["late_share_next"].to_numpy(), holdout["n"].to_numpy()
+        table = evaluate_risk(y, w, {"lightgbm": risk.predict(holdout),
+                                     "recent_late_share": holdout["late_share_weighted"].to_numpy(),
+                                     "late_share_365": holdout["late_share_365"].to_numpy()})
+        mlflow.log_params({**{f"model.{k}": v for k, v in cfg.params().items()}, "data": data,
+                           "as_of": f"{at:%Y-%m-%d}", "origin": f"{origin:%Y-%m-%d}",
+                           "rows.train": len(train), "rows.holdout": len(holdout), "customers": len(current),
+                           "rows.invoices": len(company[Inv.TABLE]), "segments.k": seg.k_,
+                           "segments.criterion": "silhouette"})
+        for k, s in seg.silhouette_.items():
+            mlflow.log_metric("silhouette", s, step=k)
+        mlflow.log_metric("silhouette_chosen", seg.silhouette_[seg.k_])
+        for name, row in table.iterrows():
+            mlflow.log_metrics({f"{m}_{name}" if name != "lightgbm" else m: float(v) for m, v in row.items()})
+        segments = seg.predict(current)
+        segment_profiles(current, segments).to_csv(out / "segment_profiles.csv")
+        table.to_csv(out / "p_late_next_vs_baselines.csv")
+        _profile_plot(current, segments, out / "segments.png")
+        for f in ("segment_profiles.csv", "p_late_next_vs_baselines.csv", "segments.png"):
+            mlflow.log_artifact(str(out / f))
+        champion = tracking.champion_or_none(tracking.SEGMENTATION)
+        champion_brier = _weighted_brier(y, champion[0].risk_.predict(holdout), w) if champion else None
+        decision = tracking.gate("brier", float(table.loc["lightgbm", "brier"]), champion_brier, tolerance=1e-4)
+        info = _log_bundle(models, current[CUSTOMER_FEATURES].head(5))
+        tracking.apply_gate(tracking.SEGMENTATION, info, decision)
+    return decision, str(info.registered_model_version)
