@@ -346,8 +346,12 @@ def early_warnings(company: Company, date: str | pd.Timestamp, cfg: WarningConfi
     p_d, p_o = out["p_rise"].fillna(1.0).clip(1e-300), out["p_orders"].fillna(1.0).clip(1e-300)
     out["p_change"] = stats.chi2.sf(-2 * (np.log(p_d) + np.log(p_o)), 4)
     flagged = out["p_change"] < cfg.alpha
-    out["delay_rise"] = flagged & (out["p_rise"] < 0.5)
+    # Name only what moved: a part whose own p-value is not small stays out of the sentence.
+    out["delay_rise"] = flagged & (out["p_rise"] < 0.1) & (out["recent_delay"] > out["baseline_delay"])
     out["order_drop"] = flagged & (out["orders_vs_usual"] < 1) & (out["p_orders"] < 0.1)
+    lone = flagged & ~out["delay_rise"] & ~out["order_drop"]  # the two together, neither alone
+    out.loc[lone, "delay_rise"] = out.loc[lone, "recent_delay"] > out.loc[lone, "baseline_delay"]
+    out.loc[lone, "order_drop"] = out.loc[lone, "orders_vs_usual"] < 1
     improving = (out["p_fall"] < cfg.alpha / 4) & ~flagged
     out["trend"] = np.where(out["delay_rise"] | out["order_drop"], "worsening", np.where(improving, "improving", "stable"))
     out["warning"] = [_sentence(r, cfg.order_days) for r in out.to_dict("records")]

@@ -407,3 +407,32 @@ def train_segmentation(company: Company, data: str, as_of: str | pd.Timestamp | 
         info = _log_bundle(models, current[CUSTOMER_FEATURES].head(5))
         tracking.apply_gate(tracking.SEGMENTATION, info, decision)
     return decision, str(info.registered_model_version)
+
+
+def truth_check(rows: pd.DataFrame, truth_folder: str | Path, at: str | pd.Timestamp,
+                cfg: CustomerConfig = CustomerConfig()) -> dict[str, object]:
+    """The issue's figures for ``customers`` rows of a synthetic company, against the generator's ``truth/``:
+    Spearman of ``p_late_next`` with the true lateness of the next quarter (mean true probability of the
+    invoices due in it), true lateness by grade, and warnings among customers that worsened 30-240 days
+    before ``at`` and among those that never did."""
+    at, folder = pd.Timestamp(at).normalize(), Path(truth_folder)
+    inv = pd.read_csv(folder / f"{Inv.TABLE}.csv", dtype={Inv.ID: str, Inv.CUSTOMER: str}, parse_dates=[Inv.DUE])
+    true_inv = pd.read_csv(folder / "truth" / "invoices.csv", dtype={Inv.ID: str})
+    facts = pd.read_csv(folder / "truth" / "customers.csv", dtype={Cust.ID: str},
+                        parse_dates=["deteriorates_from"]).set_index(Cust.ID)
+    j = inv.merge(true_inv, on=Inv.ID)
+    window = j[(j[Inv.DUE] > at) & (j[Inv.DUE] <= at + pd.Timedelta(days=cfg.horizon_days))]
+    true_next = window.groupby(Inv.CUSTOMER)["p_late_true"].mean()
+    r = rows.set_index("customer_id")
+    both = r.join(true_next.rename("true"), how="inner")
+    age = (at - facts["deteriorates_from"].reindex(r.index)).dt.days
+    worsened, never = (age >= 30) & (age <= 240), facts["deteriorates_from"].reindex(r.index).isna()
+    warned = r["warning"].fillna("") != ""
+    return {
+        "customers_scored": int(len(both)),
+        "spearman": float(spearmanr(both["p_late_next"], both["true"]).statistic),
+        "true_lateness_by_grade": both.groupby("credit_grade")["true"].agg(["mean", "size"]).reindex(
+            ["AAA", "AA", "A", "B", "C"]).round(3),
+        "worsened_30_240": int(worsened.sum()), "warned_of_worsened": float(warned[worsened].mean()),
+        "never_worsened": int(never.sum()), "warned_of_never": float(warned[never].mean()),
+    }
