@@ -204,6 +204,93 @@ def score_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, mapping: Mappin
     console.print(f"{len(scored):,} open invoices scored -> {out}  ({', '.join(f'{k}: {v}' for k, v in bands.items())})")
 
 
+WeeksOpt = Annotated[int, typer.Option("--weeks", min=1, max=52, help="Weeks ahead (1-52).")]
+
+
+@app.command("forecast")
+def forecast_cmd(
+    data: DataArg, out: OutOpt, as_of: AsOfOpt = None, weeks: WeeksOpt = 13,
+    customer_delay_days: Annotated[float, typer.Option(help="What if customers pay this many days later.")] = 0.0,
+    sales_change_pct: Annotated[float, typer.Option(help="What if sales not yet ordered change by this %.")] = 0.0,
+    supplier_lead_time_days: Annotated[float, typer.Option(help="What if purchase orders arrive this many days "
+                                                           "later.")] = 0.0,
+    paths: Annotated[int, typer.Option(min=20, help="Monte Carlo paths.")] = 1000,
+    config: Annotated[Optional[Path], typer.Option("--config", help="A likvid.yaml policy (cash floor).")] = None,
+    mapping: MappingOpt = None,
+) -> None:
+    """Weekly cash forecast with downside / base / upside (p10 / p50 / p90) and what-if shocks."""
+    from training.cash_forecast import Shocks, forecast
+
+    at = _as_of(as_of)
+    try:
+        shocks = Shocks(customer_delay_days, sales_change_pct, supplier_lead_time_days)
+    except ValueError as e:
+        err.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from None
+    policy = _policy(data, config)
+    company = _load(data, mapping)
+    with _progress() as progress:
+        progress.add_task(f"Simulating {paths:,} cash paths over {weeks} weeks", total=None)
+        try:
+            rows = forecast(company, at, weeks, shocks, policy=policy, paths=paths)
+        except LookupError as e:
+            _champion_error(e)
+    write_output(rows, out)
+    table = Table(title=f"Cash forecast from {rows['week_start'].iloc[0] - pd.Timedelta(days=1):%Y-%m-%d}")
+    for col in ("week", "ends", "inflow p50", "outflow p50", "balance p10", "balance p50", "balance p90"):
+        table.add_column(col, justify="right")
+    for r in rows.itertuples(index=False):
+        table.add_row(str(r.week), f"{r.week_end:%Y-%m-%d}", f"{r.inflow_p50:,.0f}", f"{r.outflow_p50:,.0f}",
+                      f"{r.balance_p10:,.0f}", f"{r.balance_p50:,.0f}", f"{r.balance_p90:,.0f}",
+                      style="red" if r.below_floor else "")
+    console.print(table)
+    flagged = rows.loc[rows["below_floor"], "week"].tolist()
+    console.print(f"{len(rows)} weeks -> {out}; " + (f"[red]p10 balance below the cash floor "
+                  f"{policy.cash_floor:,.0f} in weeks {', '.join(map(str, flagged))}[/red]" if flagged
+                  else f"p10 balance stays above the cash floor {policy.cash_floor:,.0f}"))
+
+
+@app.command("backtest")
+def backtest_cmd(
+    data: DataArg, as_of: AsOfOpt = None, weeks: WeeksOpt = 13,
+    every_weeks: Annotated[int, typer.Option(min=1, help="Weeks between origins.")] = 4,
+    span_weeks: Annotated[int, typer.Option(min=0, help="Origins lie within this many weeks.")] = 52,
+    origins: Annotated[Optional[int], typer.Option(min=1, help="Only the latest N origins.")] = None,
+    paths: Annotated[int, typer.Option(min=20, help="Monte Carlo paths per origin.")] = 500,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Write every origin's weeks here.")] = None,
+    mapping: MappingOpt = None,
+) -> None:
+    """Rolling-origin backtest of the cash forecast against four baselines, logged to MLflow."""
+    from training import tracking
+    from training.backtest import BacktestConfig, backtest, log_backtest
+
+    at = _as_of(as_of)
+    company = _load(data, mapping)
+    cfg = BacktestConfig(every_weeks=every_weeks, span_weeks=span_weeks, weeks=weeks, origins=origins, paths=paths)
+    with _progress() as progress:
+        task = progress.add_task("Backtesting", total=None)
+        try:
+            result = backtest(company, at, cfg, progress=lambda m: progress.update(task, description=m))
+        except ValueError as e:
+            err.print(f"[red]Cannot backtest: {e}[/red]")
+            raise typer.Exit(2) from None
+        progress.update(task, description="Logging to MLflow")
+        run_id = log_backtest(result, str(data), cfg)
+    table = Table(title=f"{len(result.origins)} origins, {result.origins[0]:%Y-%m-%d} to "
+                  f"{result.origins[-1]:%Y-%m-%d}, {weeks} weeks each")
+    wide = result.summary.pivot_table(index=["metric", "method"], columns="target", values="value", sort=False)
+    table.add_column("figure")
+    for col in wide.columns:
+        table.add_column(col, justify="right")
+    for (metric, method), row in wide.iterrows():
+        table.add_row(f"{metric} {method}", *["—" if pd.isna(v) else f"{v:.3f}" for v in row])
+    console.print(table)
+    if out is not None:
+        write_output(result.weekly, out)
+        console.print(f"Every origin's weeks -> {out}")
+    console.print(f"MLflow run {run_id} at {tracking.tracking_uri()} (fan chart, error by horizon)")
+
+
 PolicyOpt = Annotated[Optional[Path], typer.Option("--config", help="A likvid.yaml policy (default: DATA/likvid.yaml "
                                                    "if present, else the built-in defaults).")]
 

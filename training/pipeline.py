@@ -178,9 +178,15 @@ def train(company: Company, data: str, as_of_date: str | pd.Timestamp | None = N
                            "brier": late_table.loc["lightgbm", "brier"],
                            "mae_days": timing_table.loc["payment_timing", "mae_days"]}.items():
             client.log_metric(project_run, key, float(value))
-    return TrainResult(at, origin, late_table, timing_table,
-                       {tracking.LATE_PAYMENT: late_dec, tracking.PAYMENT_TIMING: timing_dec},
-                       {tracking.LATE_PAYMENT: late_v, tracking.PAYMENT_TIMING: timing_v}, late, timing, holdout)
+    result = TrainResult(at, origin, late_table, timing_table,
+                         {tracking.LATE_PAYMENT: late_dec, tracking.PAYMENT_TIMING: timing_dec},
+                         {tracking.LATE_PAYMENT: late_v, tracking.PAYMENT_TIMING: timing_v}, late, timing, holdout)
+    from training.cash_forecast import CASH_FORECAST, train_cash_forecast  # last: it uses the timing champion
+
+    progress("Training the cash forecast")
+    decision, version = train_cash_forecast(company, data, at, progress)
+    result.decisions[CASH_FORECAST], result.versions[CASH_FORECAST] = decision, version
+    return result
 
 
 def risk_band(p_late: np.ndarray, days_overdue: np.ndarray) -> np.ndarray:

@@ -1,0 +1,302 @@
+"""Weekly cash series and the cash facts a forecast starts from, as of a date.
+
+Weeks are anchored on the as-of date: week k covers the days ``as_of + 7(k-1) + 1`` to
+``as_of + 7k`` (CONTRACT.md), so week 0 is the week ending on the as-of date and negative weeks
+lie in the past. Series come in mlforecast's long format ``unique_id, ds, y`` (``ds`` is the last
+day of the week). Everything here reads the company through ``as_of``; nothing is fitted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.asof import as_of
+from features.contract import PO, Bal, Bill, Inv, Ord, Txn
+from features.load import Company
+
+UID, DS, Y = "unique_id", "ds", "y"
+INVOICED, RECEIPTS, BILLED, PAYMENTS, OTHER = "invoiced", "receipts", "billed", "payments", "other"
+SERIES = (INVOICED, RECEIPTS, BILLED, PAYMENTS, OTHER)
+_DAY = pd.Timedelta(days=1)
+
+
+def week_of(dates: pd.Series | pd.DatetimeIndex, origin: pd.Timestamp) -> np.ndarray:
+    """Week number of each date counted from ``origin`` (1 = the 7 days after it; 0 ends on it)."""
+    days = (pd.DatetimeIndex(dates) - origin).days.to_numpy(dtype=float)
+    return np.ceil(days / 7.0)
+
+
+def week_bounds(origin: pd.Timestamp, weeks: int) -> pd.DataFrame:
+    """``week, week_start, week_end`` for weeks 1..``weeks`` after ``origin``."""
+    k = np.arange(1, weeks + 1)
+    return pd.DataFrame({"week": k, "week_start": origin + pd.to_timedelta(7 * (k - 1) + 1, unit="D"),
+                         "week_end": origin + pd.to_timedelta(7 * k, unit="D")})
+
+
+def bill_payment_amount(bills: pd.DataFrame) -> pd.Series:
+    """What paying each bill costs: less the early-payment discount when paid inside its window."""
+    pct = bills[Bill.DISCOUNT_PCT].fillna(0.0)
+    window = bills[Bill.ISSUE] + pd.to_timedelta(bills[Bill.DISCOUNT_DAYS].fillna(-1), unit="D")
+    taken = bills[Bill.PAID].notna() & (pct > 0) & (bills[Bill.PAID] <= window)
+    return bills[Bill.AMOUNT] * (1 - np.where(taken, pct / 100.0, 0.0))
+
+
+def received_amount(invoices: pd.DataFrame) -> pd.Series:
+    """Cash received for each paid invoice (``paid_amount``, by default the amount)."""
+    return invoices[Inv.PAID_AMOUNT].fillna(invoices[Inv.AMOUNT])
+
+
+def _flows(view: Company) -> dict[str, pd.Series]:
+    """Each series' daily amounts (index: date) in a company view."""
+    inv, bills, txn = view[Inv.TABLE], view.get(Bill.TABLE), view.get(Txn.TABLE)
+    paid = inv[inv[Inv.PAID].notna()]
+    paid_bills = bills[bills[Bill.PAID].notna()]
+    return {
+        INVOICED: inv.groupby(Inv.ISSUE)[Inv.AMOUNT].sum(),
+        RECEIPTS: received_amount(paid).groupby(paid[Inv.PAID]).sum(),
+        BILLED: bills.groupby(Bill.ISSUE)[Bill.AMOUNT].sum(),
+        PAYMENTS: bill_payment_amount(paid_bills).groupby(paid_bills[Bill.PAID]).sum(),
+        OTHER: txn.groupby(Txn.DATE)[Txn.AMOUNT].sum(),
+    }
+
+
+def weekly_series(company: Company, date: pd.Timestamp, start: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Weekly totals of every series known at ``date``, in long format ``unique_id, ds, y``.
+
+    Weeks end on ``date`` and run back to the first whole week after ``start`` (by default the
+    first invoice); a week with no flow is a 0, not a gap.
+    """
+    date = pd.Timestamp(date).normalize()
+    view = as_of(company, date)
+    first = view[Inv.TABLE][Inv.ISSUE].min() if start is None else pd.Timestamp(start)
+    if pd.isna(first):
+        return pd.DataFrame({UID: pd.Series(dtype="string"), DS: pd.Series(dtype="datetime64[ns]"),
+                             Y: pd.Series(dtype=float)})
+    n_weeks = int((date - first).days // 7)
+    ends = pd.DatetimeIndex([date - pd.Timedelta(days=7 * j) for j in range(n_weeks - 1, -1, -1)])
+    frames = []
+    for name, daily in _flows(view).items():
+        week = week_of(daily.index, date) if len(daily) else np.array([])
+        totals = pd.Series(daily.to_numpy(float), index=week).groupby(level=0).sum()
+        y = totals.reindex(np.arange(-(n_weeks - 1), 1, dtype=float), fill_value=0.0).to_numpy()
+        frames.append(pd.DataFrame({UID: name, DS: ends, Y: y}))
+    out = pd.concat(frames, ignore_index=True)
+    out[UID] = out[UID].astype("string")
+    return out
+
+
+def actual_weeks(company: Company, origin: pd.Timestamp, weeks: int, known_at: pd.Timestamp) -> pd.DataFrame:
+    """What really happened in weeks 1..``weeks`` after ``origin``, as known at ``known_at``: one row a
+    week with ``receipts, payments, other`` (signed) and the contract's ``inflow, outflow, net``."""
+    view = as_of(company, known_at)
+    flows = _flows(view)
+    out = week_bounds(origin, weeks)
+    for name in (RECEIPTS, PAYMENTS, OTHER):
+        daily = flows[name]
+        week = week_of(daily.index, origin) if len(daily) else np.array([])
+        out[name] = pd.Series(daily.to_numpy(float), index=week).groupby(level=0).sum().reindex(
+            out["week"].astype(float), fill_value=0.0).to_numpy()
+    out["inflow"] = out[RECEIPTS]
+    out["outflow"] = out[PAYMENTS] - out[OTHER]
+    out["net"] = out["inflow"] - out["outflow"]
+    return out
+
+
+def opening_balance(company: Company, date: pd.Timestamp) -> tuple[float, pd.Timestamp | None]:
+    """Cash at the end of ``date``: each account's latest balance, carried to ``date`` with the
+    receipts, supplier payments and bank lines dated after it. ``(0.0, None)`` without balances."""
+    view = as_of(company, date)
+    bal = view.get(Bal.TABLE)
+    if bal.empty:
+        return 0.0, None
+    latest = bal.sort_values(Bal.DATE, kind="stable").groupby(bal[Bal.ACCOUNT].fillna("")).tail(1)
+    since = latest[Bal.DATE].min()
+    flows = _flows(view)
+    after = sum(float(flows[s][flows[s].index > since].sum()) * sign
+                for s, sign in ((RECEIPTS, 1), (PAYMENTS, -1), (OTHER, 1)))
+    # Balances of accounts reported on different days: each carries flows only after its own date;
+    # flows are not split by account in the contract, so the earliest date is the common start.
+    return float(latest[Bal.BALANCE].sum()) + after, since
+
+
+def open_orders(company: Company, date: pd.Timestamp) -> pd.DataFrame:
+    """Orders placed by ``date``, not known cancelled and not yet invoiced: future invoices."""
+    view = as_of(company, date)
+    orders, inv = view.get(Ord.TABLE), view[Inv.TABLE]
+    invoiced = set(inv[Inv.ORDER].dropna())
+    live = ~orders[Ord.CANCELLED].fillna(False).astype(bool) & ~orders[Ord.ID].isin(invoiced)
+    return orders[live]
+
+
+def open_purchase_orders(company: Company, date: pd.Timestamp) -> pd.DataFrame:
+    """Purchase orders placed by ``date`` that no bill carries yet: future bills."""
+    view = as_of(company, date)
+    pos, bills = view.get(PO.TABLE), view.get(Bill.TABLE)
+    return pos[~pos[PO.ID].isin(set(bills[Bill.PO].dropna()))]
+
+
+def open_bills(company: Company, date: pd.Timestamp) -> pd.DataFrame:
+    """Bills received by ``date`` and not paid by then."""
+    bills = as_of(company, date).get(Bill.TABLE)
+    return bills[bills[Bill.PAID].isna()]
+
+
+def customer_terms(invoices: pd.DataFrame) -> pd.Series:
+    """Each customer's usual payment terms in days (median of due - issue)."""
+    return (invoices[Inv.DUE] - invoices[Inv.ISSUE]).dt.days.groupby(invoices[Inv.CUSTOMER]).median()
+
+
+# --- recurring bank lines ---------------------------------------------------------------------
+
+LINE_COLUMNS = ["category", "pattern", "day", "months", "amount", "amount_cv", "weekly_mean", "n"]
+
+
+def _business_day_before(days: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    wd = days.day_of_week
+    return days - pd.to_timedelta(np.where(wd == 5, 1, np.where(wd == 6, 2, 0)), unit="D")
+
+
+def recurring_lines(transactions: pd.DataFrame, date: pd.Timestamp, lookback_days: int = 400) -> pd.DataFrame:
+    """Calendar patterns of the bank lines of the last ``lookback_days`` (one row per category).
+
+    A category is ``weekly`` when it falls on one weekday each week, ``monthly`` on one day of the
+    month (moved to the business day before at weekends), ``quarterly`` when it does so in every
+    third month only, else ``irregular`` (carried as its trailing weekly mean). ``amount`` is the
+    latest amount (payroll grows; the latest is the best guess), ``amount_cv`` the spread of the
+    recent amounts around it. Lines without a category form one group, ``(none)``.
+    """
+    date = pd.Timestamp(date).normalize()
+    tx = transactions[(transactions[Txn.DATE] <= date)
+                      & (transactions[Txn.DATE] > date - pd.Timedelta(days=lookback_days))]
+    rows = []
+    for category, g in tx.groupby(tx[Txn.CATEGORY].astype("string").fillna("(none)"), sort=True):
+        g = g.sort_values(Txn.DATE, kind="stable")
+        dates = pd.DatetimeIndex(g[Txn.DATE])
+        amounts = g[Txn.AMOUNT].to_numpy(float)
+        recent = amounts[-6:]
+        cv = float(np.std(recent) / abs(np.mean(recent))) if len(recent) > 1 and np.mean(recent) else 0.0
+        weeks_seen = max((date - dates.min()).days / 7.0, 1.0)
+        row = {"category": str(category), "pattern": "irregular", "day": -1, "months": "",
+               "amount": float(amounts[-1]), "amount_cv": cv,
+               "weekly_mean": float(amounts.sum() / max(weeks_seen, 13.0)), "n": len(g)}
+        nominal = _nominal_day(dates)
+        gaps = np.diff(dates.values).astype("timedelta64[D]").astype(int)
+        if len(g) >= 3:
+            if dates.day_of_week.nunique() == 1 and (gaps == 7).mean() > 0.8:
+                row.update(pattern="weekly", day=int(dates.day_of_week[0]),
+                           amount=float(np.mean(amounts[-8:])))
+            elif nominal is not None and ((gaps >= 26) & (gaps <= 35)).mean() > 0.8:
+                row.update(pattern="monthly", day=nominal)
+            elif nominal is not None and ((gaps >= 85) & (gaps <= 97)).all():
+                months = sorted({_nominal_month(d, nominal) for d in dates})
+                row.update(pattern="quarterly", day=nominal, months=",".join(str(m) for m in months))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=LINE_COLUMNS)
+
+
+def _targets(d: pd.Timestamp, day: int) -> list[pd.Timestamp]:
+    """The nominal dates in ``d``'s month and the next that a line paid on ``d`` may stand for."""
+    nxt = (d + pd.offsets.MonthBegin(1)).normalize()
+    return [d.replace(day=min(day, d.days_in_month)), nxt.replace(day=min(day, nxt.days_in_month))]
+
+
+def _nominal_day(dates: pd.DatetimeIndex) -> int | None:
+    """The day of month a line is due on, if every date is that day or the business day before it
+    (a line due on the 1st that falls on a Sunday is paid on the Friday before, in the month before)."""
+    for day in range(31, 0, -1):
+        if all(any(_business_day_before(pd.DatetimeIndex([t]))[0] == d for t in _targets(d, day)) for d in dates):
+            return day
+    return None
+
+
+def _nominal_month(d: pd.Timestamp, day: int) -> int:
+    for t in _targets(d, day):
+        if _business_day_before(pd.DatetimeIndex([t]))[0] == d:
+            return int(t.month)
+    return int(d.month)
+
+
+def project_lines(lines: pd.DataFrame, origin: pd.Timestamp, weeks: int) -> pd.DataFrame:
+    """Dated future occurrences of recurring lines in weeks 1..``weeks`` after ``origin``:
+    ``category, week, amount, amount_cv``; irregular categories give their weekly mean every week."""
+    origin = pd.Timestamp(origin).normalize()
+    end = origin + pd.Timedelta(days=7 * weeks)
+    rows = []
+    for line in lines.itertuples(index=False):
+        if line.pattern == "irregular":
+            for k in range(1, weeks + 1):
+                rows.append((line.category, k, line.weekly_mean, line.amount_cv))
+            continue
+        if line.pattern == "weekly":
+            days = pd.date_range(origin + _DAY, end)
+            dates = days[days.day_of_week == line.day]
+        else:
+            months = pd.period_range(origin.to_period("M"), end.to_period("M"), freq="M")
+            if line.pattern == "quarterly":
+                keep = {int(m) for m in str(line.months).split(",") if m}
+                months = [m for m in months if m.month in keep]
+            nominal = pd.DatetimeIndex([m.start_time + pd.Timedelta(days=min(line.day, m.days_in_month) - 1)
+                                        for m in months])
+            dates = _business_day_before(nominal)
+        dates = dates[(dates > origin) & (dates <= end)]
+        for k in week_of(dates, origin):
+            rows.append((line.category, int(k), line.amount, line.amount_cv))
+    return pd.DataFrame(rows, columns=["category", "week", "amount", "amount_cv"])
+
+
+# --- payment runs ------------------------------------------------------------------------------
+
+RUN_NONE, RUN_WEEKLY, RUN_MONTHLY = 0, 1, 2
+
+
+def payment_runs(paid: pd.Series, payer: pd.Series, min_payments: int = 5, weekly_share: float = 0.8,
+                 monthly_share: float = 0.6) -> pd.DataFrame:
+    """Each payer's payment run, from its payment dates: ``kind`` (0 none, 1 weekly, 2 monthly),
+    ``weekday`` and ``monthday``. A payer pays in a weekly run when at least ``weekly_share`` of its
+    payments fall on one weekday, in a monthly run when ``monthly_share`` fall on one day of month."""
+    frame = pd.DataFrame({"payer": payer.to_numpy(), "paid": pd.DatetimeIndex(paid)}).dropna()
+    if frame.empty:
+        return pd.DataFrame({"kind": pd.Series(dtype=int), "weekday": pd.Series(dtype=int),
+                             "monthday": pd.Series(dtype=int)})
+    out = {}
+    g = frame.groupby("payer")
+    n = g.size()
+    for key, values in (("weekday", frame["paid"].dt.day_of_week), ("monthday", frame["paid"].dt.day)):
+        counts = values.groupby(frame["payer"]).value_counts()
+        out[key] = counts.groupby(level=0).idxmax().map(lambda t: t[1])
+        out[f"{key}_share"] = counts.groupby(level=0).max() / n
+    runs = pd.DataFrame(out)
+    enough = n.reindex(runs.index) >= min_payments
+    runs["kind"] = np.select([enough & (runs["monthday_share"] >= monthly_share),
+                              enough & (runs["weekday_share"] >= weekly_share)], [RUN_MONTHLY, RUN_WEEKLY], RUN_NONE)
+    return runs[["kind", "weekday", "monthday"]].astype(int)
+
+
+def snap_to_runs(days: np.ndarray, origin: pd.Timestamp, kind: np.ndarray, weekday: np.ndarray,
+                 monthday: np.ndarray, floor: np.ndarray) -> np.ndarray:
+    """Move day offsets from ``origin`` (rows: a payer's items; inf stays inf) to the nearest day of
+    the payer's run: the run weekday, or the run day of month (the month's last day when shorter).
+    The run before is taken only when it is nearer and not before the row's ``floor``."""
+    finite = np.isfinite(days)
+    days = np.ceil(np.where(finite, days, 0.0))
+    base = np.datetime64(pd.Timestamp(origin).date(), "D")
+    d = base + days.astype(np.int64).astype("timedelta64[D]")
+    wd = (d.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
+    w_next = (weekday[:, None] - wd) % 7
+    w_prev = (wd - weekday[:, None]) % 7
+    month = d.astype("datetime64[M]")
+
+    def on_day(m: np.ndarray) -> np.ndarray:
+        length = ((m + 1).astype("datetime64[D]") - m.astype("datetime64[D]")).astype(np.int64)
+        return m.astype("datetime64[D]") + (np.minimum(monthday[:, None], length) - 1).astype("timedelta64[D]")
+
+    this = on_day(month)
+    m_next = (np.where(this >= d, this, on_day(month + 1)) - d).astype(np.int64)
+    m_prev = (d - np.where(this <= d, this, on_day(month - 1))).astype(np.int64)
+    k = kind[:, None]
+    ahead = np.where(k == RUN_WEEKLY, w_next, np.where(k == RUN_MONTHLY, m_next, 0))
+    back = np.where(k == RUN_WEEKLY, w_prev, np.where(k == RUN_MONTHLY, m_prev, 0))
+    use_back = (back < ahead) & (days - back >= floor[:, None])
+    out = np.where(use_back, days - back, days + ahead)
+    return np.where(finite, out, np.inf)

@@ -1,0 +1,239 @@
+"""Rolling-origin backtest of the cash forecast against four baselines, logged to MLflow.
+
+At each origin every model is refitted on what was known then (the payment-timing model, in a
+lighter configuration, on snapshots up to the origin; the cash model on history up to it), the
+forecast runs 13 weeks, and the weeks are compared with what happened, as known at the last date.
+Baselines: the mean of the last 8 weeks (with a band of their spread), the same weeks a year
+earlier, the due-date method (every open invoice and bill paid on its due date, overdue ones in
+week 1) and due date plus each customer's average delay (bills: plus the company's average).
+The due-date methods see only open items; their net adds the 8-week mean of the other bank lines.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from features import cash  # noqa: E402
+from features.asof import as_of as view_as_of  # noqa: E402
+from features.asof import last_known_date, to_date  # noqa: E402
+from features.contract import Bill, Inv  # noqa: E402
+from features.invoices import invoice_features  # noqa: E402
+from features.load import Company  # noqa: E402
+from training import tracking  # noqa: E402
+from training.cash_forecast import (  # noqa: E402
+    CASH_FORECAST, CashForecastConfig, ForecastModels, Shocks, build_cash_model, path_totals, simulate,
+)
+from training.examples import ExampleConfig, examples  # noqa: E402
+from training.payment_timing import PaymentTimingConfig, build_payment_timing  # noqa: E402
+from training.weekly_series import wape  # noqa: E402
+
+TARGETS = ("receipts", "payments", "net")
+METHODS = ("likvid", "mean8", "last_year", "due_date", "due_plus_delay")
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    every_weeks: int = 4
+    span_weeks: int = 52  # origins lie within this many weeks before the last full horizon
+    weeks: int = 13
+    origins: int | None = None  # keep only the latest N origins
+    paths: int = 500
+    examples: ExampleConfig = field(default_factory=lambda: ExampleConfig(every_days=28, max_snapshots=13))
+    timing: PaymentTimingConfig = field(default_factory=lambda: PaymentTimingConfig(n_estimators=100, num_leaves=15))
+    cash: CashForecastConfig = field(default_factory=CashForecastConfig)
+    seed: int = 0
+
+    def params(self) -> dict:
+        flat = {k: v for k, v in asdict(self).items() if k not in ("examples", "timing", "cash")}
+        flat.update({f"timing.{k}": v for k, v in self.timing.params().items()})
+        flat.update({f"examples.{k}": v for k, v in asdict(self.examples).items()})
+        return flat
+
+
+@dataclass
+class BacktestResult:
+    as_of: pd.Timestamp
+    origins: list[pd.Timestamp]
+    weekly: pd.DataFrame  # one row per origin and week: actuals, our quantiles, baselines
+    summary: pd.DataFrame  # metric, target, method, value
+    by_horizon: pd.DataFrame  # horizon, target, method, wape, coverage
+
+
+def backtest_origins(at: pd.Timestamp, cfg: BacktestConfig) -> list[pd.Timestamp]:
+    """Origins every ``every_weeks`` weeks, the latest one whose whole horizon is known at ``at``."""
+    last = at - pd.Timedelta(weeks=cfg.weeks)
+    n = cfg.span_weeks // cfg.every_weeks + 1
+    origins = [last - pd.Timedelta(weeks=cfg.every_weeks * j) for j in range(n)][::-1]
+    return origins[-cfg.origins:] if cfg.origins else origins
+
+
+def _baselines(company: Company, origin: pd.Timestamp, weeks: int) -> pd.DataFrame:
+    """Each baseline's weekly receipts, payments and net from what was known at ``origin``."""
+    series = cash.weekly_series(company, origin)
+    wide = series.pivot(index=cash.DS, columns=cash.UID, values=cash.Y).sort_index()
+    wide["net"] = wide[cash.RECEIPTS] - wide[cash.PAYMENTS] + wide[cash.OTHER]
+    out = pd.DataFrame({"week": np.arange(1, weeks + 1)})
+    other8 = float(wide[cash.OTHER].tail(8).mean())
+    for target, column in (("receipts", cash.RECEIPTS), ("payments", cash.PAYMENTS), ("net", "net")):
+        last8 = wide[column].tail(8)
+        out[f"{target}_mean8"] = last8.mean()
+        out[f"{target}_mean8_p10"] = last8.mean() - 1.2816 * last8.std()
+        out[f"{target}_mean8_p90"] = last8.mean() + 1.2816 * last8.std()
+        values = wide[column].to_numpy()
+        idx = len(values) - 1 - 52 + out["week"].to_numpy()
+        out[f"{target}_last_year"] = np.where(idx >= 0, values[np.clip(idx, 0, None)], np.nan)
+
+    view = view_as_of(company, origin)
+    x = invoice_features(company, origin)
+    bills = cash.open_bills(company, origin)
+    paid = view.get(Bill.TABLE).dropna(subset=[Bill.PAID])
+    bill_delay = float((paid[Bill.PAID] - paid[Bill.DUE]).dt.days.mean()) if len(paid) else 0.0
+
+    def weekly(dates: pd.Series, amounts: np.ndarray) -> np.ndarray:
+        k = np.maximum(cash.week_of(dates, origin), 1)
+        return pd.Series(amounts, index=k).groupby(level=0).sum().reindex(out["week"].astype(float),
+                                                                            fill_value=0.0).to_numpy()
+
+    shift = pd.to_timedelta(np.round(x["mean_delay"].to_numpy(float)), unit="D")
+    receipts = {"due_date": weekly(x[Inv.DUE], x["amount_open"].to_numpy(float)),
+                "due_plus_delay": weekly(x[Inv.DUE] + shift, x["amount_open"].to_numpy(float))}
+    payments = {"due_date": weekly(bills[Bill.DUE], bills[Bill.AMOUNT].to_numpy(float)),
+                "due_plus_delay": weekly(bills[Bill.DUE] + pd.Timedelta(days=round(bill_delay)),
+                                         bills[Bill.AMOUNT].to_numpy(float))}
+    for method in ("due_date", "due_plus_delay"):
+        out[f"receipts_{method}"] = receipts[method]
+        out[f"payments_{method}"] = payments[method]
+        out[f"net_{method}"] = receipts[method] - payments[method] + other8
+    return out
+
+
+def evaluate_origin(company: Company, origin: pd.Timestamp, known_at: pd.Timestamp, models: ForecastModels,
+                    weeks: int = 13, paths: int = 500, seed: int = 0) -> pd.DataFrame:
+    """One origin's weeks: actual receipts, payments and net (known at ``known_at``), likvid's p10 /
+    p50 / p90 and every baseline."""
+    sim, opening = simulate(company, origin, weeks, Shocks(), models, paths, seed)
+    totals = path_totals(sim, opening)
+    out = cash.actual_weeks(company, origin, weeks, known_at)
+    out.insert(0, "origin", origin)
+    for target, column in (("receipts", "inflow"), ("payments", "payments"), ("net", "net")):
+        q = np.quantile(totals[column], [0.1, 0.5, 0.9], axis=0)
+        out[f"{target}_p10"], out[f"{target}_p50"], out[f"{target}_p90"] = q
+        out[f"{target}_likvid"] = q[1]
+    base = _baselines(company, origin, weeks).drop(columns="week")
+    return pd.concat([out.reset_index(drop=True), base], axis=1)
+
+
+def _coverage(frame: pd.DataFrame, target: str, lo: str, hi: str) -> float:
+    y = frame[target]
+    return float(((y >= frame[lo]) & (y <= frame[hi])).mean())
+
+
+def summary(weekly: pd.DataFrame) -> pd.DataFrame:
+    """WAPE of every method and p10-p90 coverage (likvid, and the 8-week mean's band) per target."""
+    rows = []
+    for target in TARGETS:
+        for method in METHODS:
+            rows.append(("wape", target, method, wape(weekly[target], weekly[f"{target}_{method}"].fillna(0.0))))
+        rows.append(("coverage", target, "likvid", _coverage(weekly, target, f"{target}_p10", f"{target}_p90")))
+        rows.append(("coverage", target, "mean8", _coverage(weekly, target, f"{target}_mean8_p10",
+                                                            f"{target}_mean8_p90")))
+    return pd.DataFrame(rows, columns=["metric", "target", "method", "value"])
+
+
+def by_horizon(weekly: pd.DataFrame) -> pd.DataFrame:
+    """WAPE of every method and likvid's coverage at each horizon (week), per target."""
+    rows = []
+    for h, part in weekly.groupby("week"):
+        for target in TARGETS:
+            cover = _coverage(part, target, f"{target}_p10", f"{target}_p90")
+            for method in METHODS:
+                rows.append((int(h), target, method, wape(part[target], part[f"{target}_{method}"].fillna(0.0)),
+                             cover if method == "likvid" else np.nan))
+    return pd.DataFrame(rows, columns=["horizon", "target", "method", "wape", "coverage"])
+
+
+def backtest(company: Company, as_of: str | pd.Timestamp | None = None, cfg: BacktestConfig = BacktestConfig(),
+             progress: Progress = lambda _: None) -> BacktestResult:
+    """Rolling-origin evaluation: refit at each origin on what was known then, forecast, compare."""
+    at = to_date(as_of) if as_of is not None else last_known_date(company)
+    origins = backtest_origins(at, cfg)
+    frames = []
+    for i, origin in enumerate(origins, 1):
+        progress(f"Origin {i}/{len(origins)} ({origin:%Y-%m-%d}): refitting on what was known then")
+        ex = examples(company, origin, cfg.examples)
+        timing = build_payment_timing(cfg.timing).fit(ex, ex["delay"].to_numpy(), ex["censored"].to_numpy())
+        model = build_cash_model(cfg.cash).fit(company, origin)
+        progress(f"Origin {i}/{len(origins)} ({origin:%Y-%m-%d}): forecasting {cfg.weeks} weeks")
+        frames.append(evaluate_origin(company, origin, at, ForecastModels(timing, model), cfg.weeks, cfg.paths,
+                                      cfg.seed + i))
+    weekly = pd.concat(frames, ignore_index=True)
+    return BacktestResult(at, origins, weekly, summary(weekly), by_horizon(weekly))
+
+
+def fan_chart(weekly: pd.DataFrame, path: str, title: str = "") -> str:
+    """Receipts, payments and net of one origin's weeks: p10-p90 band, p50 and what happened."""
+    last = weekly[weekly["origin"] == weekly["origin"].max()]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4), sharex=True)
+    for ax, target in zip(axes, TARGETS):
+        ax.fill_between(last["week"], last[f"{target}_p10"], last[f"{target}_p90"], alpha=0.3, label="likvid p10-p90")
+        ax.plot(last["week"], last[f"{target}_p50"], label="likvid p50")
+        ax.plot(last["week"], last[f"{target}_mean8"], ":", label="mean of last 8 weeks")
+        ax.plot(last["week"], last[target], "k.-", label="actual")
+        ax.set_title(target)
+        ax.set_xlabel("week after origin")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(title or f"Forecast from {last['origin'].iloc[0]:%Y-%m-%d}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def error_by_horizon_plot(table: pd.DataFrame, path: str) -> str:
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4), sharex=True)
+    for ax, target in zip(axes, TARGETS):
+        part = table[table["target"] == target]
+        for method in METHODS:
+            m = part[part["method"] == method]
+            ax.plot(m["horizon"], m["wape"], "o-" if method == "likvid" else ".--", label=method)
+        ax.set_title(f"{target}: WAPE by horizon")
+        ax.set_xlabel("weeks ahead")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def log_backtest(result: BacktestResult, data: str, cfg: BacktestConfig) -> str:
+    """Log the backtest's figures, tables and plots as one run of ``likvid-cash-forecast``; its run id."""
+    tracking.connect()
+    mlflow.set_experiment(CASH_FORECAST)
+    with mlflow.start_run(run_name="backtest") as run, tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        mlflow.log_params({**cfg.params(), "data": data, "as_of": f"{result.as_of:%Y-%m-%d}",
+                           "n_origins": len(result.origins), "first_origin": f"{result.origins[0]:%Y-%m-%d}",
+                           "last_origin": f"{result.origins[-1]:%Y-%m-%d}"})
+        mlflow.log_metrics({f"{r.metric}_{r.target}_{r.method}": float(r.value)
+                            for r in result.summary.itertuples() if np.isfinite(r.value)})
+        result.weekly.to_csv(out / "backtest_weeks.csv", index=False)
+        result.summary.to_csv(out / "backtest_summary.csv", index=False)
+        result.by_horizon.to_csv(out / "backtest_by_horizon.csv", index=False)
+        fan_chart(result.weekly, str(out / "fan_chart.png"))
+        error_by_horizon_plot(result.by_horizon, str(out / "error_by_horizon.png"))
+        for f in ("backtest_weeks.csv", "backtest_summary.csv", "backtest_by_horizon.csv", "fan_chart.png",
+                  "error_by_horizon.png"):
+            mlflow.log_artifact(str(out / f))
+        return run.info.run_id
