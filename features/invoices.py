@@ -43,7 +43,8 @@ FEATURES = [
     "amount", "amount_vs_typical", "terms_days", "days_to_due", "age_days",
     "paper", "disputed", "due_month_end", "due_quarter_end", "due_month",
     "n_settled", "late_share", "late_last_n", "n_last_n", "late_share_recent_weighted",
-    "mean_delay", "mean_days_late", "p75_delay", "p90_delay", "delay_std", "delay_trend", "days_since_last_late",
+    "mean_delay", "mean_delay_undisputed", "delay_margin", "expected_delay", "mean_days_late",
+    "p75_delay", "p90_delay", "delay_std", "delay_trend", "days_since_last_late",
     "dispute_rate",
     "open_amount", "overdue_amount", "n_overdue_open", "max_days_overdue_open",
     "prior_late_share", "prior_mean_delay",
@@ -66,17 +67,40 @@ def _settled_history(view: Company, date: pd.Timestamp, cfg: FeatureConfig) -> p
     hist = pd.concat([
         pd.DataFrame({Inv.CUSTOMER: settled[Inv.CUSTOMER], "event": settled[Inv.PAID],
                       "delay": (settled[Inv.PAID] - settled[Inv.DUE]).dt.days.astype(float),
-                      "late": is_late(settled[Inv.PAID], settled[Inv.DUE], cfg.grace_days), "open": False}),
+                      "late": is_late(settled[Inv.PAID], settled[Inv.DUE], cfg.grace_days), "open": False,
+                      "disputed": settled[Inv.DISPUTE].notna(), "paper": _paper(settled)}),
         # An open overdue invoice is late now; its delay is at least its days overdue.
         pd.DataFrame({Inv.CUSTOMER: overdue[Inv.CUSTOMER], "event": date,
-                      "delay": (date - overdue[Inv.DUE]).dt.days.astype(float), "late": True, "open": True}),
+                      "delay": (date - overdue[Inv.DUE]).dt.days.astype(float), "late": True, "open": True,
+                      "disputed": overdue[Inv.DISPUTE].notna(), "paper": _paper(overdue)}),
     ])
     return hist
 
 
+def _paper(inv: pd.DataFrame) -> pd.Series:
+    return (inv[Inv.DELIVERY].astype("string") == "paper").fillna(False)
+
+
+def _delay_effects(hist: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:
+    """Days a dispute and a paper invoice add to a customer's own delay (pooled within-customer least
+    squares over settled history), and each customer's delay with those effects taken out."""
+    settled = hist[~hist["open"]]
+    flags = settled[["disputed", "paper"]].astype(float)
+    if len(settled) < 20:
+        return np.zeros(2), pd.Series(dtype=float)
+    g = settled[Inv.CUSTOMER]
+    x = (flags - flags.groupby(g).transform("mean")).to_numpy()
+    y = (settled["delay"] - settled.groupby(Inv.CUSTOMER)["delay"].transform("mean")).to_numpy()
+    beta = np.linalg.lstsq(x, y, rcond=None)[0] if np.abs(x).sum() > 0 else np.zeros(2)
+    beta = np.clip(beta, 0.0, None)  # disputes and paper do not speed payment up
+    base = (settled["delay"] - flags.to_numpy() @ beta).groupby(g).mean()
+    return beta, base
+
+
 def _customer_history(hist: pd.DataFrame, date: pd.Timestamp, cfg: FeatureConfig) -> pd.DataFrame:
     if hist.empty:
-        columns = ["n_settled", "late_share", "mean_delay", "mean_days_late", "p75_delay", "p90_delay", "delay_std",
+        columns = ["n_settled", "late_share", "mean_delay", "mean_delay_undisputed", "mean_days_late", "p75_delay",
+                   "p90_delay", "delay_std",
                    "late_share_recent_weighted", "late_last_n", "n_last_n", "delay_trend", "days_since_last_late"]
         return pd.DataFrame({c: pd.Series(dtype=float) for c in columns}).rename_axis(Inv.CUSTOMER)
     hist = hist.sort_values("event", kind="stable")
@@ -98,6 +122,8 @@ def _customer_history(hist: pd.DataFrame, date: pd.Timestamp, cfg: FeatureConfig
     tail = g.tail(cfg.last_n).groupby(Inv.CUSTOMER, sort=False)
     out["late_last_n"] = tail["late_f"].sum()
     out["n_last_n"] = tail.size().astype(float)
+    # What the customer does when nothing is in dispute: disputes stretch delays and would blur it.
+    out["mean_delay_undisputed"] = hist[~hist["disputed"].astype(bool)].groupby(Inv.CUSTOMER)["delay"].mean()
     recent = hist[hist["recent"]].groupby(Inv.CUSTOMER)["delay"].mean()
     older = hist[~hist["recent"]].groupby(Inv.CUSTOMER)["delay"].mean()
     out["delay_trend"] = (recent - older).reindex(out.index).fillna(0.0)
@@ -207,11 +233,21 @@ def invoice_features(company: Company, date: str | pd.Timestamp, cfg: FeatureCon
     k, n = cfg.prior_strength, x["n_settled"]
     for col, prior in (("late_share", "prior_late_share"), ("late_share_recent_weighted", "prior_late_share"),
                        ("mean_delay", "prior_mean_delay"), ("mean_days_late", "prior_mean_delay"),
+                       ("mean_delay_undisputed", "prior_mean_delay"),
                        ("p75_delay", "prior_mean_delay"),
                        ("p90_delay", "prior_mean_delay")):
         x[col] = (x[col].fillna(0.0) * n + x[prior] * k) / (n + k)
     x["delay_std"] = x["delay_std"].fillna(x["delay_std"].median() if x["delay_std"].notna().any() else 5.0)
     x["delay_trend"] = x["delay_trend"].fillna(0.0)
+    # How many spreads the usual delay sits past the due date: smooth where late_share is lumpy.
+    x["delay_margin"] = x["mean_delay_undisputed"] / (x["delay_std"] + 1.0)
+    # The delay this customer would show on this very invoice: its own habit, plus what a dispute or
+    # paper adds for everybody (learned within customers, so habits and channels do not blur).
+    beta, base = _delay_effects(hist)
+    n_base = hist[~hist["open"]].groupby(Inv.CUSTOMER).size().reindex(cust).fillna(0).to_numpy()
+    base = base.reindex(cust).fillna(0.0).to_numpy()
+    base = (base * n_base + x["prior_mean_delay"].to_numpy() * k) / (n_base + k)
+    x["expected_delay"] = base + beta[0] * x["disputed"].to_numpy() + beta[1] * x["paper"].fillna(0).to_numpy()
     tenure_days = (date - view[Cust.TABLE].set_index(Cust.ID)[Cust.ONBOARDED]).dt.days
     never = x["days_since_last_late"].isna()
     x.loc[never, "days_since_last_late"] = tenure_days.reindex(cust[never]).fillna(365.0).to_numpy().clip(0, None)

@@ -10,6 +10,7 @@ import pandas as pd
 from sklearn.impute import SimpleImputer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
@@ -18,7 +19,7 @@ from features.invoices import FEATURES
 # More of these never lowers risk (+1) or never raises it (-1): what a credit controller expects.
 MONOTONE = {
     "days_to_due": -1, "late_share": 1, "late_last_n": 1, "late_share_recent_weighted": 1,
-    "n_overdue_open": 1, "max_days_overdue_open": 1, "disputed": 1,
+    "n_overdue_open": 1, "max_days_overdue_open": 1, "disputed": 1, "expected_delay": 1,
 }
 _LOG_COLUMNS = ["amount", "open_amount", "overdue_amount", "days_since_last_late", "n_settled"]
 
@@ -37,9 +38,16 @@ class LatePaymentConfig:
     colsample_bytree: float = 0.8
     calibration_share: float = 0.25  # the latest share of training snapshots calibrates
     seed: int = 0
+    # A second, shallower shape (trees, learning rate, leaves, min rows per leaf) for small ledgers,
+    # where deep trees overfit; the shape that ranks the calibration slice better is kept.
+    small_data_shape: tuple[int, float, int, int] | None = (300, 0.05, 3, 50)
 
     def params(self) -> dict:
         return asdict(self)
+
+    def shapes(self) -> list[tuple[int, float, int, int]]:
+        main = (self.n_estimators, self.learning_rate, self.num_leaves, self.min_child_samples)
+        return [main] + ([self.small_data_shape] if self.small_data_shape and self.small_data_shape != main else [])
 
 
 class LatePaymentModel:
@@ -48,15 +56,28 @@ class LatePaymentModel:
     def __init__(self, config: LatePaymentConfig = LatePaymentConfig()):
         self.config = config
 
-    def fit(self, x: pd.DataFrame, y: np.ndarray, x_cal: pd.DataFrame, y_cal: np.ndarray) -> LatePaymentModel:
+    def _booster(self, shape: tuple[int, float, int, int]) -> lgb.LGBMClassifier:
         c = self.config
-        self.features_ = list(FEATURES)
-        self.booster_ = lgb.LGBMClassifier(
-            n_estimators=c.n_estimators, learning_rate=c.learning_rate, num_leaves=c.num_leaves,
-            min_child_samples=c.min_child_samples, subsample=c.subsample, subsample_freq=1,
+        n_estimators, learning_rate, num_leaves, min_child_samples = shape
+        return lgb.LGBMClassifier(
+            n_estimators=n_estimators, learning_rate=learning_rate, num_leaves=num_leaves,
+            min_child_samples=min_child_samples, subsample=c.subsample, subsample_freq=1,
             colsample_bytree=c.colsample_bytree, random_state=c.seed, verbose=-1, n_jobs=2,
             monotone_constraints=[MONOTONE.get(f, 0) for f in self.features_],
-        ).fit(x[self.features_], y)
+        )
+
+    def fit(self, x: pd.DataFrame, y: np.ndarray, x_cal: pd.DataFrame, y_cal: np.ndarray) -> LatePaymentModel:
+        self.features_ = list(FEATURES)
+        fitted = [(shape, self._booster(shape).fit(x[self.features_], y)) for shape in self.config.shapes()]
+        self.shape_auc_ = {}
+        if len(fitted) > 1 and len(np.unique(y_cal)) == 2:
+            for shape, booster in fitted:
+                self.shape_auc_[shape] = roc_auc_score(y_cal, booster.predict_proba(x_cal[self.features_])[:, 1])
+            # The main shape stays unless another ranks clearly better.
+            margin = {shape: auc - (0.0 if i == 0 else 1e-3) for i, (shape, auc) in enumerate(self.shape_auc_.items())}
+            self.shape_, self.booster_ = max(fitted, key=lambda pair: margin[pair[0]])
+        else:
+            self.shape_, self.booster_ = fitted[0]
         self.calibrator_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
         self.calibrator_.fit(self.raw_proba(x_cal), y_cal)
         return self

@@ -97,7 +97,9 @@ def _train_late_payment(train: pd.DataFrame, holdout: pd.DataFrame, cfg: TrainCo
                   "logistic_regression": logistic.predict_proba(ho[FEATURES])[:, 1]}
         table = pd.DataFrame({name: metrics.classification(y_ho, p) for name, p in scores.items()}).T
         mlflow.log_params({**common, **{f"model.{k}": v for k, v in cfg.late.params().items()},
-                           "rows.fit": len(fit), "rows.calibration": len(cal), "rows.holdout": len(ho)})
+                           "rows.fit": len(fit), "rows.calibration": len(cal), "rows.holdout": len(ho),
+                           "model.shape_chosen": "trees={}, learning_rate={}, leaves={}, min_rows={}".format(
+                               *model.shape_)})
         for name, row in table.iterrows():
             mlflow.log_metrics({f"{k}_{name}" if name != "lightgbm" else k: float(v) for k, v in row.items()})
         scored = ho.assign(**{f"p_{k}": v for k, v in scores.items()})
@@ -181,6 +183,10 @@ def train(company: Company, data: str, as_of_date: str | pd.Timestamp | None = N
     result = TrainResult(at, origin, late_table, timing_table,
                          {tracking.LATE_PAYMENT: late_dec, tracking.PAYMENT_TIMING: timing_dec},
                          {tracking.LATE_PAYMENT: late_v, tracking.PAYMENT_TIMING: timing_v}, late, timing, holdout)
+    from training.customers import train_segmentation
+
+    seg_decision, seg_version = train_segmentation(company, data, at, progress)
+    result.decisions[tracking.SEGMENTATION], result.versions[tracking.SEGMENTATION] = seg_decision, seg_version
     from training.cash_forecast import CASH_FORECAST, train_cash_forecast  # last: it uses the timing champion
 
     progress("Training the cash forecast")

@@ -51,6 +51,14 @@ TEMPLATES = {
                                             "recent invoices late",
     "mean_delay": lambda r: (f"customer pays on average {_days(abs(r['mean_delay']))} "
                              + ("after" if r["mean_delay"] >= 0 else "before") + " the due date"),
+    "mean_delay_undisputed": lambda r: (f"on undisputed invoices the customer pays on average "
+                                        f"{_days(abs(r['mean_delay_undisputed']))} "
+                                        + ("after" if r["mean_delay_undisputed"] >= 0 else "before") + " due"),
+    "delay_margin": lambda r: (f"the customer's usual payment day is {abs(r['delay_margin']):.1f} spreads "
+                               + ("after" if r["delay_margin"] >= 0 else "before") + " the due date"),
+    "expected_delay": lambda r: (f"for an invoice like this the customer usually pays "
+                                 f"{_days(abs(r['expected_delay']))} "
+                                 + ("after" if r["expected_delay"] >= 0 else "before") + " the due date"),
     "mean_days_late": lambda r: f"customer's payments average {_days(r['mean_days_late'])} late",
     "dispute_rate": lambda r: f"customer disputed {r['dispute_rate']:.0%} of its invoices",
     "p75_delay": lambda r: f"a quarter of the customer's payments come {_days(r['p75_delay'])} or more after due",

@@ -136,3 +136,23 @@ def test_weekly_new_invoices_scores_each_week_with_history_known_then(small_load
     assert (issued >= "2025-02-01").all() and (issued <= scored["as_of"]).all()
     assert ((scored["as_of"] - issued).dt.days < 7).all()
     assert scored["late"].isin([0.0, 1.0]).all()
+
+
+def test_the_shape_that_ranks_the_calibration_slice_better_is_kept(fitted):
+    from sklearn.metrics import roc_auc_score
+
+    from training.late_payment import LatePaymentConfig, build_late_payment, time_slices
+    from training.examples import not_yet_due
+
+    tr = not_yet_due(fitted["train"])
+    fit, cal = time_slices(tr, 0.25)
+    model = build_late_payment(LatePaymentConfig()).fit(fit, fit["late"].to_numpy(), cal, cal["late"].to_numpy())
+    assert set(model.shape_auc_) == set(LatePaymentConfig().shapes()) and len(model.shape_auc_) == 2
+    main, small = LatePaymentConfig().shapes()
+    expected = small if model.shape_auc_[small] > model.shape_auc_[main] + 1e-3 else main
+    assert model.shape_ == expected
+    kept_auc = roc_auc_score(cal["late"], model.raw_proba(cal))
+    assert kept_auc == pytest.approx(model.shape_auc_[expected])
+    only = build_late_payment(LatePaymentConfig(small_data_shape=None)).fit(fit, fit["late"].to_numpy(), cal,
+                                                                            cal["late"].to_numpy())
+    assert only.shape_ == main and only.shape_auc_ == {}

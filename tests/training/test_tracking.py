@@ -32,7 +32,8 @@ def test_train_registers_promotes_and_keeps_the_better_champion(store, small_loa
     client = tracking.connect()
     assert str(client.get_model_version_by_alias(tracking.LATE_PAYMENT, "champion").version) == "1"
     # A crippled candidate is registered but does not take the champion alias.
-    weak = TrainConfig(examples=FAST.examples, late=LatePaymentConfig(n_estimators=1, learning_rate=0.01, num_leaves=2))
+    weak = TrainConfig(examples=FAST.examples, late=LatePaymentConfig(n_estimators=1, learning_rate=0.01, num_leaves=2,
+                                                                      small_data_shape=None))
     second = train(small_loaded, str(small_company), cfg=weak)
     decision = second.decisions[tracking.LATE_PAYMENT]
     assert not decision.promote and decision.champion is not None
