@@ -357,3 +357,24 @@ def early_warnings(company: Company, date: str | pd.Timestamp, cfg: WarningConfi
     out["warning"] = [_sentence(r, cfg.order_days) for r in out.to_dict("records")]
     out.index.name = Inv.CUSTOMER
     return out[WARNING_COLUMNS + ["delay_rise", "order_drop"]]
+
+
+def warning_timeline(company: Company, customer_id: str, date: str | pd.Timestamp,
+                     cfg: WarningConfig = WarningConfig(), grace_days: int = 0) -> pd.DataFrame:
+    """One customer's decided invoices by due date up to ``date``: delay, whether in the baseline or the
+    watched window, and the upward CUSUM over the watched window (what a warning is drawn from)."""
+    date = pd.Timestamp(date).normalize()
+    hist = decided_invoices(as_of(company, date), date, grace_days)
+    h = hist[hist[Inv.CUSTOMER] == customer_id].sort_values([Inv.DUE, Inv.ISSUE, Inv.ID], kind="stable")
+    watch = date - pd.Timedelta(days=cfg.recent_days)
+    first = watch - pd.Timedelta(days=cfg.baseline_days)
+    out = h[[Inv.ID, Inv.DUE, "delay", "late", "open"]].assign(
+        part=np.where(h[Inv.DUE] > watch, "watched", np.where(h[Inv.DUE] > first, "baseline", "older")), cusum=np.nan)
+    base = out.loc[out["part"] == "baseline", "delay"].to_numpy()
+    recent = out["part"] == "watched"
+    if len(base) and recent.any():
+        centre = float(np.median(base))
+        sd = max(1.4826 * float(np.median(np.abs(base - centre))), float(np.std(base)) * 0.5, cfg.min_sd_days)
+        z = np.clip((out.loc[recent, "delay"].to_numpy() - centre) / sd, -cfg.clip_z, cfg.clip_z)
+        out.loc[recent, "cusum"] = cusum(z, cfg.k)[0]
+    return out.reset_index(drop=True)
