@@ -156,18 +156,26 @@ def _champion_error(e: LookupError) -> None:
 
 
 @app.command("train")
-def train_cmd(data: DataArg, as_of: AsOfOpt = None, mapping: MappingOpt = None) -> None:
-    """Train the late-payment and payment-timing models, log them to MLflow, promote when not worse."""
+def train_cmd(
+    data: DataArg, as_of: AsOfOpt = None, mapping: MappingOpt = None,
+    n_estimators: Annotated[int, typer.Option(min=1, help="Late-payment model: boosting rounds.")] = 150,
+    learning_rate: Annotated[float, typer.Option(min=0.001, max=1.0, help="Late-payment model: learning rate.")] = 0.15,
+    num_leaves: Annotated[int, typer.Option(min=2, help="Late-payment model: leaves per tree.")] = 7,
+) -> None:
+    """Train every model family, log the runs to MLflow, register and promote when not worse."""
     from training import tracking
-    from training.pipeline import train
+    from training.late_payment import LatePaymentConfig
+    from training.pipeline import TrainConfig, train
 
     at = _as_of(as_of)
     company = _load(data, mapping)
+    cfg = TrainConfig(late=LatePaymentConfig(n_estimators=n_estimators, learning_rate=learning_rate,
+                                             num_leaves=num_leaves))
     console.print(f"MLflow tracking: {tracking.tracking_uri()}")
     with _progress() as progress:
         task = progress.add_task("Training", total=None)
         try:
-            result = train(company, str(data), at, progress=lambda m: progress.update(task, description=m))
+            result = train(company, str(data), at, cfg=cfg, progress=lambda m: progress.update(task, description=m))
         except ValueError as e:
             err.print(f"[red]Cannot train: {e}[/red]")
             raise typer.Exit(2) from None
@@ -202,6 +210,27 @@ def score_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, mapping: Mappin
     write_output(scored, out)
     bands = scored["risk_band"].value_counts().to_dict()
     console.print(f"{len(scored):,} open invoices scored -> {out}  ({', '.join(f'{k}: {v}' for k, v in bands.items())})")
+
+
+@app.command("customers")
+def customers_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, mapping: MappingOpt = None,
+                  config: Annotated[Optional[Path], typer.Option("--config", help="A likvid.yaml policy (default: "
+                                    "DATA/likvid.yaml if present, else the built-in defaults).")] = None) -> None:
+    """Segment, credit grade, recommended limit and early warning for every customer, from the champion models."""
+    from training.customers import customer_risk
+
+    at, policy = _as_of(as_of), _policy(data, config)
+    company = _load(data, mapping)
+    with _progress() as progress:
+        progress.add_task("Grading customers", total=None)
+        try:
+            rows = customer_risk(company, at, policy=policy)
+        except LookupError as e:
+            _champion_error(e)
+    write_output(rows, out)
+    grades = rows["credit_grade"].value_counts().reindex(["AAA", "AA", "A", "B", "C"]).fillna(0).astype(int)
+    console.print(f"{len(rows):,} customers -> {out}  (grades {', '.join(f'{k}: {v}' for k, v in grades.items())}; "
+                  f"{int((rows['warning'] != '').sum())} warnings)")
 
 
 WeeksOpt = Annotated[int, typer.Option("--weeks", min=1, max=52, help="Weeks ahead (1-52).")]
@@ -375,27 +404,103 @@ def discounts_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, config: Pol
                   f"{policy.cash_floor:,.0f}")
 
 
+ServeDataOpt = Annotated[Optional[Path], typer.Option("--data", help="Data folder whose history the service scores "
+                                                    "against (default: the champion's training data).")]
+ServeAsOfOpt = Annotated[Optional[str], typer.Option("--as-of", help="The service's as-of date (default: the "
+                                                     "champion's training as-of).")]
+PortOpt = Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")]
+HostOpt = Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0: every interface).")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="A likvid.yaml policy (default: DATA/likvid.yaml).")]
+
+
+def _start_service(data: Optional[Path], at: Optional[pd.Timestamp], config: Optional[Path], host: str, port: int,
+                   serve: bool = True) -> None:
+    """Check that the service can start (models, data, policy), then serve it until stopped."""
+    import os
+
+    from serving import service
+
+    os.environ.update(service.serve_environment(data, at, config))
+    with _progress() as progress:
+        progress.add_task("Loading the champion models and the served history", total=None)
+        try:
+            state = service.load_state(service.Settings.from_env())
+        except service.StartupError as e:
+            err.print(f"[bold red]The service cannot start:[/bold red] {e}")
+            raise typer.Exit(1) from None
+    versions = ", ".join(f"{c.name} v{c.version}" for c in state.cards)
+    console.print(f"Serving {versions} over {state.data} as of {state.at:%Y-%m-%d} "
+                  f"({len(state.customers):,} customers, {state.open_invoices:,} open invoices).")
+    if os.environ.get(service.ENV_TOKEN):
+        console.print(f"[green]{service.ENV_TOKEN} is set: every endpoint but /livez, /readyz and /healthz "
+                      "needs Authorization: Bearer <token>.[/green]")
+    else:
+        console.print(f"[yellow]{service.ENV_TOKEN} is not set: the API is open to anyone who can reach "
+                      f"{host}:{port}. Set it to require a bearer token.[/yellow]")
+    console.rule("[bold green]try it[/bold green]")
+    for call in service.curl_examples(f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}", state):
+        console.print(call, soft_wrap=True, highlight=False)
+    console.print(f"API docs: http://{host}:{port}/   MLflow UI: .venv/bin/mlflow ui --backend-store-uri "
+                  f"{os.environ['MLFLOW_TRACKING_URI']}  (then http://127.0.0.1:5000)")
+    if serve:
+        console.print("Ctrl+C stops the server.")
+        service.serve(host, port)
+
+
+@app.command("serve")
+def serve_cmd(data: ServeDataOpt = None, as_of: ServeAsOfOpt = None, port: PortOpt = 3000,
+              host: HostOpt = "127.0.0.1", config: ConfigOpt = None) -> None:
+    """The HTTP API (BentoML) over the champion models and the company's history."""
+    _start_service(data, _as_of(as_of), config, host, port)
+
+
+@app.command("build")
+def build_cmd() -> None:
+    """Import the champion models into BentoML's model store and build a deployable bento (bentofile.yaml)."""
+    from serving import service
+
+    with _progress() as progress:
+        task = progress.add_task("Importing the champion models into BentoML's model store", total=None)
+        try:
+            imported = service.import_champions()
+        except LookupError as e:
+            _champion_error(e)
+        progress.update(task, description="Building the bento from bentofile.yaml")
+        bento = service.build_bento()
+    for tag in imported:
+        console.print(f"model {tag}")
+    console.print(f"[green]Bento {bento.tag} built[/green] at {bento.path}\n"
+                  f"Containerise it (needs Docker): .venv/bin/bentoml containerize {bento.tag}")
+
+
 @app.command("demo")
 def demo_cmd(
     workdir: Annotated[Path, typer.Option(help="Folder for the demo company and its outputs.")] = Path("demo"),
     customers: Annotated[int, typer.Option(min=1)] = 300,
     years: Annotated[float, typer.Option(min=0.5)] = 3.0,
     seed: Annotated[int, typer.Option()] = 7,
+    port: PortOpt = 3000,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="End by serving the HTTP API.")] = True,
 ) -> None:
-    """The main job: make a synthetic company, validate it, train and score (serving follows as it lands)."""
+    """The main job: make a synthetic company, validate it, train every model (MLflow), score, and serve."""
+    from serving import service
+
     data = workdir / "company"
     console.rule("[bold]likvid demo[/bold]")
-    console.print("[bold]1/4[/bold] Generating a synthetic company")
+    console.print("[bold]1/5[/bold] Generating a synthetic company")
     generate_cmd(data, customers=customers, years=years, seed=seed)
-    console.print("[bold]2/4[/bold] Validating it against the data contract")
+    console.print("[bold]2/5[/bold] Validating it against the data contract")
     validate_cmd(data, mapping=None, rejects=workdir / "rejects.csv")
-    console.print("[bold]3/4[/bold] Training the models (tracked in MLflow)")
+    console.print("[bold]3/5[/bold] Training the models (tracked in MLflow)")
     train_cmd(data, as_of=None, mapping=None)
-    console.print("[bold]4/4[/bold] Scoring the open invoices")
+    console.print("[bold]4/5[/bold] Scoring the open invoices")
     score_cmd(data, out=workdir / "scores.csv", as_of=None, mapping=None)
-    console.rule("[bold green]done[/bold green]")
-    console.print(f"Scores with reasons: {workdir / 'scores.csv'}\n"
-                  "MLflow UI: .venv/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db  (then http://127.0.0.1:5000)")
+    console.print(f"Scores with reasons: {workdir / 'scores.csv'}")
+    console.print("[bold]5/5[/bold] Serving the HTTP API on localhost")
+    console.print(f"To require a token, start it with {service.ENV_TOKEN} set, e.g. "
+                  f"`export {service.ENV_TOKEN}=$(openssl rand -hex 16)` before `make demo` or `likvid serve`; "
+                  "the calls below send it.")
+    _start_service(data.resolve(), None, None, "127.0.0.1", port, serve=serve)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,303 @@
+"""The HTTP service through ``Service.to_asgi()``: answers, bad input as named 4xx, the bearer token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+from starlette.testclient import TestClient
+
+from features.asof import as_of
+from features.contract import Inv
+from serving import service
+from serving.schemas import MAX_BATCH
+from features.invoices import FEATURES
+from training import tracking
+from training.pipeline import SCORE_COLUMNS
+
+TOKEN = "t0k3n-for-tests"
+
+
+def register(fitted: dict, company, data: str, folder) -> str:
+    """Log the fitted models as champions, with the params a training run records, and train the
+    customer and cash-forecast families the same way ``likvid train`` does; return the store URI."""
+    from training.cash_forecast import train_cash_forecast
+    from training.customers import train_segmentation
+
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    for name, model in ((tracking.LATE_PAYMENT, fitted["late"]), (tracking.PAYMENT_TIMING, fitted["timing"])):
+        mlflow.set_experiment(name)
+        with mlflow.start_run():
+            mlflow.log_params({"data": data, "as_of": f"{fitted['at']:%Y-%m-%d}"})
+            mlflow.log_metric("auc" if name == tracking.LATE_PAYMENT else "mae_days", 0.5)
+            info = tracking.log_model(model, name, fitted["holdout"][FEATURES].head(3))
+            tracking.apply_gate(name, info, tracking.gate("x", 0.0, None))
+    train_segmentation(company, data, fitted["at"])
+    train_cash_forecast(company, data, fitted["at"], paths=100)
+    return uri
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory, fitted, small_company, small_loaded):
+    folder = tmp_path_factory.mktemp("registry")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        uri = register(fitted, small_loaded, str(small_company), folder)
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        for name in (service.ENV_DATA, service.ENV_AS_OF, service.ENV_CONFIG, service.ENV_TOKEN):
+            mp.delenv(name, raising=False)
+        yield uri
+
+
+@pytest.fixture(scope="module")
+def client(registry):
+    with TestClient(service.Likvid.to_asgi()) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def open_invoices(small_loaded, fitted) -> pd.DataFrame:
+    inv = as_of(small_loaded, fitted["at"])[Inv.TABLE]
+    return inv[inv[Inv.PAID].isna()]
+
+
+def request_row(row) -> dict:
+    """An invoice-table row as a request row, with the optional fields it has."""
+    out = {"invoice_id": row[Inv.ID], "customer_id": row[Inv.CUSTOMER], "issue_date": f"{row[Inv.ISSUE]:%Y-%m-%d}",
+           "due_date": f"{row[Inv.DUE]:%Y-%m-%d}", "amount": float(row[Inv.AMOUNT])}
+    for col in (Inv.DELIVERY, Inv.ORDER):
+        if pd.notna(row[col]):
+            out[col] = str(row[col])
+    if pd.notna(row[Inv.DISPUTE]):
+        out[Inv.DISPUTE] = f"{row[Inv.DISPUTE]:%Y-%m-%d}"
+    return out
+
+
+def test_model_info_names_the_champions_and_the_served_data(client, small_company, fitted):
+    r = client.get("/model_info")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["service_as_of"] == f"{fitted['at']:%Y-%m-%d}"
+    assert body["data"] == str(small_company)
+    assert {m["name"] for m in body["models"]} == {tracking.LATE_PAYMENT, tracking.PAYMENT_TIMING}
+    late = next(m for m in body["models"] if m["name"] == tracking.LATE_PAYMENT)
+    assert late["version"] == "1" and late["trained_as_of"] == body["service_as_of"]
+    assert late["metrics"] == {"auc": 0.5}
+    assert {"/score_invoices", "/customer_risk", "/forecast_cash", "/kpis"} <= set(body["endpoints"])
+
+
+def test_scores_real_open_invoices_as_the_command_line_does(client, open_invoices, small_loaded, fitted):
+    rows = [request_row(r) for _, r in open_invoices.head(25).iterrows()]
+    r = client.post("/score_invoices", json={"invoices": rows})
+    assert r.status_code == 200, r.text
+    got = pd.DataFrame(r.json())
+    assert list(got.columns) == SCORE_COLUMNS
+    assert list(got["invoice_id"]) == [row["invoice_id"] for row in rows]  # request order
+    assert got["reason_1"].str.len().gt(10).all()
+    from training.pipeline import score
+
+    batch = score(small_loaded, fitted["at"], models=(fitted["late"], fitted["timing"])).set_index("invoice_id")
+    expected = batch.loc[got["invoice_id"]]
+    # The same invoices as the batch command, so the same scores and reasons.
+    # Only the batch-wide fill of a spread-less customer's delay spread may differ.
+    assert got["p_late"].to_numpy() == pytest.approx(expected["p_late"].to_numpy(), abs=0.02)
+    same = (got["p_late"].to_numpy() - expected["p_late"].to_numpy()) == 0
+    assert same.mean() > 0.9 and list(got["reason_1"][same]) == list(expected["reason_1"][same])
+
+
+def test_a_new_invoice_is_scored_against_its_customers_history(client, open_invoices, fitted):
+    row = {k: v for k, v in request_row(open_invoices.iloc[0]).items() if k != Inv.DISPUTE}
+    new = {**row, "invoice_id": "NEW-1", "issue_date": f"{fitted['at']:%Y-%m-%d}",
+           "due_date": f"{fitted['at'] + pd.Timedelta(days=30):%Y-%m-%d}", "delivery": "paper",
+           "currency": "EUR", "some_extra_column": "ignored"}
+    r = client.post("/score_invoices", json={"invoices": [new]})
+    assert r.status_code == 200, r.text
+    out = r.json()[0]
+    assert out["invoice_id"] == "NEW-1" and 0 <= out["p_late"] <= 1
+    assert out["due_date"] == new["due_date"] and out["risk_band"] != "overdue"
+
+
+def _errors(r) -> list[tuple[list, str]]:
+    return [(d["loc"], d["msg"]) for d in r.json()["detail"]]
+
+
+@pytest.mark.parametrize("change, field, words", [
+    ({"amount": "lots"}, "amount", "valid number"),
+    ({"amount": -5}, "amount", "greater than 0"),
+    ({"issue_date": 20250101}, "issue_date", "valid date"),
+    ({"due_date": "31/12/2025"}, "due_date", "date"),
+    ({"due_date": "2020-01-01"}, "due_date", "before issue_date"),
+    ({"delivery": "pigeon"}, "delivery", "electronic"),
+    ({"customer_id": 7}, "customer_id", "valid string"),
+])
+def test_bad_fields_get_a_400_naming_the_field(client, open_invoices, change, field, words):
+    row = {**request_row(open_invoices.iloc[0]), **change}
+    r = client.post("/score_invoices", json={"invoices": [row]})
+    assert r.status_code == 400
+    (loc, msg), = _errors(r)
+    assert loc == ["invoices", 0, field] and words in msg
+
+
+def test_missing_fields_unknown_customers_and_future_invoices_are_named(client, open_invoices, fitted):
+    base = {k: v for k, v in request_row(open_invoices.iloc[0]).items() if k != Inv.DISPUTE}
+    missing = {k: v for k, v in base.items() if k != "due_date"}
+    r = client.post("/score_invoices", json={"invoices": [missing]})
+    assert r.status_code == 400 and _errors(r)[0][0] == ["invoices", 0, "due_date"]
+    r = client.post("/score_invoices", json={"invoices": [base, {**base, "invoice_id": "X", "customer_id": "nobody"}]})
+    assert r.status_code == 400
+    assert _errors(r) == [(["invoices", 1, "customer_id"],
+                           "unknown customer id 'nobody': not in the served data's customers")]
+    later = f"{fitted['at'] + pd.Timedelta(days=1):%Y-%m-%d}"
+    r = client.post("/score_invoices", json={"invoices": [{**base, "issue_date": later, "due_date": later}]})
+    assert r.status_code == 400 and _errors(r)[0][0] == ["invoices", 0, "issue_date"]
+    assert "after the service's as-of" in _errors(r)[0][1]
+    r = client.post("/score_invoices", json={"invoices": [base, base]})
+    assert r.status_code == 400 and "more than once" in _errors(r)[0][1]
+
+
+def test_empty_oversize_and_malformed_bodies_are_4xx(client, open_invoices):
+    assert client.post("/score_invoices", json={"invoices": []}).status_code == 400
+    row = request_row(open_invoices.iloc[0])
+    too_many = [{**row, "invoice_id": f"I{i}"} for i in range(MAX_BATCH + 1)]
+    r = client.post("/score_invoices", json={"invoices": too_many})
+    assert r.status_code == 400 and _errors(r)[0][0] == ["invoices"]
+    assert client.post("/score_invoices", json={}).status_code == 400
+    assert client.post("/score_invoices", content=b"{not json").status_code == 400
+    assert client.post("/score_invoices", json=[1, 2]).status_code == 400
+
+
+def test_a_full_batch_of_ten_thousand_is_accepted(client, open_invoices):
+    row = request_row(open_invoices.iloc[0])
+    batch = [{**row, "invoice_id": f"I{i}"} for i in range(MAX_BATCH)]
+    r = client.post("/score_invoices", json={"invoices": batch})
+    assert r.status_code == 200 and len(r.json()) == MAX_BATCH
+
+
+def test_kpis_match_the_function_and_refuse_a_later_as_of(client, small_loaded, fitted):
+    from features.working_capital import kpis
+
+    r = client.post("/kpis", json={})
+    assert r.status_code == 200
+    assert [k["name"] for k in r.json()] == list(kpis(small_loaded, fitted["at"])["name"])
+    r = client.post("/kpis", json={"as_of": f"{fitted['at'] + pd.Timedelta(days=1):%Y-%m-%d}"})
+    assert r.status_code == 400 and _errors(r)[0][0] == ["as_of"]
+    assert client.post("/kpis", json={"as_of": "yesterday"}).status_code == 400
+
+
+def test_customer_risk_gives_the_customers_rows_and_names_unknown_ids(client, small_loaded, fitted):
+    from training.customers import CUSTOMER_COLUMNS
+
+    ids = list(small_loaded["customers"]["customer_id"].head(3))
+    r = client.post("/customer_risk", json={"customer_ids": ids})
+    assert r.status_code == 200, r.text
+    rows = r.json()
+    assert [row["customer_id"] for row in rows] == ids
+    assert set(CUSTOMER_COLUMNS) <= set(rows[0])
+    r = client.post("/customer_risk", json={"customer_ids": [ids[0], "nobody"]})
+    assert r.status_code == 400 and _errors(r)[0][0] == ["customer_ids", 1]
+    assert client.post("/customer_risk", json={"customer_ids": []}).status_code == 400
+
+
+def test_forecast_cash_with_shocks_and_bad_shocks(client, fitted):
+    from training.cash_forecast import FORECAST_COLUMNS
+
+    r = client.post("/forecast_cash", json={"weeks": 4, "shocks": {"customer_delay_days": 10}})
+    assert r.status_code == 200, r.text
+    rows = r.json()
+    assert [row["week"] for row in rows] == [1, 2, 3, 4] and list(rows[0]) == FORECAST_COLUMNS
+    r = client.post("/forecast_cash", json={"weeks": 4, "shocks": {"customer_delay_days": 9999}})
+    assert r.status_code == 400 and _errors(r)[0][0] == ["shocks", "customer_delay_days"]
+    r = client.post("/forecast_cash", json={"weeks": 0})
+    assert r.status_code == 400 and _errors(r)[0][0] == ["weeks"]
+    r = client.post("/forecast_cash", json={"shocks": {"sales_change_pct": "more"}})
+    assert r.status_code == 400 and _errors(r)[0][0] == ["shocks", "sales_change_pct"]
+
+
+def test_the_openapi_page_documents_fields_with_examples(client):
+    spec = client.get("/docs.json").json()
+    assert {"/score_invoices", "/model_info", "/kpis", "/livez", "/readyz"} <= set(spec["paths"])
+    invoice = spec["components"]["schemas"]["InvoiceIn"]["properties"]
+    assert invoice["amount"]["description"] and invoice["amount"]["examples"]
+    assert client.get("/").status_code == 200
+
+
+def test_example_input_is_a_valid_request(client, open_invoices):
+    example = {"invoices": [{**service.EXAMPLE_INPUT["invoices"][0],
+                             "customer_id": open_invoices.iloc[0][Inv.CUSTOMER]}]}
+    assert client.post("/score_invoices", json=example).status_code == 200
+
+
+# ---- the bearer token ----
+
+@pytest.fixture
+def secured(client, monkeypatch):
+    """The same app (one per process: its metrics are global) with the token set."""
+    monkeypatch.setenv(service.ENV_TOKEN, TOKEN)
+    return client
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
+                                     {"Authorization": f"bearer {TOKEN}x"}])
+def test_without_the_token_every_endpoint_answers_401(secured, headers):
+    for method, path in (("GET", "/model_info"), ("POST", "/score_invoices"), ("POST", "/kpis"),
+                         ("GET", "/docs.json"), ("GET", "/metrics")):
+        r = secured.request(method, path, headers=headers, json={})
+        assert r.status_code == 401, path
+        assert r.headers["www-authenticate"] == "Bearer"
+
+
+def test_with_the_token_endpoints_answer_and_health_checks_need_none(secured):
+    assert secured.get("/model_info", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+    for path in ("/livez", "/readyz", "/healthz"):
+        assert secured.get(path).status_code == 200, path
+
+
+def test_the_middleware_compares_in_constant_time(monkeypatch):
+    import hmac
+
+    calls = []
+    monkeypatch.setattr(hmac, "compare_digest", lambda a, b: calls.append((a, b)) or False)
+    import asyncio
+
+    async def app(scope, receive, send):  # pragma: no cover - never reached without the token
+        raise AssertionError
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    auth = service.BearerAuth(app, token="abc")
+    asyncio.run(auth({"type": "http", "path": "/x", "headers": [(b"authorization", b"Bearer abd")]}, None, send))
+    assert calls == [(b"Bearer abd", b"Bearer abc")] and sent[0]["status"] == 401
+
+
+# ---- start-up ----
+
+def test_start_up_without_a_registry_model_says_so(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(service.StartupError, match="no 'champion' version of model likvid-late-payment"):
+        service.load_state(service.Settings())
+
+
+def test_start_up_with_a_missing_data_folder_says_so(registry, tmp_path):
+    with pytest.raises(service.StartupError, match="does not exist"):
+        service.load_state(service.Settings(data=tmp_path / "nowhere"))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "customers.csv").write_text("customer_id\nC1\n")
+    with pytest.raises(service.StartupError, match="invoices"):
+        service.load_state(service.Settings(data=tmp_path / "broken"))
+
+
+def test_serve_environment_makes_paths_absolute(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    env = service.serve_environment(Path("data"), pd.Timestamp("2025-06-30"), None)
+    assert env["MLFLOW_TRACKING_URI"] == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    assert env[service.ENV_DATA] == str(tmp_path.resolve() / "data")
+    assert env[service.ENV_AS_OF] == "2025-06-30" and env[service.ENV_CONFIG] == ""
