@@ -185,20 +185,60 @@ def _priors(hist: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def invoice_features(company: Company, date: str | pd.Timestamp, cfg: FeatureConfig = FeatureConfig(),
-                     invoices: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Features of every invoice open at the end of ``date`` (or of ``invoices``, scored against the
-    history known at ``date``), one row each, indexed like the invoices, plus ids and due dates."""
+@dataclass(frozen=True)
+class History:
+    """What invoice features take from the history known at a date, per customer. ``history`` builds it
+    once, so that a service scoring many requests against the same history does not rebuild it."""
+
+    date: pd.Timestamp
+    cfg: FeatureConfig
+    view: Company
+    hist: pd.DataFrame
+    per_customer: pd.DataFrame  # customer history, priors, orders and payment runs, side by side
+    delay_effects: tuple[np.ndarray, pd.Series]
+    n_base: pd.Series
+    tenure_days: pd.Series
+    disputes: pd.DataFrame
+    overall_disputes: float
+    balances: pd.DataFrame
+    typical: pd.Series
+    order_dates: pd.Series
+
+
+def history(company: Company, date: str | pd.Timestamp, cfg: FeatureConfig = FeatureConfig()) -> History:
+    """The per-customer history ``invoice_features`` needs, from ``as_of(company, date)`` only."""
     date = pd.Timestamp(date).normalize()
     view = as_of(company, date)
     inv = view[Inv.TABLE]
+    hist = _settled_history(view, date, cfg)
+    parts = [_customer_history(hist, date, cfg), _priors(hist, view[Cust.TABLE]), _orders(view, date, cfg),
+             _payment_runs(view)]
+    per_customer = pd.concat([p.rename_axis(Inv.CUSTOMER) for p in parts], axis=1, join="outer")
+    return History(
+        date=date, cfg=cfg, view=view, hist=hist, per_customer=per_customer,
+        delay_effects=_delay_effects(hist), n_base=hist[~hist["open"]].groupby(Inv.CUSTOMER).size(),
+        tenure_days=(date - view[Cust.TABLE].set_index(Cust.ID)[Cust.ONBOARDED]).dt.days,
+        disputes=inv[Inv.DISPUTE].notna().groupby(inv[Inv.CUSTOMER]).agg(["sum", "size"]),
+        overall_disputes=inv[Inv.DISPUTE].notna().mean() if len(inv) else 0.0,
+        balances=_balances(inv, date, cfg), typical=inv.groupby(Inv.CUSTOMER)[Inv.AMOUNT].median(),
+        order_dates=view.get(Ord.TABLE).set_index(Ord.ID)[Ord.DATE],
+    )
+
+
+def invoice_features(company: Company, date: str | pd.Timestamp, cfg: FeatureConfig = FeatureConfig(),
+                     invoices: pd.DataFrame | None = None, known: History | None = None) -> pd.DataFrame:
+    """Features of every invoice open at the end of ``date`` (or of ``invoices``, scored against the
+    history known at ``date``), one row each, indexed like the invoices, plus ids and due dates.
+    ``known`` is ``history(company, date, cfg)`` when the caller already has it."""
+    date = pd.Timestamp(date).normalize()
+    if known is None:
+        known = history(company, date, cfg)
+    elif known.date != date or known.cfg != cfg:
+        raise ValueError(f"history is as of {known.date:%Y-%m-%d} with {known.cfg}, not {date:%Y-%m-%d} with {cfg}")
+    view, hist = known.view, known.hist
+    inv = view[Inv.TABLE]
     if invoices is None:
         invoices = inv[inv[Inv.PAID].isna()]
-    hist = _settled_history(view, date, cfg)
-    by_customer = _customer_history(hist, date, cfg)
-    priors = _priors(hist, view[Cust.TABLE])
-    runs = _payment_runs(view)
-    orders = _orders(view, date, cfg)
 
     x = pd.DataFrame(index=invoices.index)
     x[Inv.ID] = invoices[Inv.ID]
@@ -221,8 +261,7 @@ def invoice_features(company: Company, date: str | pd.Timestamp, cfg: FeatureCon
     x["due_month"] = due.dt.month.astype(float)
 
     cust = invoices[Inv.CUSTOMER]
-    x = x.join(by_customer, on=Inv.CUSTOMER).join(priors, on=Inv.CUSTOMER).join(orders, on=Inv.CUSTOMER)
-    x = x.join(runs, on=Inv.CUSTOMER)
+    x = x.join(known.per_customer, on=Inv.CUSTOMER)
     x["n_settled"] = x["n_settled"].fillna(0.0)
     x["late_last_n"] = x["late_last_n"].fillna(0.0)
     x["n_last_n"] = x["n_last_n"].fillna(0.0)
@@ -243,33 +282,29 @@ def invoice_features(company: Company, date: str | pd.Timestamp, cfg: FeatureCon
     x["delay_margin"] = x["mean_delay_undisputed"] / (x["delay_std"] + 1.0)
     # The delay this customer would show on this very invoice: its own habit, plus what a dispute or
     # paper adds for everybody (learned within customers, so habits and channels do not blur).
-    beta, base = _delay_effects(hist)
-    n_base = hist[~hist["open"]].groupby(Inv.CUSTOMER).size().reindex(cust).fillna(0).to_numpy()
+    beta, base = known.delay_effects
+    n_base = known.n_base.reindex(cust).fillna(0).to_numpy()
     base = base.reindex(cust).fillna(0.0).to_numpy()
     base = (base * n_base + x["prior_mean_delay"].to_numpy() * k) / (n_base + k)
     x["expected_delay"] = base + beta[0] * x["disputed"].to_numpy() + beta[1] * x["paper"].fillna(0).to_numpy()
-    tenure_days = (date - view[Cust.TABLE].set_index(Cust.ID)[Cust.ONBOARDED]).dt.days
+    tenure_days = known.tenure_days
     never = x["days_since_last_late"].isna()
     x.loc[never, "days_since_last_late"] = tenure_days.reindex(cust[never]).fillna(365.0).to_numpy().clip(0, None)
 
     # Share of the customer's invoices disputed so far (disputes dated by ``date`` only).
-    disputes = inv[Inv.DISPUTE].notna().groupby(inv[Inv.CUSTOMER]).agg(["sum", "size"])
-    overall_disputes = inv[Inv.DISPUTE].notna().mean() if len(inv) else 0.0
-    d = disputes.reindex(cust)
+    overall_disputes = known.overall_disputes
+    d = known.disputes.reindex(cust)
     x["dispute_rate"] = ((d["sum"].fillna(0) + k * overall_disputes) / (d["size"].fillna(0) + k)).to_numpy()
-    balances = _balances(inv, date, cfg)
-    x = x.join(balances, on=Inv.CUSTOMER)
+    x = x.join(known.balances, on=Inv.CUSTOMER)
     for col in ("open_amount", "overdue_amount", "n_overdue_open", "max_days_overdue_open"):
         x[col] = x[col].fillna(0.0)
-    typical = inv.groupby(Inv.CUSTOMER)[Inv.AMOUNT].median()
-    x["amount_vs_typical"] = x["amount"] / typical.reindex(cust).fillna(x["amount"]).to_numpy()
+    x["amount_vs_typical"] = x["amount"] / known.typical.reindex(cust).fillna(x["amount"]).to_numpy()
 
     x["days_after_run_weekday"] = ((due.dt.day_of_week - x["run_weekday"]) % 7).astype(float)
     x["days_after_run_monthday"] = _days_after_monthday(due, x["run_monthday"])
     x["order_momentum"] = x["order_momentum"].fillna(0.0)
     if invoices[Inv.ORDER].notna().any() and company.has(Ord.TABLE):
-        own = invoices[[Inv.ORDER, Inv.ISSUE]].join(
-            view[Ord.TABLE].set_index(Ord.ID)[Ord.DATE], on=Inv.ORDER)
+        own = invoices[[Inv.ORDER, Inv.ISSUE]].join(known.order_dates, on=Inv.ORDER)
         own_lead = (own[Inv.ISSUE] - own[Ord.DATE]).dt.days
         x["order_lead_days"] = own_lead.fillna(x["order_lead_days"])
     return x.drop(columns=["run_weekday", "run_monthday"])

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse
 
 from features.asof import as_of, last_known_date
 from features.contract import TABLES, Cust, Inv, dtype_of
-from features.invoices import FeatureConfig, invoice_features
+from features.invoices import FeatureConfig, History, history, invoice_features
 from features.load import Company, ContractError, validate
 from features.policy import Policy, PolicyError, load_policy
 from serving.schemas import (
@@ -85,6 +85,7 @@ class State:
     families: dict[str, Any] = field(default_factory=dict)  # optional model families, by module name
     customers: frozenset[str] = frozenset()
     open_invoices: int = 0
+    known: History | None = None  # the invoice features' per-customer history at ``at``, built once
 
 
 def _card(name: str, version: Any) -> tuple[ModelCard, dict[str, str]]:
@@ -167,7 +168,7 @@ def load_state(settings: Settings) -> State:
     open_ = view[Inv.TABLE][Inv.PAID].isna()
     return State(company=company, at=at, data=str(data), policy=policy, late=late, timing=timing, cards=cards,
                  families=_families(), customers=frozenset(view[Cust.TABLE][Cust.ID]),
-                 open_invoices=int(open_.sum()))
+                 open_invoices=int(open_.sum()), known=history(company, at, FeatureConfig()))
 
 
 def absolute_tracking_uri(uri: str) -> str:
@@ -316,7 +317,6 @@ class Likvid:
 
     def __init__(self) -> None:
         self.state = load_state(Settings.from_env())
-        self.features = FeatureConfig()  # as `likvid score`: the features the models were trained on
 
     @bentoml.api(route="/score_invoices")
     def score_invoices(self, invoices: Invoices) -> list[ScoreRow]:
@@ -333,7 +333,8 @@ class Likvid:
                      for i, inv in enumerate(invoices) if pd.Timestamp(inv.issue_date) > s.at][:20]
         if problems:
             return bad_request(*problems)
-        x = invoice_features(s.company, s.at, self.features, invoices=invoice_frame(invoices))
+        # As `likvid score`: the default features the models were trained on, from the history built at start-up.
+        x = invoice_features(s.company, s.at, FeatureConfig(), invoices=invoice_frame(invoices), known=s.known)
         return records(score_features(x, s.late, s.timing), SCORE_COLUMNS)
 
     @bentoml.api(route="/customer_risk")

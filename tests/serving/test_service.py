@@ -301,3 +301,24 @@ def test_serve_environment_makes_paths_absolute(monkeypatch, tmp_path):
     assert env["MLFLOW_TRACKING_URI"] == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
     assert env[service.ENV_DATA] == str(tmp_path.resolve() / "data")
     assert env[service.ENV_AS_OF] == "2025-06-30" and env[service.ENV_CONFIG] == ""
+
+
+def test_history_built_once_gives_the_same_features_and_ignores_the_future(small_loaded, fitted):
+    from features.invoices import FeatureConfig, history, invoice_features
+
+    at = fitted["at"] - pd.Timedelta(days=60)
+    inv = small_loaded[Inv.TABLE]
+    request = inv[inv[Inv.ISSUE] <= at].tail(30)
+    known = history(small_loaded, at)
+    direct = invoice_features(small_loaded, at, invoices=request)
+    pd.testing.assert_frame_equal(invoice_features(small_loaded, at, invoices=request, known=known), direct,
+                                  check_dtype=False)
+    # Rows from after the as-of date change nothing the service scores with.
+    later = inv[inv[Inv.ISSUE] > at].assign(**{Inv.ID: lambda f: "F" + f[Inv.ID]})
+    grown = small_loaded.replace(**{Inv.TABLE: pd.concat([inv, later])})
+    pd.testing.assert_frame_equal(invoice_features(grown, at, invoices=request, known=history(grown, at)), direct,
+                                  check_dtype=False)
+    with pytest.raises(ValueError, match="history is as of"):
+        invoice_features(small_loaded, fitted["at"], invoices=request, known=known)
+    with pytest.raises(ValueError, match="history is as of"):
+        invoice_features(small_loaded, at, FeatureConfig(grace_days=3), invoices=request, known=known)
