@@ -247,7 +247,8 @@ def kpis(company: Company, as_of: str | pd.Timestamp | None = None, policy: Poli
     parts = {"dso": figures["dso"], "dio": figures["dio"], "dpo": figures["dpo"]}
     ccc = "CCC = DSO + DIO − DPO."
     missing = [k.upper() for k, v in parts.items() if np.isnan(v)]
-    rows.append(_absent("ccc", DAYS, ccc, f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing") if missing else
+    verb = "is" if len(missing) == 1 else "are"
+    rows.append(_absent("ccc", DAYS, ccc, f"{' and '.join(missing)} {verb} missing") if missing else
                 _row("ccc", parts["dso"] + parts["dio"] - parts["dpo"], DAYS, ccc))
     rows += _alerts(figures, policy)
     order = ["dso", "dpo", "dio", "ccc"]

@@ -15,9 +15,10 @@ annualised return is that times 365 / (due − pay-by) (simple, not compounded).
 taken when that beats the cost of capital and the cash forecast's p10 balance, lowered by the early
 payments chosen (best return first, this one included), stays above the cash floor from week 1 through
 the payment week, and on through the week before the due date, since paying early keeps the balance
-lower until the bill would have been paid anyway. A bill whose pay-by date lies beyond the forecast horizon is not decided yet
-(``cash_ok`` empty, ``take`` false): nothing is lost by waiting, since it can be paid any day up to
-pay-by, and a later run whose horizon covers that date decides it.
+lower until the bill would have been paid anyway. A bill whose pay-by date lies beyond the forecast
+horizon is not decided yet (``cash_ok`` empty, ``take`` false): nothing is lost by waiting, since it
+can be paid any day up to pay-by, and a later run whose horizon covers that date decides it. A bill
+whose discount window has closed is listed with ``take`` false and ``cash_ok`` empty.
 """
 
 from __future__ import annotations
