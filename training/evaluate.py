@@ -43,3 +43,75 @@ def weekly_new_invoices(company: Company, train_as_of: str, start: str, end: str
     for k, v in scores.items():
         scored[f"p_{k}"] = np.asarray(v)
     return table, scored
+
+
+def evaluate_champions(company: Company, data: str, as_of_date: str | pd.Timestamp | None = None,
+                       ex: ExampleConfig = ExampleConfig(), features: FeatureConfig = FeatureConfig(),
+                       max_delay_days: float = 365.0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The champion models and the baselines on the holdout as of a date, logged as an MLflow run.
+
+    The holdout is the one ``likvid train`` uses (snapshots in the 13 weeks before as-of); the
+    logistic baseline is refitted on the training snapshots. Returns (late-payment, timing) tables.
+    """
+    import mlflow
+
+    from training import tracking
+    from training.examples import split
+    from training.payment_timing import average_delay_baseline
+
+    late, late_mv = tracking.load_champion(tracking.LATE_PAYMENT)
+    timing, timing_mv = tracking.load_champion(tracking.PAYMENT_TIMING)
+    at, origin, train, holdout = split(company, as_of_date, ex, features)
+    tr, ho = not_yet_due(train), not_yet_due(holdout)
+    if len(ho) == 0 or ho["late"].nunique() < 2:
+        raise ValueError(f"the holdout as of {at:%Y-%m-%d} has {len(ho)} decided invoices: too few to evaluate")
+    y = ho["late"].to_numpy()
+    logistic = build_logistic().fit(tr[FEATURES], tr["late"].to_numpy())
+    scores = {"champion": late.predict_proba(ho), "customer_late_share": history_baseline(ho),
+              "logistic_regression": logistic.predict_proba(ho[FEATURES])[:, 1]}
+    late_table = pd.DataFrame({k: metrics.classification(y, p) for k, p in scores.items()}).T
+    settled = holdout[~holdout["censored"]]
+    q = timing.quantiles(settled)
+    q = np.where(np.isinf(q), max_delay_days, q)
+    actual = settled["delay"].to_numpy()
+    timing_table = pd.DataFrame({"champion": metrics.timing(actual, q[:, 0], q[:, 1], q[:, 2]),
+                                 "due_plus_average_delay": metrics.timing(actual, *average_delay_baseline(settled))}).T
+    mlflow.set_experiment(tracking.LATE_PAYMENT)
+    with mlflow.start_run(run_name="evaluate-champion"):
+        mlflow.set_tags({"kind": "evaluation", "late_payment_version": str(late_mv.version),
+                         "payment_timing_version": str(timing_mv.version)})
+        mlflow.log_params({"data": data, "as_of": f"{at:%Y-%m-%d}", "origin": f"{origin:%Y-%m-%d}",
+                           "rows.holdout": len(ho), "rows.holdout_settled": len(settled)})
+        for table in (late_table, timing_table):
+            for name, row in table.iterrows():
+                mlflow.log_metrics({f"{k}_{name}": float(v) for k, v in row.items()})
+    return late_table, timing_table
+
+
+def _main(argv: list[str] | None = None) -> None:
+    """``python -m training.evaluate DATA [--as-of D] [--mapping M]``: the MLproject evaluate entry."""
+    import argparse
+
+    from features.load import ContractError, validate
+    from training import tracking
+
+    parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=evaluate_champions.__doc__)
+    parser.add_argument("data")
+    parser.add_argument("--as-of", default="")
+    parser.add_argument("--mapping", default=None)
+    args = parser.parse_args(argv)
+    try:
+        company = validate(args.data, args.mapping).company
+    except ContractError as e:
+        raise SystemExit("The data cannot be used:\n" + "\n".join(f"  {p}" for p in e.problems)) from None
+    tracking.connect()
+    try:
+        late_table, timing_table = evaluate_champions(company, args.data, args.as_of or None)
+    except (LookupError, ValueError) as e:
+        raise SystemExit(str(e)) from None
+    with pd.option_context("display.width", 160, "display.precision", 4):
+        print("Late payment, holdout\n", late_table, "\n\nPayment timing, holdout\n", timing_table)
+
+
+if __name__ == "__main__":
+    _main()

@@ -65,3 +65,25 @@ def test_train_then_score_commands(store, small_company, tmp_path):
     scored = pd.read_csv(out)
     assert list(scored.columns) == SCORE_COLUMNS and len(scored) > 0
     assert scored["reason_1"].notna().all()
+
+
+def test_evaluate_logs_the_champions_beside_the_baselines(champions, small_loaded, small_company):
+    from training.evaluate import _main, evaluate_champions
+
+    late_table, timing_table = evaluate_champions(small_loaded, str(small_company), "2025-05-31",
+                                                  ExampleConfig(every_days=28, holdout_days=60))
+    assert {"champion", "customer_late_share", "logistic_regression"} == set(late_table.index)
+    assert 0.5 < late_table.loc["champion", "auc"] <= 1 and late_table.loc["champion", "n"] > 0
+    assert {"champion", "due_plus_average_delay"} == set(timing_table.index)
+    run = mlflow.search_runs(experiment_names=[tracking.LATE_PAYMENT], order_by=["start_time DESC"]).iloc[0]
+    assert run["tags.kind"] == "evaluation" and run["params.as_of"] == "2025-05-31"
+    assert run["metrics.auc_champion"] == pytest.approx(late_table.loc["champion", "auc"])
+    with pytest.raises(SystemExit, match="cannot be used"):
+        _main([str(small_company / "missing-folder")])
+
+
+def test_evaluate_without_a_champion_says_so(store, small_company):
+    from training.evaluate import _main
+
+    with pytest.raises(SystemExit, match="run `likvid train DATA` first"):
+        _main([str(small_company)])
