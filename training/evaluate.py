@@ -7,6 +7,8 @@ scores with what happened. This is how a credit team would have used the model.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 
@@ -76,8 +78,12 @@ def evaluate_champions(company: Company, data: str, as_of_date: str | pd.Timesta
     actual = settled["delay"].to_numpy()
     timing_table = pd.DataFrame({"champion": metrics.timing(actual, q[:, 0], q[:, 1], q[:, 2]),
                                  "due_plus_average_delay": metrics.timing(actual, *average_delay_baseline(settled))}).T
-    mlflow.set_experiment(tracking.LATE_PAYMENT)
-    with mlflow.start_run(run_name="evaluate-champion"):
+    # Under `mlflow run` the project's own run (MLFLOW_RUN_ID) is the record; otherwise a new run
+    # in the late-payment experiment.
+    under_project = bool(os.environ.get("MLFLOW_RUN_ID"))
+    if not under_project:
+        mlflow.set_experiment(tracking.LATE_PAYMENT)
+    with mlflow.start_run(**({} if under_project else {"run_name": "evaluate-champion"})):
         mlflow.set_tags({"kind": "evaluation", "late_payment_version": str(late_mv.version),
                          "payment_timing_version": str(timing_mv.version)})
         mlflow.log_params({"data": data, "as_of": f"{at:%Y-%m-%d}", "origin": f"{origin:%Y-%m-%d}",
