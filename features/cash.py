@@ -124,8 +124,8 @@ def open_orders(company: Company, date: pd.Timestamp) -> pd.DataFrame:
     """Orders placed by ``date``, not known cancelled and not yet invoiced: future invoices."""
     view = as_of(company, date)
     orders, inv = view.get(Ord.TABLE), view[Inv.TABLE]
-    invoiced = set(inv[Inv.ORDER].dropna())
-    live = ~orders[Ord.CANCELLED].fillna(False).astype(bool) & ~orders[Ord.ID].isin(invoiced)
+    invoiced = _ids_in(orders[Ord.ID], inv[Inv.ORDER])
+    live = ~orders[Ord.CANCELLED].fillna(False).astype(bool) & ~invoiced
     return orders[live]
 
 
@@ -133,7 +133,12 @@ def open_purchase_orders(company: Company, date: pd.Timestamp) -> pd.DataFrame:
     """Purchase orders placed by ``date`` that no bill carries yet: future bills."""
     view = as_of(company, date)
     pos, bills = view.get(PO.TABLE), view.get(Bill.TABLE)
-    return pos[~pos[PO.ID].isin(set(bills[Bill.PO].dropna()))]
+    return pos[~_ids_in(pos[PO.ID], bills[Bill.PO])]
+
+
+def _ids_in(ids: pd.Series, refs: pd.Series) -> pd.Series:
+    """Which ids some reference names (as plain objects: Arrow string ``isin`` is slow on large tables)."""
+    return ids.astype(object).isin(refs.dropna().astype(object))
 
 
 def open_bills(company: Company, date: pd.Timestamp) -> pd.DataFrame:
@@ -279,24 +284,33 @@ def snap_to_runs(days: np.ndarray, origin: pd.Timestamp, kind: np.ndarray, weekd
     the payer's run: the run weekday, or the run day of month (the month's last day when shorter).
     The run before is taken only when it is nearer and not before the row's ``floor``."""
     finite = np.isfinite(days)
-    days = np.ceil(np.where(finite, days, 0.0))
-    base = np.datetime64(pd.Timestamp(origin).date(), "D")
-    d = base + days.astype(np.int64).astype("timedelta64[D]")
-    wd = (d.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
-    w_next = (weekday[:, None] - wd) % 7
-    w_prev = (wd - weekday[:, None]) % 7
-    month = d.astype("datetime64[M]")
-
-    def on_day(m: np.ndarray) -> np.ndarray:
-        length = ((m + 1).astype("datetime64[D]") - m.astype("datetime64[D]")).astype(np.int64)
-        return m.astype("datetime64[D]") + (np.minimum(monthday[:, None], length) - 1).astype("timedelta64[D]")
-
-    this = on_day(month)
-    m_next = (np.where(this >= d, this, on_day(month + 1)) - d).astype(np.int64)
-    m_prev = (d - np.where(this <= d, this, on_day(month - 1))).astype(np.int64)
-    k = kind[:, None]
-    ahead = np.where(k == RUN_WEEKLY, w_next, np.where(k == RUN_MONTHLY, m_next, 0))
-    back = np.where(k == RUN_WEEKLY, w_prev, np.where(k == RUN_MONTHLY, m_prev, 0))
-    use_back = (back < ahead) & (days - back >= floor[:, None])
-    out = np.where(use_back, days - back, days + ahead)
+    d = np.ceil(np.where(finite, days, 0.0)).astype(np.int64)
+    lo, hi = int(min(d.min(initial=0), 0)) - 1, int(d.max(initial=0)) + 1
+    ahead, back = _run_tables(pd.Timestamp(origin), lo, hi)
+    row = np.where(kind == RUN_WEEKLY, weekday, np.where(kind == RUN_MONTHLY, 7 + monthday - 1, 38))
+    idx = row[:, None] * (hi - lo + 1) + (d - lo)
+    a, b = ahead.ravel()[idx], back.ravel()[idx]
+    use_back = (b < a) & (d - b >= floor[:, None])
+    out = np.where(use_back, d - b, d + a).astype(float)
     return np.where(finite, out, np.inf)
+
+
+def _run_tables(origin: pd.Timestamp, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """Days to the next and since the last run day, for every day offset in [lo, hi] (columns) and
+    every run (rows: weekdays 0-6, days of month 1-31, then one row of no run)."""
+    offsets = np.arange(lo, hi + 1)
+    dates = pd.DatetimeIndex(origin + pd.to_timedelta(offsets, unit="D"))
+    ahead, back = np.zeros((39, len(offsets)), np.int64), np.zeros((39, len(offsets)), np.int64)
+    wd = dates.day_of_week.to_numpy()
+    for w in range(7):
+        ahead[w], back[w] = (w - wd) % 7, (wd - w) % 7
+    month = dates.to_period("M")
+    for m in range(1, 32):
+        this = (month.start_time + pd.to_timedelta(np.minimum(m, dates.days_in_month) - 1, unit="D"))
+        nxt_month = (month + 1)
+        nxt = nxt_month.start_time + pd.to_timedelta(np.minimum(m, nxt_month.days_in_month) - 1, unit="D")
+        prv_month = (month - 1)
+        prv = prv_month.start_time + pd.to_timedelta(np.minimum(m, prv_month.days_in_month) - 1, unit="D")
+        ahead[7 + m - 1] = np.where(this >= dates, (this - dates).days, (nxt - dates).days)
+        back[7 + m - 1] = np.where(this <= dates, (dates - this).days, (dates - prv).days)
+    return ahead, back

@@ -34,7 +34,7 @@ from features.load import Company
 from features.policy import Policy
 from training import tracking
 from training.payment_timing import PaymentTimingModel
-from training.weekly_series import SeriesConfig, WeeklySeriesModel, build_weekly_series, wape
+from training.weekly_series import SeriesConfig, build_weekly_series, wape
 
 CASH_FORECAST = "likvid-cash-forecast"
 FORECAST_COLUMNS = ["week", "week_start", "week_end", "inflow_p10", "inflow_p50", "inflow_p90",
@@ -114,7 +114,8 @@ class CashModel:
         lead = (linked[Inv.ISSUE] - linked[Ord.DATE]).dt.days
         self.order_lead_ = lead.groupby(linked[Inv.CUSTOMER]).median()
         self.order_lead_global_ = float(lead.median()) if len(lead) else 7.0
-        known = orders[orders[Ord.CANCELLED].fillna(False).astype(bool) | orders[Ord.ID].isin(set(linked[Ord.ID]))]
+        invoiced = orders[Ord.ID].astype(object).isin(linked[Ord.ID].astype(object))
+        known = orders[orders[Ord.CANCELLED].fillna(False).astype(bool) | invoiced]
         self.cancel_share_ = float(known[Ord.CANCELLED].fillna(False).astype(bool).mean()) if len(known) else 0.0
 
     def _fit_purchases(self, view: Company) -> None:
@@ -289,10 +290,17 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     sim = _Paths(weeks, paths)
     day_of = lambda s: (pd.DatetimeIndex(s) - at).days.to_numpy(float)  # noqa: E731
 
-    # AR open: every invoice open at as-of, conditioned on being unpaid so far.
+    # One feature build for the open invoices and the future ones (open orders, sales not yet ordered).
     inv = view[Inv.TABLE]
     runs = cash.payment_runs(inv[Inv.PAID], inv[Inv.CUSTOMER])
-    x = invoice_features(company, at)
+    open_inv = inv[inv[Inv.PAID].isna()]
+    orders = cash.open_orders(company, at)
+    hyp, _ = _hypothetical_invoices(view, at, model, weeks, orders)
+    columns = [Inv.ID, Inv.CUSTOMER, Inv.ISSUE, Inv.DUE, Inv.AMOUNT, Inv.DELIVERY, Inv.DISPUTE, Inv.ORDER, Inv.PAID]
+    both = invoice_features(company, at, invoices=pd.concat([open_inv[columns], hyp[columns]], ignore_index=True))
+    x, hx = both.iloc[: len(open_inv)], both.iloc[len(open_inv):]
+
+    # AR open: every invoice open at as-of, conditioned on being unpaid so far.
     if len(x):
         due_day = day_of(x[Inv.DUE])
         _invoice_receipts(sim, "ar_open", timing, x, x["amount_open"].to_numpy(float) * model.collect_ratio_,
@@ -300,15 +308,13 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
                           cfg.chunk, rng)
 
     # AR future: open orders, then sales not yet ordered from the weekly invoicing model.
-    orders = cash.open_orders(company, at)
-    hyp, _ = _hypothetical_invoices(view, at, model, weeks, orders)
-    hx = invoice_features(company, at, invoices=hyp)
     issue_day, due_day = day_of(hyp[Inv.ISSUE]), day_of(hyp[Inv.DUE])
     is_order = (hyp["kind"] == "order").to_numpy()
     issue_week = _weeks_of_days(issue_day, weeks).astype(int)
     expected_from_orders = np.bincount(issue_week[is_order], weights=hyp.loc[is_order, Inv.AMOUNT].to_numpy(float)
                                        * (1 - model.cancel_share_), minlength=weeks + 2)[1: weeks + 1]
-    invoiced = _one(cash.weekly_series(company, at), cash.INVOICED)
+    series = cash.weekly_series(company, at)
+    invoiced = _one(series, cash.INVOICED)
     total = model.invoicing_.predict(invoiced, weeks)[None, :] * model.invoicing_.multipliers(weeks, paths, rng)
     unordered = np.maximum(total - expected_from_orders[None, :], 0.0) * (1 + shocks.sales_change_pct / 100.0)
     weights = np.zeros((len(hyp), paths))
@@ -324,7 +330,7 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
                           due_day, np.maximum(issue_day + 1, 1), shocks.customer_delay_days, runs, at,
                           cfg.levels, cfg.chunk, rng)
 
-    _payables(sim, company, at, model, shocks, paths, rng, day_of)
+    _payables(sim, company, at, model, shocks, paths, rng, day_of, series)
     _bank_lines(sim, model, at, weeks, paths, rng)
     opening, _ = cash.opening_balance(company, at)
     return sim, opening
@@ -362,7 +368,7 @@ def _pay_bills(sim: _Paths, component: str, model: CashModel, issue_day: np.ndar
 
 
 def _payables(sim: _Paths, company: Company, at: pd.Timestamp, model: CashModel, shocks: Shocks, paths: int,
-              rng: np.random.Generator, day_of) -> None:
+              rng: np.random.Generator, day_of, series: pd.DataFrame) -> None:
     shape = lambda n: (n, paths)  # noqa: E731
     bills = cash.open_bills(company, at)
     if len(bills):
@@ -398,7 +404,7 @@ def _payables(sim: _Paths, company: Company, at: pd.Timestamp, model: CashModel,
             expected_bills[k - 1] = float((amount[:, None] * (bill_week == k)).sum() / paths)
 
     if model.billing_ is not None:
-        billed = _one(cash.weekly_series(company, at), cash.BILLED)
+        billed = _one(series, cash.BILLED)
         total = model.billing_.predict(billed, sim.weeks)[None, :] * model.billing_.multipliers(sim.weeks, paths, rng)
         unordered = np.maximum(total - expected_bills[None, :], 0.0)  # paths x weeks
         view_bills = view_as_of(company, at).get(Bill.TABLE)

@@ -1,0 +1,185 @@
+"""The cash forecast: quantile order, shocks, as-of, components, alert, registry and backtest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.asof import as_of
+from features.policy import Policy
+from training.backtest import BacktestConfig, backtest, log_backtest
+from training.examples import ExampleConfig
+from training.payment_timing import PaymentTimingConfig
+from training.cash_forecast import (
+    FORECAST_COLUMNS, ForecastModels, Shocks, build_cash_model, forecast, load_forecast_models,
+    train_cash_forecast,
+)
+from training.weekly_series import SeriesConfig, build_weekly_series, wape
+
+PATHS = 300
+
+
+@pytest.fixture(scope="module")
+def models(small_loaded, fitted):
+    return ForecastModels(fitted["timing"], build_cash_model().fit(small_loaded, fitted["at"]))
+
+
+@pytest.fixture(scope="module")
+def base(small_loaded, fitted, models):
+    return forecast(small_loaded, fitted["at"], 13, models=models, paths=PATHS)
+
+
+def test_contract_columns_weeks_and_quantile_order(base, fitted):
+    assert list(base.columns) == FORECAST_COLUMNS
+    assert base["week"].tolist() == list(range(1, 14))
+    assert base["week_start"].iloc[0] == fitted["at"] + pd.Timedelta(days=1)
+    assert (base["week_end"] - base["week_start"]).dt.days.eq(6).all()
+    for name in ("inflow", "outflow", "net", "balance"):
+        assert (base[f"{name}_p10"] <= base[f"{name}_p50"]).all()
+        assert (base[f"{name}_p50"] <= base[f"{name}_p90"]).all()
+    assert (base["balance_p90"] > base["balance_p10"]).all()  # uncertainty is there
+    assert (base["inflow_p50"] > 0).all()
+
+
+def test_components_sum_to_the_p50_totals(base):
+    assert np.allclose(base["ar_open"] + base["ar_future"], base["inflow_p50"], atol=0.05)
+    assert np.allclose(base["ap_open"] + base["ap_future"] - base["other"], base["outflow_p50"], atol=0.05)
+    # open invoices dominate the first weeks, future sales the last ones
+    assert base["ar_open"].iloc[0] > base["ar_future"].iloc[0]
+    assert base["ar_future"].iloc[-1] > base["ar_open"].iloc[-1]
+
+
+def _run(company, fitted, models, **shocks):
+    return forecast(company, fitted["at"], 13, Shocks(**shocks), models=models, paths=PATHS)
+
+
+def test_each_shock_moves_the_forecast_the_right_way(small_loaded, fitted, models, base):
+    slow = _run(small_loaded, fitted, models, customer_delay_days=21)
+    assert slow["inflow_p50"].iloc[:4].sum() < base["inflow_p50"].iloc[:4].sum()
+    assert slow["balance_p50"].iloc[-1] < base["balance_p50"].iloc[-1]
+    fast = _run(small_loaded, fitted, models, customer_delay_days=-10)
+    assert fast["inflow_p50"].iloc[:4].sum() > base["inflow_p50"].iloc[:4].sum()
+
+    less = _run(small_loaded, fitted, models, sales_change_pct=-50)
+    more = _run(small_loaded, fitted, models, sales_change_pct=30)
+    assert less["ar_future"].iloc[6:].sum() < base["ar_future"].iloc[6:].sum() < more["ar_future"].iloc[6:].sum()
+    assert np.allclose(less["ar_open"].iloc[:2], base["ar_open"].iloc[:2], rtol=0.1)  # open invoices untouched
+
+    late_supply = _run(small_loaded, fitted, models, supplier_lead_time_days=28)
+    assert late_supply["ap_future"].iloc[:8].sum() < base["ap_future"].iloc[:8].sum()
+
+
+def test_future_rows_change_nothing(small_loaded, fitted, models, base):
+    known = as_of(small_loaded, fitted["at"])  # the data as known then: later rows and facts removed
+    pd.testing.assert_frame_equal(forecast(known, fitted["at"], 13, models=models, paths=PATHS), base)
+    earlier = fitted["at"] - pd.Timedelta(days=30)
+    pd.testing.assert_frame_equal(forecast(small_loaded, earlier, 4, models=models, paths=PATHS),
+                                  forecast(as_of(small_loaded, earlier), earlier, 4, models=models, paths=PATHS))
+
+
+def test_alert_flags_weeks_whose_p10_balance_is_below_the_floor(small_loaded, fitted, models, base):
+    floor = float(base["balance_p10"].median())
+    flagged = forecast(small_loaded, fitted["at"], 13, models=models, paths=PATHS, policy=Policy(cash_floor=floor))
+    assert flagged["below_floor"].tolist() == (flagged["balance_p10"] < floor).tolist()
+    assert flagged["below_floor"].any() and not flagged["below_floor"].all()
+    assert not base["below_floor"].any()  # default floor 0, balance in the millions
+
+
+def test_bad_arguments_are_named(small_loaded, fitted, models):
+    for weeks in (0, 53, 2.5):
+        with pytest.raises(ValueError, match="weeks"):
+            forecast(small_loaded, fitted["at"], weeks, models=models)
+    with pytest.raises(ValueError, match="customer_delay_days"):
+        Shocks(customer_delay_days=float("nan"))
+    with pytest.raises(ValueError, match="sales_change_pct"):
+        Shocks(sales_change_pct=-150)
+    with pytest.raises(ValueError, match="supplier_lead_time_days"):
+        Shocks(supplier_lead_time_days="soon")
+
+
+def test_stratified_draws_match_the_timing_models_sampling(small_loaded, fitted):
+    from features.invoices import invoice_features
+
+    x = invoice_features(small_loaded, fitted["at"]).head(200)
+    timing = fitted["timing"]
+    levels = (np.arange(100) + 0.5) / 100
+    grid = timing.quantiles(x, levels)
+    draws = timing.sample(x, 400, np.random.default_rng(0))
+    finite = np.isfinite(grid).all(axis=1) & np.isfinite(draws).all(axis=1)
+    assert finite.mean() > 0.5
+    assert np.abs(np.median(grid[finite], axis=1) - np.median(draws[finite], axis=1)).mean() < 2.0
+
+
+def test_weekly_series_model_learns_seasonality_and_growth():
+    weeks = pd.date_range("2021-01-03", periods=160, freq="7D")
+    t = np.arange(160)
+    rng = np.random.default_rng(0)
+    y = 1000 * (1.08 ** (t / 52)) * (1 + 0.3 * np.cos(2 * np.pi * t / 52)) * rng.lognormal(0, 0.03, 160)
+    series = pd.Series(y, index=weeks)
+    model = build_weekly_series(SeriesConfig()).fit(series.iloc[:-13])
+    pred = model.predict(series.iloc[:-13], 13)
+    mean8 = np.full(13, series.iloc[-21:-13].mean())
+    assert wape(y[-13:], pred) < 0.5 * wape(y[-13:], mean8)
+    assert model.method_ != "mean8"
+    with pytest.raises(ValueError, match="at least"):
+        build_weekly_series().fit(series.iloc[:10])
+
+
+def test_missing_champions_say_to_train_first(store):
+    with pytest.raises(LookupError, match="likvid train"):
+        load_forecast_models()
+
+
+def test_registered_forecast_is_the_champion_and_forecasts(store, small_company, small_loaded, fitted):
+    from training import tracking
+
+    tracking.connect()
+    import mlflow
+
+    mlflow.set_experiment(tracking.PAYMENT_TIMING)
+    with mlflow.start_run():
+        info = tracking.log_model(fitted["timing"], tracking.PAYMENT_TIMING, fitted["holdout"].head(5))
+        tracking.apply_gate(tracking.PAYMENT_TIMING, info, tracking.gate("mae_days", 1.0, None))
+    decision, version = train_cash_forecast(small_loaded, str(small_company), fitted["at"], paths=100)
+    assert decision.promote and version == "1"
+    loaded = load_forecast_models()
+    assert loaded.versions["likvid-cash-forecast"] == "1"
+    rows = forecast(small_loaded, fitted["at"], 3, paths=50)  # models=None: the champions
+    assert list(rows.columns) == FORECAST_COLUMNS and len(rows) == 3
+    run = mlflow.search_runs(experiment_names=["likvid-cash-forecast"])
+    assert {"metrics.wape_receipts_likvid", "metrics.wape_receipts_mean8"} <= set(run.columns)
+
+    from typer.testing import CliRunner
+
+    from serving.cli import app
+
+    out = Path(store.removeprefix("sqlite:///")).parent / "forecast.csv"
+    result = CliRunner().invoke(app, ["forecast", str(small_company), "--as-of", f"{fitted['at']:%Y-%m-%d}",
+                                      "--weeks", "3", "--paths", "50", "--customer-delay-days", "7", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert list(pd.read_csv(out).columns) == FORECAST_COLUMNS
+    bad = CliRunner().invoke(app, ["forecast", str(small_company), "--sales-change-pct", "-150", "--out", str(out)])
+    assert bad.exit_code == 2 and "sales_change_pct" in bad.output
+
+
+def test_backtest_refits_at_each_origin_and_logs(store, small_loaded):
+    cfg = BacktestConfig(every_weeks=4, span_weeks=4, weeks=6, paths=100,
+                         examples=ExampleConfig(every_days=42, max_snapshots=6),
+                         timing=PaymentTimingConfig(n_estimators=40, num_leaves=7))
+    result = backtest(small_loaded, None, cfg)
+    assert len(result.origins) == 2 and result.origins[1] - result.origins[0] == pd.Timedelta(weeks=4)
+    assert len(result.weekly) == 12
+    table = result.summary.set_index(["metric", "target", "method"])["value"]
+    for target in ("receipts", "payments", "net"):
+        for method in ("likvid", "mean8", "last_year", "due_date", "due_plus_delay"):
+            assert ("wape", target, method) in table.index
+        assert 0 <= table[("coverage", target, "likvid")] <= 1
+    assert set(result.by_horizon["horizon"]) == set(range(1, 7))
+    run_id = log_backtest(result, "small", cfg)
+    import mlflow
+
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
+    assert {"fan_chart.png", "error_by_horizon.png", "backtest_by_horizon.csv"} <= artifacts
