@@ -106,13 +106,13 @@ def _customer_history(hist: pd.DataFrame, date: pd.Timestamp, cfg: FeatureConfig
     hist = hist.sort_values("event", kind="stable")
     age = (date - hist["event"]).dt.days.astype(float)
     hist = hist.assign(w=0.5 ** (age / cfg.half_life_days), recent=age <= cfg.recent_days,
-                       late_f=hist["late"].astype(float))
+                       late_f=hist["late"].astype(float), days_late=hist["delay"].clip(lower=0))
     g = hist.groupby(Inv.CUSTOMER, sort=False)
     out = pd.DataFrame({
         "n_settled": g.size().astype(float),
         "late_share": g["late_f"].mean(),
         "mean_delay": g["delay"].mean(),
-        "mean_days_late": g["delay"].apply(lambda d: d.clip(lower=0).mean()),
+        "mean_days_late": g["days_late"].mean(),
         "p75_delay": g["delay"].quantile(0.75),
         "p90_delay": g["delay"].quantile(0.9),
         "delay_std": g["delay"].std().fillna(0.0),
