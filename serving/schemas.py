@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 MAX_BATCH = 10_000
 
 # Dates are ISO strings (YYYY-MM-DD) only: a number is not silently read as a Unix time.
-Day = Annotated[date, Field(strict=True)]
-Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+Day = Annotated[date, Field(strict=True, ge=date(1900, 1, 1), le=date(2199, 12, 31))]
+Id = Annotated[str, Field(min_length=1, max_length=200)]
 Money = Annotated[float, Field(allow_inf_nan=False)]
 
 
@@ -33,15 +33,23 @@ class InvoiceIn(_In):
     issue_date: Day = Field(description="Issue date, YYYY-MM-DD; not after the service's as-of date.",
                             examples=["2025-06-02"])
     due_date: Day = Field(description="Due date, YYYY-MM-DD; not before the issue date.", examples=["2025-07-02"])
-    amount: Money = Field(gt=0, description="Invoiced amount in the row's currency (> 0).", examples=[12500.0])
+    # ge=0 plus the check below (not gt=0): OpenAPI 3.0 has no numeric exclusiveMinimum.
+    amount: Money = Field(ge=0, description="Invoiced amount in the row's currency (> 0).", examples=[12500.0])
     currency: Optional[str] = Field(None, max_length=10, description="Currency code; informational.",
                                     examples=["EUR"])
     dispute_date: Optional[Day] = Field(None, description="When the customer disputed it, if they did.",
-                                        examples=[None])
+                                        examples=["2025-06-20"])
     delivery: Optional[Literal["electronic", "paper"]] = Field(None, description="How the invoice was sent.",
                                                                examples=["electronic"])
     order_id: Optional[str] = Field(None, max_length=200, description="The sales order it invoices, if any.",
-                                    examples=[None])
+                                    examples=["ORD-0042"])
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError(f"amount must be greater than 0, got {v:g}")
+        return v
 
     @field_validator("due_date", "dispute_date")
     @classmethod

@@ -393,6 +393,9 @@ def _request_as_of(value: date | None, s: State) -> tuple[pd.Timestamp, str | No
     if value is None:
         return s.at, None
     at = pd.Timestamp(value)
+    first = s.company[Inv.TABLE][Inv.ISSUE].min()
+    if at < first:
+        return s.at, f"as_of {at:%Y-%m-%d} is before the data's first invoice ({first:%Y-%m-%d})"
     if at > s.at:
         return s.at, f"as_of {at:%Y-%m-%d} is after the service's as-of {s.at:%Y-%m-%d}; it knows nothing later"
     return at, None
