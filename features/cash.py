@@ -282,16 +282,24 @@ def snap_to_runs(days: np.ndarray, origin: pd.Timestamp, kind: np.ndarray, weekd
                  monthday: np.ndarray, floor: np.ndarray) -> np.ndarray:
     """Move day offsets from ``origin`` (rows: a payer's items; inf stays inf) to the nearest day of
     the payer's run: the run weekday, or the run day of month (the month's last day when shorter).
-    The run before is taken only when it is nearer and not before the row's ``floor``."""
+    The run before is taken only when it is nearer and not before ``floor`` (per row, or per item)."""
     finite = np.isfinite(days)
     d = np.ceil(np.where(finite, days, 0.0)).astype(np.int64)
-    lo, hi = int(min(d.min(initial=0), 0)) - 1, int(d.max(initial=0)) + 1
-    ahead, back = _run_tables(pd.Timestamp(origin), lo, hi)
-    row = np.where(kind == RUN_WEEKLY, weekday, np.where(kind == RUN_MONTHLY, 7 + monthday - 1, 38))
-    idx = row[:, None] * (hi - lo + 1) + (d - lo)
-    a, b = ahead.ravel()[idx], back.ravel()[idx]
-    use_back = (b < a) & (d - b >= floor[:, None])
-    out = np.where(use_back, d - b, d + a).astype(float)
+    weekly, monthly = (kind == RUN_WEEKLY)[:, None], (kind == RUN_MONTHLY)[:, None]
+    ahead, back = np.zeros_like(d), np.zeros_like(d)  # no run: the day stays
+    if weekly.any():  # weekday arithmetic, no table needed
+        wd = (pd.Timestamp(origin).day_of_week + d) % 7
+        run = np.asarray(weekday)[:, None]
+        ahead, back = np.where(weekly, (run - wd) % 7, ahead), np.where(weekly, (wd - run) % 7, back)
+    if monthly.any():
+        lo, hi = int(min(d.min(initial=0), 0)) - 1, int(d.max(initial=0)) + 1
+        table_ahead, table_back = _run_tables(pd.Timestamp(origin), lo, hi)
+        row = (7 + np.clip(np.asarray(monthday), 1, 31) - 1)[:, None]
+        ahead = np.where(monthly, table_ahead[row, d - lo], ahead)
+        back = np.where(monthly, table_back[row, d - lo], back)
+    floor = np.asarray(floor)
+    use_back = (back < ahead) & (d - back >= (floor if floor.ndim == 2 else floor[:, None]))
+    out = np.where(use_back, d - back, d + ahead).astype(float)
     return np.where(finite, out, np.inf)
 
 

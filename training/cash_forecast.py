@@ -357,10 +357,8 @@ def _pay_bills(sim: _Paths, component: str, model: CashModel, issue_day: np.ndar
     earliest = np.maximum(issue_day, 1)
     on_due = np.maximum(due_day + offsets, earliest)
     if run[0] != cash.RUN_NONE and n:
-        flat = on_due.reshape(-1, 1)
-        m = len(flat)
-        on_due = cash.snap_to_runs(flat, at, np.full(m, run[0]), np.full(m, run[1]), np.full(m, run[2]),
-                                   np.ascontiguousarray(earliest).ravel()).reshape(shape)
+        on_due = cash.snap_to_runs(on_due, at, np.full(n, run[0]), np.full(n, run[1]), np.full(n, run[2]),
+                                   np.broadcast_to(earliest, shape))
     day = np.maximum(np.where(take, in_window, on_due), earliest)
     cost = np.broadcast_to(amount if amount.ndim == 2 else amount[:, None], shape) * \
         np.where(take, 1 - pct[:, None] / 100.0, 1.0)
