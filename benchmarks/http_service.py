@@ -2,7 +2,7 @@
 1,000, and the same scoring in-process, so that the HTTP overhead reads as a ratio.
 
 Start the service first (``likvid serve --port 3000``, with its MLflow store), then:
-    .venv/bin/python benchmarks/http.py --url http://127.0.0.1:3000 [--calls 300]
+    .venv/bin/python benchmarks/http_service.py --url http://127.0.0.1:3000 [--calls 300]
 It scores real invoices open at the service's as-of, read from the served data folder.
 """
 
