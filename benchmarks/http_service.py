@@ -11,28 +11,25 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# This file is named http.py: keep its folder off the import path, or it would shadow the standard library's http.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import argparse
+import json
+import os
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+import httpx
+import numpy as np
+import pandas as pd
 
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from features.asof import as_of  # noqa: E402
-from features.contract import Inv  # noqa: E402
-from features.invoices import FeatureConfig, history, invoice_features  # noqa: E402
-from features.load import validate  # noqa: E402
-from serving.service import invoice_frame  # noqa: E402
-from serving.schemas import InvoiceIn  # noqa: E402
-from training import tracking  # noqa: E402
-from training.pipeline import score_features  # noqa: E402
+from features.asof import as_of
+from features.contract import Inv
+from features.invoices import FeatureConfig, history, invoice_features
+from features.load import validate
+from serving.service import invoice_frame
+from serving.schemas import InvoiceIn
+from training import tracking
+from training.pipeline import score_features
 
 
 def _rows(data: str, at: pd.Timestamp) -> list[dict]:
