@@ -66,6 +66,8 @@ CustomerIds = Annotated[list[Id], Field(min_length=1, max_length=MAX_BATCH,
                                         description=f"1 to {MAX_BATCH:,} customer ids.",
                                         examples=[["C0001", "C0002"]])]
 Weeks = Annotated[int, Field(ge=1, le=104, description="Weeks to forecast (1 to 104).", examples=[13])]
+TopN = Annotated[int, Field(strict=True, ge=1, le=MAX_BATCH, description=f"How many invoices to list, best first "
+                            f"(1 to {MAX_BATCH:,}).", examples=[50])]
 AsOf = Annotated[Optional[Day], Field(description="As-of date YYYY-MM-DD, not after the service's "
                                       "(default: the service's).", examples=["2025-06-29"])]
 
@@ -187,7 +189,8 @@ class DiscountRow(_Out):
     annualized_return: float = Field(description="What taking the discount earns, per year.", examples=[0.18])
     cost_of_capital: float = Field(description="The configured cost of capital.", examples=[0.08])
     take: bool = Field(description="Take the discount.", examples=[True])
-    cash_ok: bool = Field(description="The forecast balance stays above the cash floor.", examples=[True])
+    cash_ok: Optional[bool] = Field(description="The forecast balance stays above the cash floor (null: not "
+                                    "decided yet, or the discount window has closed).", examples=[True])
 
 
 class KpiRow(_Out):

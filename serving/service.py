@@ -29,7 +29,7 @@ from features.invoices import FeatureConfig, History, history, invoice_features
 from features.load import Company, ContractError, validate
 from features.policy import Policy, PolicyError, load_policy
 from serving.schemas import (
-    AsOf, CustomerIds, Weeks, CustomerRow, DiscountRow, ForecastRow, Invoices, KpiRow, ModelCard, ModelInfo,
+    AsOf, CustomerIds, TopN, Weeks, CustomerRow, DiscountRow, ForecastRow, Invoices, KpiRow, ModelCard, ModelInfo,
     ScoreRow, ShocksIn, WorklistRow,
 )
 from training import tracking
@@ -218,6 +218,8 @@ def curl_examples(base_url: str, state: State) -> list[str]:
     calls.append(f"{post}/customer_risk -d '{json.dumps({'customer_ids': [invoice[Inv.CUSTOMER]]})}'")
     calls.append(f"{post}/forecast_cash -d '" + json.dumps(
         {"weeks": 13, "shocks": {"customer_delay_days": 10, "sales_change_pct": -10}}) + "'")
+    calls.append(f"{post}/collection_worklist -d '{{\"top_n\": 10}}'")
+    calls.append(f"{post}/discounts -d '{{}}'")
     return calls
 
 
@@ -379,11 +381,39 @@ class Likvid:
             return bad_request((["as_of"], problem))
         return records(kpis(s.company, at, policy=s.policy), KPI_COLUMNS)
 
+    @bentoml.api(route="/collection_worklist")
+    def collection_worklist(self, top_n: TopN = 50, as_of: AsOf = None) -> list[WorklistRow]:
+        """The open invoices to act on first, with the dunning step and why: the rows of ``likvid worklist``."""
+        from training.collections import WORKLIST_COLUMNS, worklist
+
+        s = self.state
+        at, problem = _request_as_of(as_of, s)
+        if problem:
+            return bad_request((["as_of"], problem))
+        frame = worklist(s.company, at, top_n, s.policy, models=(s.late, s.timing))
+        return records(frame, WORKLIST_COLUMNS)
+
+    @bentoml.api(route="/discounts")
+    def discounts(self, as_of: AsOf = None) -> list[DiscountRow]:
+        """Each open bill with early-payment terms: take the discount or not, and what it earns (``likvid discounts``)."""
+        from training import cash_forecast
+        from training.collections import DISCOUNT_COLUMNS, CollectionsConfig, discounts
+
+        s = self.state
+        at, problem = _request_as_of(as_of, s)
+        if problem:
+            return bad_request((["as_of"], problem))
+        # The forecast the command asks for, from the cash-forecast models loaded at start-up.
+        forecast = cash_forecast.forecast(s.company, at, weeks=CollectionsConfig().forecast_weeks,
+                                          models=s.families["cash_forecast"], policy=s.policy)
+        return records(discounts(s.company, at, s.policy, forecast=forecast), DISCOUNT_COLUMNS)
+
     @app.get("/model_info", response_model=ModelInfo, summary="The champion models and the served data")
     def model_info(self) -> ModelInfo:
         """Model names, registry versions, training as-of and headline holdout metrics."""
         s = self.state
-        endpoints = ["/score_invoices", "/customer_risk", "/forecast_cash", "/kpis", "/model_info"]
+        endpoints = ["/score_invoices", "/customer_risk", "/forecast_cash", "/kpis", "/collection_worklist",
+                     "/discounts", "/model_info"]
         return ModelInfo(service_as_of=f"{s.at:%Y-%m-%d}", data=s.data, customers=len(s.customers),
                          open_invoices=s.open_invoices, endpoints=sorted(endpoints), models=s.cards)
 

@@ -218,6 +218,49 @@ def test_forecast_cash_with_shocks_and_bad_shocks(client, fitted):
     assert r.status_code == 400 and _errors(r)[0][0] == ["shocks", "sales_change_pct"]
 
 
+def test_collection_worklist_gives_the_commands_rows_and_names_bad_input(client, small_loaded, fitted):
+    from training.collections import WORKLIST_COLUMNS, worklist
+
+    r = client.post("/collection_worklist", json={"top_n": 7})
+    assert r.status_code == 200, r.text
+    got = pd.DataFrame(r.json())
+    assert list(got.columns) == WORKLIST_COLUMNS and list(got["rank"]) == list(range(1, 8))
+    expected = worklist(small_loaded, fitted["at"], 7, models=(fitted["late"], fitted["timing"]))
+    assert list(got["invoice_id"]) == list(expected["invoice_id"]) and list(got["why"]) == list(expected["why"])
+    assert got["expected_gain"].to_numpy() == pytest.approx(expected["expected_gain"].to_numpy())
+    earlier = f"{fitted['at'] - pd.Timedelta(days=30):%Y-%m-%d}"
+    r = client.post("/collection_worklist", json={"as_of": earlier})
+    assert r.status_code == 200 and len(r.json()) == 50
+    assert r.json()[0]["invoice_id"] == worklist(small_loaded, earlier, 1, models=(fitted["late"], fitted["timing"])
+                                                 )["invoice_id"].iloc[0]
+    for body, loc in (({"top_n": 0}, ["top_n"]), ({"top_n": MAX_BATCH + 1}, ["top_n"]), ({"top_n": "ten"}, ["top_n"]),
+                      ({"as_of": "31/12/2025"}, ["as_of"]),
+                      ({"as_of": f"{fitted['at'] + pd.Timedelta(days=1):%Y-%m-%d}"}, ["as_of"])):
+        r = client.post("/collection_worklist", json=body)
+        assert r.status_code == 400 and _errors(r)[0][0] == loc, (body, r.text)
+
+
+def test_discounts_give_the_commands_rows_and_name_bad_input(client, small_loaded, fitted):
+    from training.cash_forecast import forecast
+    from training.collections import DISCOUNT_COLUMNS, discounts
+    from training.cash_forecast import load_forecast_models
+
+    r = client.post("/discounts", json={})
+    assert r.status_code == 200, r.text
+    got = pd.DataFrame(r.json(), columns=DISCOUNT_COLUMNS)
+    fc = forecast(small_loaded, fitted["at"], models=load_forecast_models())
+    expected = discounts(small_loaded, fitted["at"], forecast=fc)
+    assert len(got) == len(expected) > 0 and list(r.json()[0]) == DISCOUNT_COLUMNS
+    assert list(got["bill_id"]) == list(expected["bill_id"]) and list(got["take"]) == list(expected["take"])
+    assert list(got["pay_by"]) == [f"{d:%Y-%m-%d}" for d in expected["pay_by"]]
+    assert [None if pd.isna(v) else bool(v) for v in expected["cash_ok"]] == list(got["cash_ok"].astype(object)
+                                                                                  .where(got["cash_ok"].notna(), None))
+    for body in ({"as_of": "yesterday"}, {"as_of": f"{fitted['at'] + pd.Timedelta(days=1):%Y-%m-%d}"},
+                 {"as_of": "1900-01-01"}):
+        r = client.post("/discounts", json=body)
+        assert r.status_code == 400 and _errors(r)[0][0] == ["as_of"], (body, r.text)
+
+
 def test_the_openapi_page_documents_fields_with_examples(client):
     spec = client.get("/docs.json").json()
     assert {"/score_invoices", "/model_info", "/kpis", "/livez", "/readyz"} <= set(spec["paths"])
@@ -245,6 +288,7 @@ def secured(client, monkeypatch):
                                      {"Authorization": f"bearer {TOKEN}x"}])
 def test_without_the_token_every_endpoint_answers_401(secured, headers):
     for method, path in (("GET", "/model_info"), ("POST", "/score_invoices"), ("POST", "/kpis"),
+                         ("POST", "/collection_worklist"), ("POST", "/discounts"),
                          ("GET", "/docs.json"), ("GET", "/metrics")):
         r = secured.request(method, path, headers=headers, json={})
         assert r.status_code == 401, path
@@ -333,7 +377,9 @@ def test_no_input_from_the_openapi_schema_causes_a_5xx(client, monkeypatch):
 
     monkeypatch.delenv(service.ENV_TOKEN, raising=False)
     schema = schemathesis.openapi.from_asgi("/docs.json", client.app)
-    ours, seen = {"/score_invoices", "/customer_risk", "/forecast_cash", "/kpis", "/model_info"}, []
+    ours = {"/score_invoices", "/customer_risk", "/forecast_cash", "/kpis", "/collection_worklist", "/discounts",
+            "/model_info"}
+    seen = []
     for result in schema.get_all_operations():
         operation = result.ok()
         if operation.path not in ours:  # BentoML's own probes and metrics, left as they are
@@ -391,7 +437,8 @@ def test_likvid_serve_for_real_answers_every_endpoint_with_the_token(registry, s
         assert httpx.get(f"{base}/model_info", headers=auth).json()["service_as_of"] == f"{fitted['at']:%Y-%m-%d}"
         row = request_row(open_invoices.iloc[0])
         calls = {"/score_invoices": {"invoices": [row]}, "/customer_risk": {"customer_ids": [row["customer_id"]]},
-                 "/forecast_cash": {"weeks": 2, "shocks": {"sales_change_pct": -10}}, "/kpis": {}}
+                 "/forecast_cash": {"weeks": 2, "shocks": {"sales_change_pct": -10}}, "/kpis": {},
+                 "/collection_worklist": {"top_n": 3}, "/discounts": {}}
         for path, body in calls.items():
             r = httpx.post(f"{base}{path}", json=body, headers=auth, timeout=60)
             assert r.status_code == 200, (path, r.text)
