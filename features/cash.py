@@ -283,42 +283,61 @@ def snap_to_runs(days: np.ndarray, origin: pd.Timestamp, kind: np.ndarray, weekd
     """Move day offsets from ``origin`` (rows: a payer's items; inf stays inf) to the nearest day of
     the payer's run: the run weekday, or the run day of month (the month's last day when shorter).
     The run before is taken only when it is nearer and not before ``floor`` (per row, or per item)."""
-    finite = np.isfinite(days)
-    d = np.ceil(np.where(finite, days, 0.0)).astype(np.int64)
-    weekly, monthly = (kind == RUN_WEEKLY)[:, None], (kind == RUN_MONTHLY)[:, None]
-    ahead, back = np.zeros_like(d), np.zeros_like(d)  # no run: the day stays
-    if weekly.any():  # weekday arithmetic, no table needed
-        wd = (pd.Timestamp(origin).day_of_week + d) % 7
-        run = np.asarray(weekday)[:, None]
-        ahead, back = np.where(weekly, (run - wd) % 7, ahead), np.where(weekly, (wd - run) % 7, back)
-    if monthly.any():
+    out = np.ceil(days)  # rows without a run keep their (whole) day
+    kind, floor = np.asarray(kind), np.asarray(floor)
+    for run_kind, run_of in ((RUN_WEEKLY, np.asarray(weekday)), (RUN_MONTHLY, np.clip(monthday, 1, 31) - 1)):
+        rows = np.flatnonzero(kind == run_kind)
+        if not len(rows):
+            continue
+        every = len(rows) == len(kind)  # all rows alike (a company's bills): no gathers of rows
+        part = out if every else out[rows]
+        finite = np.isfinite(part)
+        all_finite = bool(finite.all())
+        d = (part if all_finite else np.where(finite, part, 0.0)).astype(np.int32)
         lo, hi = int(min(d.min(initial=0), 0)) - 1, int(d.max(initial=0)) + 1
-        table_ahead, table_back = _run_tables(pd.Timestamp(origin), lo, hi)
-        row = (7 + np.clip(np.asarray(monthday), 1, 31) - 1)[:, None]
-        ahead = np.where(monthly, table_ahead[row, d - lo], ahead)
-        back = np.where(monthly, table_back[row, d - lo], back)
-    floor = np.asarray(floor)
-    use_back = (back < ahead) & (d - back >= (floor if floor.ndim == 2 else floor[:, None]))
-    out = np.where(use_back, d - back, d + ahead).astype(float)
-    return np.where(finite, out, np.inf)
+        table_ahead, table_back = _run_tables(pd.Timestamp(origin), lo, hi, run_kind)
+        run = run_of if every else run_of[rows]
+        # per table cell: the run day after, the run day before and whether the one before is nearer
+        day = np.arange(lo, hi + 1, dtype=float)
+        after, before, nearer = day + table_ahead, day - table_back, table_back < table_ahead
+        run = run_of if every else run_of[rows]
+        if (run == run[0]).all():  # one run day: a 1-d lookup
+            at = d - lo
+            after, before, nearer = after[run[0]], before[run[0]], nearer[run[0]]
+        else:
+            at = (run.astype(np.int32) * after.shape[1] - lo)[:, None] + d
+            after, before, nearer = after.ravel(), before.ravel(), nearer.ravel()
+        row_floor = floor if every else floor[rows]
+        back = before[at]
+        use_back = nearer[at] & (back >= (row_floor if row_floor.ndim == 2 else row_floor[:, None]))
+        snapped = np.where(use_back, back, after[at])
+        if not all_finite:
+            snapped[~finite] = np.inf
+        if every:
+            out = snapped
+        else:
+            out[rows] = snapped
+    return out
 
 
-def _run_tables(origin: pd.Timestamp, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+def _run_tables(origin: pd.Timestamp, lo: int, hi: int, kind: int) -> tuple[np.ndarray, np.ndarray]:
     """Days to the next and since the last run day, for every day offset in [lo, hi] (columns) and
-    every run (rows: weekdays 0-6, days of month 1-31, then one row of no run)."""
-    offsets = np.arange(lo, hi + 1)
-    dates = pd.DatetimeIndex(origin + pd.to_timedelta(offsets, unit="D"))
-    ahead, back = np.zeros((39, len(offsets)), np.int64), np.zeros((39, len(offsets)), np.int64)
-    wd = dates.day_of_week.to_numpy()
-    for w in range(7):
-        ahead[w], back[w] = (w - wd) % 7, (wd - w) % 7
-    month = dates.to_period("M")
-    for m in range(1, 32):
-        this = (month.start_time + pd.to_timedelta(np.minimum(m, dates.days_in_month) - 1, unit="D"))
-        nxt_month = (month + 1)
-        nxt = nxt_month.start_time + pd.to_timedelta(np.minimum(m, nxt_month.days_in_month) - 1, unit="D")
-        prv_month = (month - 1)
-        prv = prv_month.start_time + pd.to_timedelta(np.minimum(m, prv_month.days_in_month) - 1, unit="D")
-        ahead[7 + m - 1] = np.where(this >= dates, (this - dates).days, (nxt - dates).days)
-        back[7 + m - 1] = np.where(this <= dates, (dates - this).days, (dates - prv).days)
+    every run (rows: weekdays 0-6 for weekly runs; days of month 1-31, the month's last day when it
+    is shorter, for monthly runs)."""
+    if kind == RUN_WEEKLY:
+        wd = (pd.Timestamp(origin).day_of_week + np.arange(lo, hi + 1)) % 7
+        w = np.arange(7)[:, None]
+        return ((w - wd) % 7).astype(np.int32), ((wd - w) % 7).astype(np.int32)
+    dates = np.datetime64(pd.Timestamp(origin).date(), "D") + np.arange(lo, hi + 1)
+    month = dates.astype("datetime64[M]")
+    m = np.arange(1, 32)[:, None]
+
+    def run_day(months: np.ndarray) -> np.ndarray:
+        start = months.astype("datetime64[D]")
+        length = ((months + 1).astype("datetime64[D]") - start).astype(np.int64)
+        return start + (np.minimum(m, length) - 1)
+
+    this, nxt, prv = run_day(month), run_day(month + 1), run_day(month - 1)
+    ahead = np.where(this >= dates, this - dates, nxt - dates).astype(np.int32)
+    back = np.where(this <= dates, dates - this, dates - prv).astype(np.int32)
     return ahead, back

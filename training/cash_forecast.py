@@ -185,9 +185,9 @@ class _Paths:
 
     def add(self, component: str, week: np.ndarray, amount: np.ndarray) -> None:
         """Add amounts (invoices x paths, or invoices) falling in weeks (invoices x paths)."""
-        w = np.clip(week, 0, self.weeks + 1).astype(np.int64)
-        amount = np.broadcast_to(amount if amount.ndim == 2 else amount[:, None], w.shape)
-        flat = w + (np.arange(self.paths) * (self.weeks + 2))[None, :]
+        flat = np.clip(week, 0, self.weeks + 1).astype(np.intp)
+        amount = np.broadcast_to(amount if amount.ndim == 2 else amount[:, None], flat.shape)
+        flat += np.arange(self.paths) * (self.weeks + 2)  # in place: no second (invoices x paths) index
         self.sums[component] += np.bincount(flat.ravel(), weights=amount.ravel(),
                                             minlength=self.paths * (self.weeks + 2)).reshape(self.paths, -1)
 
@@ -208,9 +208,12 @@ def _draw(sorted_values: np.ndarray, floor: np.ndarray, rng: np.random.Generator
         return np.broadcast_to(floor[:, None], shape).astype(float)
     lo = np.searchsorted(sorted_values, floor, side="left")
     n = len(sorted_values)
-    idx = lo[:, None] + np.floor(rng.random(shape) * (n - lo)[:, None]).astype(np.int64)
-    out = sorted_values[np.minimum(idx, n - 1)]
-    return np.where((lo >= n)[:, None], floor[:, None], out)
+    # draws are >= 0, so truncation is the floor; rows beyond the history index its last value
+    idx = (rng.random(shape) * np.maximum(n - lo, 0)[:, None]).astype(np.intp)
+    idx += np.minimum(lo, n - 1)[:, None]
+    out = sorted_values[idx]
+    beyond = lo >= n
+    return np.where(beyond[:, None], floor[:, None], out) if beyond.any() else out
 
 
 def _invoice_receipts(paths: _Paths, component: str, timing: PaymentTimingModel, x: pd.DataFrame,
@@ -341,9 +344,10 @@ def _pay_bills(sim: _Paths, component: str, model: CashModel, issue_day: np.ndar
                at: pd.Timestamp, run: tuple[int, int, int]) -> None:
     """Pay bills (rows x paths of issue and due days) as the company does: inside the discount
     window with its learned take-up, else around the due date as it usually pays (in its payment
-    run, when it has one), never before tomorrow. Amounts are per row, or rows x paths."""
-    shape = issue_day.shape
-    n = shape[0]
+    run, when it has one), never before tomorrow. Days and amounts are per row (a column of rows x 1,
+    broadcast over the paths: no rows x paths copies), or rows x paths."""
+    n = issue_day.shape[0]
+    shape = (n, sim.paths)
     offer = (pct > 0)[:, None] & (issue_day + window[:, None] >= 1)
     take = offer & (rng.random(shape) < model.take_share_)
     if len(model.discount_days_):
@@ -357,8 +361,7 @@ def _pay_bills(sim: _Paths, component: str, model: CashModel, issue_day: np.ndar
     earliest = np.maximum(issue_day, 1)
     on_due = np.maximum(due_day + offsets, earliest)
     if run[0] != cash.RUN_NONE and n:
-        on_due = cash.snap_to_runs(on_due, at, np.full(n, run[0]), np.full(n, run[1]), np.full(n, run[2]),
-                                   np.broadcast_to(earliest, shape))
+        on_due = cash.snap_to_runs(on_due, at, np.full(n, run[0]), np.full(n, run[1]), np.full(n, run[2]), earliest)
     day = np.maximum(np.where(take, in_window, on_due), earliest)
     cost = np.broadcast_to(amount if amount.ndim == 2 else amount[:, None], shape) * \
         np.where(take, 1 - pct[:, None] / 100.0, 1.0)
@@ -371,8 +374,7 @@ def _payables(sim: _Paths, company: Company, at: pd.Timestamp, model: CashModel,
     bills = cash.open_bills(company, at)
     if len(bills):
         issue, due = day_of(bills[Bill.ISSUE]), day_of(bills[Bill.DUE])
-        _pay_bills(sim, "ap_open", model, np.broadcast_to(issue[:, None], shape(len(bills))),
-                   np.broadcast_to(due[:, None], shape(len(bills))), bills[Bill.AMOUNT].to_numpy(float),
+        _pay_bills(sim, "ap_open", model, issue[:, None], due[:, None], bills[Bill.AMOUNT].to_numpy(float),
                    bills[Bill.DISCOUNT_PCT].fillna(0).to_numpy(float),
                    bills[Bill.DISCOUNT_DAYS].fillna(0).to_numpy(float), rng, at, model.bill_run_)
 
@@ -419,9 +421,8 @@ def _payables(sim: _Paths, company: Company, at: pd.Timestamp, model: CashModel,
             window = supplier.map(model.supplier_discount_[Bill.DISCOUNT_DAYS]).fillna(0).to_numpy(float)
             amount = np.tile(share.to_numpy(), sim.weeks)[:, None] * unordered[:, k - 1].T
             n = len(k)
-            _pay_bills(sim, "ap_future", model, np.broadcast_to(issue[:, None], shape(n)),
-                       np.broadcast_to((issue + terms)[:, None], shape(n)), amount, pct, window, rng, at,
-                       model.bill_run_)
+            _pay_bills(sim, "ap_future", model, issue[:, None], (issue + terms)[:, None], amount, pct, window, rng,
+                       at, model.bill_run_)
 
 
 def _bank_lines(sim: _Paths, model: CashModel, at: pd.Timestamp, weeks: int, paths: int,
