@@ -369,6 +369,31 @@ def test_history_built_once_gives_the_same_features_and_ignores_the_future(small
         invoice_features(small_loaded, at, FeatureConfig(grace_days=3), invoices=request, known=known)
 
 
+def test_the_fast_path_gives_exactly_the_features_and_scores_of_invoice_features(small_loaded, fitted):
+    from features.invoices import FeatureConfig, history, invoice_features
+    from serving.schemas import InvoiceIn
+    from training.pipeline import score_features
+
+    at = fitted["at"]
+    known = history(small_loaded, at)
+    fast = service.FastFeatures.build(small_loaded, known, set(as_of(small_loaded, at)["customers"]["customer_id"]))
+    inv = as_of(small_loaded, at)[Inv.TABLE]
+    rows = [{k: v for k, v in request_row(r).items() if k != Inv.ORDER} for _, r in inv.tail(120).iterrows()]
+    for i, row in enumerate(rows[:40]):  # disputes, paper and unknown delivery; then every customer, history or not
+        row.update({0: {Inv.DISPUTE: row["issue_date"]}, 1: {"delivery": "paper"}, 2: {"delivery": None}}[i % 3])
+    rows += [{**rows[0], "invoice_id": f"NEW-{c}", "customer_id": c} for c in small_loaded["customers"]["customer_id"]]
+    for batch in (rows[:1], rows[5:6], rows[:9], rows):
+        invoices = [InvoiceIn.model_validate(r, strict=False) for r in batch]
+        direct = invoice_features(small_loaded, at, FeatureConfig(), invoices=service.invoice_frame(invoices),
+                                  known=known).reset_index(drop=True)
+        quick = fast.features(invoices)
+        pd.testing.assert_frame_equal(quick, direct, check_dtype=False, check_exact=True)
+        pd.testing.assert_frame_equal(score_features(quick, fitted["late"], fitted["timing"]),
+                                      score_features(direct, fitted["late"], fitted["timing"]), check_exact=True)
+    linked = InvoiceIn.model_validate({**rows[0], Inv.ORDER: "ORD-1"}, strict=False)
+    assert fast.features([linked]) is None  # order-linked invoices take invoice_features
+
+
 # ---- the OpenAPI schema, fuzzed: no input may cause a 5xx ----
 
 def test_no_input_from_the_openapi_schema_causes_a_5xx(client, monkeypatch):
