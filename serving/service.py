@@ -35,6 +35,7 @@ from serving.schemas import (
     ScoreRow, ShocksIn, WorklistRow,
 )
 from training import tracking
+from training.cash_forecast import CASH_FORECAST
 from training.pipeline import SCORE_COLUMNS, score_features
 
 ENV_DATA, ENV_AS_OF, ENV_CONFIG = "LIKVID_DATA", "LIKVID_AS_OF", "LIKVID_CONFIG"
@@ -116,18 +117,26 @@ def _registry_models() -> tuple[Any, Any, list[ModelCard], dict[str, str]]:
     return late, timing, [late_card, timing_card], params
 
 
-def _bento_models() -> tuple[Any, Any, list[ModelCard], dict[str, str]]:
-    """The champions imported by ``likvid build`` (see ``import_champions``)."""
+BENTO_FAMILIES = (tracking.LATE_PAYMENT, tracking.PAYMENT_TIMING, tracking.SEGMENTATION, CASH_FORECAST)
+
+
+def _bento_model(name: str) -> tuple[Any, dict]:
+    """One champion imported by ``likvid build``: its pyfunc wrapper and its metadata."""
     import bentoml.mlflow
 
+    try:
+        model = bentoml.models.get(f"{name}:latest")
+    except bentoml.exceptions.NotFound:
+        raise StartupError(f"no model {name} in BentoML's model store; run `likvid build`") from None
+    return bentoml.mlflow.load_model(model).unwrap_python_model(), dict(model.info.metadata)
+
+
+def _bento_models() -> tuple[Any, Any, list[ModelCard], dict[str, str]]:
+    """The late-payment and timing champions imported by ``likvid build`` (see ``import_champions``)."""
     loaded, cards = [], []
     for name in (tracking.LATE_PAYMENT, tracking.PAYMENT_TIMING):
-        try:
-            model = bentoml.models.get(f"{name}:latest")
-        except bentoml.exceptions.NotFound:
-            raise StartupError(f"no model {name} in BentoML's model store; run `likvid build`") from None
-        loaded.append(bentoml.mlflow.load_model(model).unwrap_python_model().model)
-        meta = dict(model.info.metadata)
+        wrapper, meta = _bento_model(name)
+        loaded.append(wrapper.model)
         cards.append(ModelCard(name=name, version=str(meta.get("version", "")), run_id=meta.get("run_id"),
                                trained_as_of=meta.get("as_of"), metrics=dict(meta.get("metrics", {}))))
         if name == tracking.LATE_PAYMENT:
@@ -135,10 +144,18 @@ def _bento_models() -> tuple[Any, Any, list[ModelCard], dict[str, str]]:
     return loaded[0], loaded[1], cards, params
 
 
-def _families() -> dict[str, Any]:
-    """The customer and cash-forecast champions, through their families' loaders."""
+def _families(source: str = "registry", timing: Any = None) -> dict[str, Any]:
+    """The customer and cash-forecast champions: through their families' loaders from the registry, or
+    from BentoML's model store in a bento (where the forecast pairs the cash model with ``timing``)."""
     from training import cash_forecast, customers
 
+    if source == "bento":
+        segmentation, seg_meta = _bento_model(tracking.SEGMENTATION)
+        cash, cash_meta = _bento_model(cash_forecast.CASH_FORECAST)
+        versions = {tracking.SEGMENTATION: str(seg_meta.get("version", "")),
+                    cash_forecast.CASH_FORECAST: str(cash_meta.get("version", ""))}
+        return {"customers": segmentation.model,
+                "cash_forecast": cash_forecast.ForecastModels(timing, cash.model, versions)}
     try:
         return {"customers": customers.load_customer_models(), "cash_forecast": cash_forecast.load_forecast_models()}
     except LookupError as e:
@@ -171,7 +188,7 @@ def load_state(settings: Settings) -> State:
     open_ = view[Inv.TABLE][Inv.PAID].isna()
     customers, known = frozenset(view[Cust.TABLE][Cust.ID]), history(company, at, FeatureConfig())
     return State(company=company, at=at, data=str(data), policy=policy, late=late, timing=timing, cards=cards,
-                 families=_families(), customers=customers, open_invoices=int(open_.sum()), known=known,
+                 families=_families(settings.source, timing), customers=customers, open_invoices=int(open_.sum()), known=known,
                  fast=FastFeatures.build(company, known, customers))
 
 
@@ -232,7 +249,7 @@ def import_champions() -> list[str]:
     import bentoml.mlflow
 
     client, tags = tracking.connect(), []
-    for name in (tracking.LATE_PAYMENT, tracking.PAYMENT_TIMING):
+    for name in BENTO_FAMILIES:
         try:
             version = client.get_model_version_by_alias(name, tracking.CHAMPION)
         except Exception as e:  # noqa: BLE001 - MLflow raises its own exception for a missing alias

@@ -488,3 +488,19 @@ def test_likvid_serve_without_a_champion_stops_with_a_message(tmp_path):
         result = CliRunner().invoke(app, ["serve", "--port", str(_free_port())])
     assert result.exit_code == 1
     assert "cannot start" in result.output and "likvid train" in result.output
+
+
+def test_a_bento_needs_no_registry(registry, small_company, tmp_path, monkeypatch):
+    """``likvid build`` imports all four champion families; the service then loads from BentoML's store."""
+    from training.cash_forecast import CASH_FORECAST, forecast
+
+    monkeypatch.setenv("BENTOML_HOME", str(tmp_path / "bentoml"))
+    tags = service.import_champions()
+    assert {t.split(":")[0] for t in tags} == set(service.BENTO_FAMILIES)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'empty.db'}")  # no registry to fall back on
+    state = service.load_state(service.Settings(data=small_company, source="bento"))
+    assert state.families["cash_forecast"].timing is state.timing
+    assert set(state.families["cash_forecast"].versions) == {tracking.SEGMENTATION, CASH_FORECAST}
+    rows = forecast(state.company, state.at, weeks=2, models=state.families["cash_forecast"], paths=50)
+    assert len(rows) == 2 and rows["inflow_p50"].notna().all()
+    assert state.families["customers"] is not None
