@@ -470,6 +470,7 @@ def build_cmd() -> None:
     for tag in imported:
         console.print(f"model {tag}")
     console.print(f"[green]Bento {bento.tag} built[/green] at {bento.path}\n"
+                  f"Serve it: LIKVID_MODEL_SOURCE=bento LIKVID_DATA=DATA .venv/bin/bentoml serve {bento.tag}\n"
                   f"Containerise it (needs Docker): .venv/bin/bentoml containerize {bento.tag}")
 
 
