@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
-from nbclient import NotebookClient
-
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "04-working-capital.ipynb"
+from tests.notebooks import run_notebook
 
 
-def test_notebook_04_executes(champions, small_company, monkeypatch):
-    monkeypatch.setenv("LIKVID_DATA", str(small_company))
-    monkeypatch.setenv("LIKVID_AS_OF", "2025-03-31")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit the notebook without outputs"
-    NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
-    text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
-                     for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+def test_notebook_04_executes(champions, small_company, monkeypatch, tmp_path):
+    text, images = run_notebook("04-working-capital.ipynb", small_company, "2025-03-31", tmp_path, monkeypatch)
     assert "dso" in text and "ccc" in text  # the figures and the CCC history
     assert "reminder" in text  # the worklist's actions
     assert "no 'champion' version" not in text
