@@ -30,7 +30,7 @@ from features.asof import last_known_date, to_date  # noqa: E402
 from features.contract import Bill, Inv  # noqa: E402
 from features.invoices import invoice_features  # noqa: E402
 from features.load import Company  # noqa: E402
-from training import tracking  # noqa: E402
+from training import metrics, tracking  # noqa: E402
 from training.cash_forecast import (  # noqa: E402
     CASH_FORECAST, CashForecastConfig, ForecastModels, Shocks, build_cash_model, path_totals, simulate,
 )
@@ -195,10 +195,7 @@ def fan_chart(weekly: pd.DataFrame, path: str, title: str = "") -> str:
         ax.set_xlabel("week after origin")
     axes[0].legend(fontsize=8)
     fig.suptitle(title or f"Forecast from {last['origin'].iloc[0]:%Y-%m-%d}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return metrics.save_figure(fig, path)
 
 
 def error_by_horizon_plot(table: pd.DataFrame, path: str) -> str:
@@ -211,10 +208,7 @@ def error_by_horizon_plot(table: pd.DataFrame, path: str) -> str:
         ax.set_title(f"{target}: WAPE by horizon")
         ax.set_xlabel("weeks ahead")
     axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return metrics.save_figure(fig, path)
 
 
 def log_backtest(result: BacktestResult, data: str, cfg: BacktestConfig) -> str:

@@ -46,7 +46,7 @@ from features.customers import (  # noqa: E402
 )
 from features.load import Company  # noqa: E402
 from features.policy import Grades, Policy  # noqa: E402
-from training import tracking  # noqa: E402
+from training import metrics, tracking  # noqa: E402
 
 CUSTOMER_COLUMNS = ["customer_id", "segment", "credit_grade", "p_late_next", "recommended_credit_limit",
                     "open_amount", "overdue_amount", "dso_days", "trend", "warning"]
@@ -351,10 +351,7 @@ def _profile_plot(x: pd.DataFrame, segments: np.ndarray, path: Path) -> Path:
     ax.set_ylabel("late share, last 365 days")
     ax.set_title("Customer segments")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return metrics.save_figure(fig, path)
 
 
 def train_segmentation(company: Company, data: str, as_of: str | pd.Timestamp | None = None,

@@ -53,6 +53,14 @@ def by_segment(frame: pd.DataFrame, y: str, scores: dict[str, str], segments: di
     return pd.DataFrame(rows)
 
 
+def save_figure(fig, path):
+    """Lay out, write (PNG at 110 dpi) and close a figure; returns ``path``."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def reliability_plot(y: np.ndarray, scores: dict[str, np.ndarray], path: str) -> str:
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.plot([0, 1], [0, 1], "k:", label="perfectly calibrated")
@@ -63,10 +71,7 @@ def reliability_plot(y: np.ndarray, scores: dict[str, np.ndarray], path: str) ->
     ax.set_ylabel("observed share paid late")
     ax.set_title("Reliability on the time-based holdout")
     ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def timing(actual_delay: np.ndarray, p10: np.ndarray, p50: np.ndarray, p90: np.ndarray) -> dict[str, float]:
@@ -88,7 +93,4 @@ def pay_date_error_plot(actual: np.ndarray, predictions: dict[str, np.ndarray], 
     ax.set_ylabel("invoices")
     ax.set_title("Pay-date error on the time-based holdout")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
