@@ -161,16 +161,27 @@ def train_cmd(
     n_estimators: Annotated[int, typer.Option(min=1, help="Late-payment model: boosting rounds.")] = 150,
     learning_rate: Annotated[float, typer.Option(min=0.001, max=1.0, help="Late-payment model: learning rate.")] = 0.15,
     num_leaves: Annotated[int, typer.Option(min=2, help="Late-payment model: leaves per tree.")] = 7,
+    customer_n_estimators: Annotated[int, typer.Option(min=1, help="Customer model (p_late_next): boosting rounds.")] = 200,
+    customer_learning_rate: Annotated[float, typer.Option(
+        min=0.001, max=1.0, help="Customer model (p_late_next): learning rate.")] = 0.05,
+    customer_num_leaves: Annotated[int, typer.Option(min=2, help="Customer model (p_late_next): leaves per tree.")] = 7,
+    warning_alpha: Annotated[float, typer.Option(
+        min=1e-6, max=0.5, help="Early warnings: combined p-value below which a change is reported.")] = 0.06,
 ) -> None:
     """Train every model family, log the runs to MLflow, register and promote when not worse."""
+    from features.customers import WarningConfig
     from training import tracking
+    from training.customers import CustomerConfig
     from training.late_payment import LatePaymentConfig
     from training.pipeline import TrainConfig, train
 
     at = _as_of(as_of)
     company = _load(data, mapping)
     cfg = TrainConfig(late=LatePaymentConfig(n_estimators=n_estimators, learning_rate=learning_rate,
-                                             num_leaves=num_leaves))
+                                             num_leaves=num_leaves),
+                      customers=CustomerConfig(n_estimators=customer_n_estimators,
+                                               learning_rate=customer_learning_rate, num_leaves=customer_num_leaves),
+                      warnings=WarningConfig(alpha=warning_alpha))
     console.print(f"MLflow tracking: {tracking.tracking_uri()}")
     with _progress() as progress:
         task = progress.add_task("Training", total=None)

@@ -355,8 +355,8 @@ def _profile_plot(x: pd.DataFrame, segments: np.ndarray, path: Path) -> Path:
 
 
 def train_segmentation(company: Company, data: str, as_of: str | pd.Timestamp | None = None,
-                       progress: Progress = lambda _: None,
-                       cfg: CustomerConfig = CustomerConfig()) -> tuple[tracking.GateDecision, str]:
+                       progress: Progress = lambda _: None, cfg: CustomerConfig = CustomerConfig(),
+                       warnings: WarningConfig = WarningConfig()) -> tuple[tracking.GateDecision, str]:
     """Fit the customer models, evaluate next-quarter lateness on the quarter before as-of, log to the
     MLflow experiment ``likvid-segmentation``, register, and promote when the holdout Brier score is not
     worse than the champion's on the same customers."""
@@ -377,12 +377,13 @@ def train_segmentation(company: Company, data: str, as_of: str | pd.Timestamp | 
         risk = build_customer_risk(cfg).fit(train, train["late_share_next"].to_numpy(), train["n"].to_numpy())
         current = customer_features(company, at, features)
         seg = build_segmentation(cfg).fit(current)
-        models = CustomerModels(risk, seg, features)
+        models = CustomerModels(risk, seg, features, warnings)
         y, w = holdout["late_share_next"].to_numpy(), holdout["n"].to_numpy()
         table = evaluate_risk(y, w, {"lightgbm": risk.predict(holdout),
                                      "recent_late_share": holdout["late_share_weighted"].to_numpy(),
                                      "late_share_365": holdout["late_share_365"].to_numpy()})
-        mlflow.log_params({**{f"model.{k}": v for k, v in cfg.params().items()}, "data": data,
+        mlflow.log_params({**{f"model.{k}": v for k, v in cfg.params().items()},
+                           **{f"warnings.{k}": v for k, v in asdict(warnings).items()}, "data": data,
                            "as_of": f"{at:%Y-%m-%d}", "origin": f"{origin:%Y-%m-%d}",
                            "rows.train": len(train), "rows.holdout": len(holdout), "customers": len(current),
                            "rows.invoices": len(company[Inv.TABLE]), "segments.k": seg.k_,

@@ -18,9 +18,11 @@ import pandas as pd  # noqa: E402
 
 from features.asof import last_known_date  # noqa: E402
 from features.contract import Inv  # noqa: E402
+from features.customers import WarningConfig  # noqa: E402
 from features.invoices import DAYS_OVERDUE, FEATURES, OPEN_AMOUNT, FeatureConfig, invoice_features  # noqa: E402
 from features.load import Company  # noqa: E402
 from training import metrics, tracking  # noqa: E402
+from training.customers import CustomerConfig, train_segmentation  # noqa: E402
 from training.examples import ExampleConfig, not_yet_due, split  # noqa: E402
 from training.late_payment import (  # noqa: E402
     LatePaymentConfig, LatePaymentModel, build_late_payment, build_logistic, history_baseline, time_slices,
@@ -43,6 +45,8 @@ class TrainConfig:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     late: LatePaymentConfig = field(default_factory=LatePaymentConfig)
     timing: PaymentTimingConfig = field(default_factory=PaymentTimingConfig)
+    customers: CustomerConfig = field(default_factory=CustomerConfig)
+    warnings: WarningConfig = field(default_factory=WarningConfig)
 
 
 @dataclass
@@ -183,9 +187,7 @@ def train(company: Company, data: str, as_of_date: str | pd.Timestamp | None = N
     result = TrainResult(at, origin, late_table, timing_table,
                          {tracking.LATE_PAYMENT: late_dec, tracking.PAYMENT_TIMING: timing_dec},
                          {tracking.LATE_PAYMENT: late_v, tracking.PAYMENT_TIMING: timing_v}, late, timing, holdout)
-    from training.customers import train_segmentation
-
-    seg_decision, seg_version = train_segmentation(company, data, at, progress)
+    seg_decision, seg_version = train_segmentation(company, data, at, progress, cfg.customers, cfg.warnings)
     result.decisions[tracking.SEGMENTATION], result.versions[tracking.SEGMENTATION] = seg_decision, seg_version
     from training.cash_forecast import CASH_FORECAST, train_cash_forecast  # last: it uses the timing champion
 

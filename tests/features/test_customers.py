@@ -10,7 +10,8 @@ import pytest
 from features.asof import as_of
 from features.contract import Cust, Inv, Ord
 from features.customers import (
-    CUSTOMER_FEATURES, WARNING_COLUMNS, customer_features, cusum, decided_invoices, early_warnings, late_share_next,
+    CUSTOMER_FEATURES, WARNING_COLUMNS, customer_features, cusum, decided_invoices, early_warnings, known_effects,
+    late_share_next,
 )
 from features.load import Company, validate
 from tests.conftest import tiny_customers, tiny_invoices, write_tables
@@ -79,26 +80,33 @@ def test_cusum_stays_at_zero_for_noise_below_reference_and_crosses_after_a_step(
     assert up[4] == 0 and up[-1] == pytest.approx(7.5)
 
 
-def _book(seed: int = 0, n_stable: int = 30, worsen_days: int = 150, end: str = "2025-06-30") -> Company:
+def _book(seed: int = 0, n_stable: int = 30, worsen_days: int = 150, end: str = "2025-06-30",
+          dispute_share: float = 0.0, disputed_lately: int = 0, orders_only: bool = False) -> Company:
     """Weekly invoices over two years for stable customers and one ("BAD") who pays 20 days later and
-    orders less from ``worsen_days`` before ``end``."""
+    orders less from ``worsen_days`` before ``end`` (only orders less with ``orders_only``).
+
+    A dispute adds 15 days to a payment; ``dispute_share`` of every customer's invoices are disputed,
+    and stable customer "DIS" has its last ``disputed_lately`` settled invoices disputed as well."""
     rng = np.random.default_rng(seed)
     end_ts = pd.Timestamp(end)
     issues = pd.date_range(end=end_ts - pd.Timedelta(days=40), periods=100, freq="7D")
     change = end_ts - pd.Timedelta(days=worsen_days)
     customers, invoices, orders = [], [], []
-    for c in [f"C{i:02d}" for i in range(n_stable)] + ["BAD"]:
+    for c in [f"C{i:02d}" for i in range(n_stable)] + ["BAD"] + (["DIS"] if disputed_lately else []):
         customers.append({Cust.ID: c, Cust.ONBOARDED: issues[0] - pd.Timedelta(days=30)})
         usual = rng.normal(0, 4)
         for j, issue in enumerate(issues):
             bad = c == "BAD" and issue >= change
-            if bad and rng.random() < 0.4:  # orders fall too
+            if bad and rng.random() < (0.6 if orders_only else 0.4):  # orders fall too
                 continue
             due = issue + pd.Timedelta(days=30)
-            paid = due + pd.Timedelta(days=int(round(usual + rng.normal(0, 3) + (20 if bad else 0))))
+            disputed = rng.random() < dispute_share or (c == "DIS" and j >= len(issues) - 5 - disputed_lately)
+            days = usual + rng.normal(0, 3) + (20 if bad and not orders_only else 0) + (15 if disputed else 0)
+            paid = due + pd.Timedelta(days=int(round(days)))
             invoices.append({Inv.ID: f"{c}-{j}", Inv.CUSTOMER: c, Inv.ISSUE: issue, Inv.DUE: due, Inv.AMOUNT: 100.0,
-                             Inv.PAID: paid if paid <= end_ts else pd.NaT, Inv.DISPUTE: pd.NaT, Inv.ORDER: f"O{c}-{j}",
-                             Inv.PAID_AMOUNT: np.nan})
+                             Inv.PAID: paid if paid <= end_ts else pd.NaT,
+                             Inv.DISPUTE: issue + pd.Timedelta(days=5) if disputed else pd.NaT,
+                             Inv.ORDER: f"O{c}-{j}", Inv.PAID_AMOUNT: np.nan})
             orders.append({Ord.ID: f"O{c}-{j}", Ord.CUSTOMER: c, Ord.DATE: issue - pd.Timedelta(days=2),
                            Ord.AMOUNT: 100.0, Ord.PROMISED: issue, Ord.CANCELLED: False})
     return Company({Cust.TABLE: _typed(customers, Cust.TABLE), Inv.TABLE: _typed(invoices, Inv.TABLE),
@@ -133,3 +141,21 @@ def test_warning_fires_for_a_deteriorating_customer_and_not_for_stable_ones():
 def test_a_change_before_the_watched_window_is_the_new_normal():
     w = early_warnings(_book(worsen_days=700), "2025-06-30")
     assert w.loc["BAD", "warning"] == ""
+
+
+def test_disputes_are_not_a_change_of_habit():
+    company = _book(dispute_share=0.08, disputed_lately=6)
+    hist = decided_invoices(as_of(company, "2025-06-30"), pd.Timestamp("2025-06-30"))
+    effects = known_effects(hist)
+    assert effects[hist["disputed"]].mean() == pytest.approx(15, abs=2)  # learned within customers
+    assert effects[~hist["disputed"]].abs().max() < 2
+    w = early_warnings(company, "2025-06-30")
+    assert w.loc["DIS", "warning"] == ""  # a run of disputes, each explained
+    assert w.loc["BAD", "warning"].startswith("Payments slipped")
+
+
+def test_orders_falling_alone_are_reported_as_such():
+    w = early_warnings(_book(orders_only=True), "2025-06-30")
+    assert w.loc["BAD", "trend"] == "worsening"
+    assert w.loc["BAD", "warning"].startswith("Orders in the last 120 days ran")
+    assert "Payments slipped" not in w.loc["BAD", "warning"]
