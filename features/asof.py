@@ -8,6 +8,8 @@ happened. Planned dates (due, promised, expected delivery) are known from the ro
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pandas as pd
 
 from features.contract import TABLES, Inv, Ord
@@ -35,9 +37,21 @@ def last_known_date(company: Company) -> pd.Timestamp:
     return max(dates)
 
 
-def as_of(company: Company, date: str | pd.Timestamp | None = None) -> Company:
+@dataclass
+class View(Company):
+    """A company as known at the end of ``date``: what ``as_of`` returns."""
+
+    date: pd.Timestamp | None = None
+
+
+def as_of(company: Company, date: str | pd.Timestamp | None = None) -> View:
     """The company as known at the end of ``date`` (default: the last known date)."""
     date = to_date(date) if date is not None else last_known_date(company)
+    if isinstance(company, View) and company.date == date:
+        # Already this very view (as_of is idempotent): new frame objects over the same data, so a
+        # caller that changes its tables changes only its own (copy-on-write), as with a fresh view.
+        return View({name: frame.copy(deep=False) for name, frame in company.tables.items()},
+                    company.supplied, date)
     tables = {}
     for name, frame in company.tables.items():
         table = TABLES[name]
@@ -47,7 +61,7 @@ def as_of(company: Company, date: str | pd.Timestamp | None = None) -> Company:
         for column in table.learned:
             frame.loc[frame[column] > date, column] = pd.NaT
         tables[name] = _table_rules(name, frame, date)
-    return Company(tables, company.supplied)
+    return View(tables, company.supplied, date)
 
 
 def _table_rules(name: str, frame: pd.DataFrame, date: pd.Timestamp) -> pd.DataFrame:

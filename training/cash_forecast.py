@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from features import cash
+from features.asof import View, last_known_date, to_date
 from features.asof import as_of as view_as_of
-from features.asof import last_known_date, to_date
 from features.contract import PO, Bill, Inv, Ord
 from features.invoices import invoice_features
 from features.load import Company
@@ -95,7 +95,7 @@ class CashModel:
         """Learn from the company as known at the end of ``date``."""
         at = to_date(date)
         view = view_as_of(company, at)
-        series = cash.weekly_series(company, at)
+        series = cash.weekly_series(view, at)
         self.as_of_ = at
         self.invoicing_ = build_weekly_series(self.config.series).fit(_one(series, cash.INVOICED))
         billed = _one(series, cash.BILLED)
@@ -297,10 +297,10 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     inv = view[Inv.TABLE]
     runs = cash.payment_runs(inv[Inv.PAID], inv[Inv.CUSTOMER])
     open_inv = inv[inv[Inv.PAID].isna()]
-    orders = cash.open_orders(company, at)
+    orders = cash.open_orders(view, at)
     hyp, _ = _hypothetical_invoices(view, at, model, weeks, orders)
     columns = [Inv.ID, Inv.CUSTOMER, Inv.ISSUE, Inv.DUE, Inv.AMOUNT, Inv.DELIVERY, Inv.DISPUTE, Inv.ORDER, Inv.PAID]
-    both = invoice_features(company, at, invoices=pd.concat([open_inv[columns], hyp[columns]], ignore_index=True))
+    both = invoice_features(view, at, invoices=pd.concat([open_inv[columns], hyp[columns]], ignore_index=True))
     x, hx = both.iloc[: len(open_inv)], both.iloc[len(open_inv):]
 
     # AR open: every invoice open at as-of, conditioned on being unpaid so far.
@@ -316,7 +316,7 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     issue_week = _weeks_of_days(issue_day, weeks).astype(int)
     expected_from_orders = np.bincount(issue_week[is_order], weights=hyp.loc[is_order, Inv.AMOUNT].to_numpy(float)
                                        * (1 - model.cancel_share_), minlength=weeks + 2)[1: weeks + 1]
-    series = cash.weekly_series(company, at)
+    series = cash.weekly_series(view, at)
     invoiced = _one(series, cash.INVOICED)
     total = model.invoicing_.predict(invoiced, weeks)[None, :] * model.invoicing_.multipliers(weeks, paths, rng)
     unordered = np.maximum(total - expected_from_orders[None, :], 0.0) * (1 + shocks.sales_change_pct / 100.0)
@@ -333,9 +333,9 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
                           due_day, np.maximum(issue_day + 1, 1), shocks.customer_delay_days, runs, at,
                           cfg.levels, cfg.chunk, rng)
 
-    _payables(sim, company, at, model, shocks, paths, rng, day_of, series)
+    _payables(sim, view, at, model, shocks, paths, rng, day_of, series)
     _bank_lines(sim, model, at, weeks, paths, rng)
-    opening, _ = cash.opening_balance(company, at)
+    opening, _ = cash.opening_balance(view, at)
     return sim, opening
 
 
@@ -368,10 +368,10 @@ def _pay_bills(sim: _Paths, component: str, model: CashModel, issue_day: np.ndar
     sim.add(component, _weeks_of_days(day, sim.weeks), cost)
 
 
-def _payables(sim: _Paths, company: Company, at: pd.Timestamp, model: CashModel, shocks: Shocks, paths: int,
+def _payables(sim: _Paths, view: View, at: pd.Timestamp, model: CashModel, shocks: Shocks, paths: int,
               rng: np.random.Generator, day_of, series: pd.DataFrame) -> None:
     shape = lambda n: (n, paths)  # noqa: E731
-    bills = cash.open_bills(company, at)
+    bills = cash.open_bills(view, at)
     if len(bills):
         issue, due = day_of(bills[Bill.ISSUE]), day_of(bills[Bill.DUE])
         _pay_bills(sim, "ap_open", model, issue[:, None], due[:, None], bills[Bill.AMOUNT].to_numpy(float),
@@ -379,7 +379,7 @@ def _payables(sim: _Paths, company: Company, at: pd.Timestamp, model: CashModel,
                    bills[Bill.DISCOUNT_DAYS].fillna(0).to_numpy(float), rng, at, model.bill_run_)
 
     expected_bills = np.zeros(sim.weeks)
-    pos = cash.open_purchase_orders(company, at)
+    pos = cash.open_purchase_orders(view, at)
     if len(pos):
         n = len(pos)
         delivered = day_of(pos[PO.DELIVERED])
@@ -407,7 +407,7 @@ def _payables(sim: _Paths, company: Company, at: pd.Timestamp, model: CashModel,
         billed = _one(series, cash.BILLED)
         total = model.billing_.predict(billed, sim.weeks)[None, :] * model.billing_.multipliers(sim.weeks, paths, rng)
         unordered = np.maximum(total - expected_bills[None, :], 0.0)  # paths x weeks
-        view_bills = view_as_of(company, at).get(Bill.TABLE)
+        view_bills = view.get(Bill.TABLE)
         recent = view_bills[view_bills[Bill.ISSUE] > at - pd.Timedelta(weeks=model.config.share_weeks)]
         share = recent.groupby(Bill.SUPPLIER)[Bill.AMOUNT].sum().sort_values(ascending=False)
         share = share.head(model.config.max_suppliers)

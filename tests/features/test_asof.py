@@ -95,3 +95,16 @@ def test_default_as_of_is_the_last_event_not_a_due_date(tiny):
     # Latest event: I3 paid 2025-02-20; due dates (up to 2025-03-01) are plans, not events.
     assert last_known_date(company) == pd.Timestamp("2025-02-20")
     pd.testing.assert_frame_equal(as_of(company)[Inv.TABLE], as_of(company, "2025-02-20")[Inv.TABLE])
+
+
+def test_a_view_is_reused_at_its_date_and_filtered_at_an_earlier_one(tiny):
+    company = validate(tiny, today=TODAY).company
+    view = as_of(company, "2025-02-03")
+    again = as_of(view, "2025-02-03")
+    pd.testing.assert_frame_equal(again[Inv.TABLE], view[Inv.TABLE])
+    again[Inv.TABLE].loc[again[Inv.TABLE].index[0], Inv.AMOUNT] = -1.0  # the caller's copy only
+    assert (view[Inv.TABLE][Inv.AMOUNT] > 0).all()
+    pd.testing.assert_frame_equal(as_of(view, "2025-01-31")[Inv.TABLE], as_of(company, "2025-01-31")[Inv.TABLE])
+    # a plain company built from a view's tables is not taken for a view: the rule applies again
+    rebuilt = Company(dict(view.tables), view.supplied)
+    pd.testing.assert_frame_equal(as_of(rebuilt, "2025-01-31")[Inv.TABLE], as_of(company, "2025-01-31")[Inv.TABLE])
