@@ -166,7 +166,7 @@ def train_cmd(
         min=0.001, max=1.0, help="Customer model (p_late_next): learning rate.")] = 0.05,
     customer_num_leaves: Annotated[int, typer.Option(min=2, help="Customer model (p_late_next): leaves per tree.")] = 7,
     warning_alpha: Annotated[float, typer.Option(
-        min=1e-6, max=0.5, help="Early warnings: combined p-value below which a change is reported.")] = 0.06,
+        min=1e-6, max=0.5, help="Early warnings: combined p-value below which a change is reported.")] = 0.05,
 ) -> None:
     """Train every model family, log the runs to MLflow, register and promote when not worse."""
     from features.customers import WarningConfig

@@ -31,4 +31,8 @@ def test_entry_point_parses_against_the_cli(entry, tmp_path):
     sub = command.get_command(None, args[1])
     context = sub.make_context(args[1], args[2:])  # raises on an unknown option or a bad value
     if entry == "train":
-        assert context.params["customer_n_estimators"] == 200 and context.params["warning_alpha"] == 0.06
+        from features.customers import WarningConfig
+        from training.customers import CustomerConfig
+
+        assert context.params["customer_n_estimators"] == CustomerConfig().n_estimators
+        assert context.params["warning_alpha"] == WarningConfig().alpha  # the same defaults everywhere

@@ -10,8 +10,8 @@ import pytest
 from features.asof import as_of
 from features.contract import Cust, Inv, Ord
 from features.customers import (
-    CUSTOMER_FEATURES, WARNING_COLUMNS, customer_features, cusum, decided_invoices, early_warnings, known_effects,
-    late_share_next,
+    CUSTOMER_FEATURES, WARNING_COLUMNS, _censored_to_expected, customer_features, cusum, decided_invoices,
+    early_warnings, known_effects, late_share_next,
 )
 from features.load import Company, validate
 from tests.conftest import tiny_customers, tiny_invoices, write_tables
@@ -159,3 +159,13 @@ def test_orders_falling_alone_are_reported_as_such():
     assert w.loc["BAD", "trend"] == "worsening"
     assert w.loc["BAD", "warning"].startswith("Orders in the last 120 days ran")
     assert "Payments slipped" not in w.loc["BAD", "warning"]
+
+
+def test_an_open_invoice_counts_as_what_the_customers_record_says_it_comes_to():
+    base = pd.DataFrame({"delay": [8.0, 9, 10, 11, 12, 30], "open": [False] * 5 + [True]})
+    recent = pd.DataFrame({"delay": [10.0, 5, 11, 40], "open": [False, True, True, True]})
+    r = _censored_to_expected(recent, base)
+    assert r[0] == 10  # settled: as it is
+    assert r[1] == pytest.approx(10)  # open 5 days: the customer's settled delays beyond 5 (8..12)
+    assert r[2] == pytest.approx(12)  # open 11 days: beyond 11 only 12 (the open 30 is no settled delay)
+    assert r[3] == 40  # beyond every settled delay: the bound itself
