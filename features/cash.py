@@ -259,23 +259,35 @@ def payment_runs(paid: pd.Series, payer: pd.Series, min_payments: int = 5, weekl
                  monthly_share: float = 0.6) -> pd.DataFrame:
     """Each payer's payment run, from its payment dates: ``kind`` (0 none, 1 weekly, 2 monthly),
     ``weekday`` and ``monthday``. A payer pays in a weekly run when at least ``weekly_share`` of its
-    payments fall on one weekday, in a monthly run when ``monthly_share`` fall on one day of month."""
-    frame = pd.DataFrame({"payer": payer.to_numpy(), "paid": pd.DatetimeIndex(paid)}).dropna()
-    if frame.empty:
+    payments fall on one weekday, in a monthly run when ``monthly_share`` fall on one day of month
+    (of equally frequent days, the one it paid on first)."""
+    dates = pd.DatetimeIndex(paid)
+    keep = ~(dates.isna() | payer.isna().to_numpy())
+    if not keep.any():
         return pd.DataFrame({"kind": pd.Series(dtype=int), "weekday": pd.Series(dtype=int),
                              "monthday": pd.Series(dtype=int)})
-    out = {}
-    g = frame.groupby("payer")
-    n = g.size()
-    for key, values in (("weekday", frame["paid"].dt.day_of_week), ("monthday", frame["paid"].dt.day)):
-        counts = values.groupby(frame["payer"]).value_counts()
-        out[key] = counts.groupby(level=0).idxmax().map(lambda t: t[1])
-        out[f"{key}_share"] = counts.groupby(level=0).max() / n
-    runs = pd.DataFrame(out)
-    enough = n.reindex(runs.index) >= min_payments
+    dates = dates[keep]
+    codes, payers = pd.factorize(payer[keep], sort=True)
+    n = np.bincount(codes, minlength=len(payers))
+    runs = pd.DataFrame(index=pd.Index(np.asarray(payers, dtype=object), name="payer"))
+    for key, values, lowest, span in (("weekday", dates.day_of_week, 0, 7), ("monthday", dates.day, 1, 31)):
+        top, count = _most_frequent(codes, values.to_numpy() - lowest, len(payers), span)
+        runs[key], runs[f"{key}_share"] = top + lowest, count / n
+    enough = n >= min_payments
     runs["kind"] = np.select([enough & (runs["monthday_share"] >= monthly_share),
                               enough & (runs["weekday_share"] >= weekly_share)], [RUN_MONTHLY, RUN_WEEKLY], RUN_NONE)
     return runs[["kind", "weekday", "monthday"]].astype(int)
+
+
+def _most_frequent(group: np.ndarray, value: np.ndarray, groups: int, values: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each group's most frequent value (ties: the one seen first) and its count; values in [0, values)."""
+    cell = group.astype(np.int64) * values + value
+    counts = np.bincount(cell, minlength=groups * values).reshape(groups, values)
+    first = np.full(groups * values, len(cell), dtype=np.int64)
+    np.minimum.at(first, cell, np.arange(len(cell)))
+    best = counts.max(axis=1)
+    seen = np.where(counts == best[:, None], first.reshape(groups, values), len(cell))
+    return seen.argmin(axis=1), best
 
 
 def snap_to_runs(days: np.ndarray, origin: pd.Timestamp, kind: np.ndarray, weekday: np.ndarray,

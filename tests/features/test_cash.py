@@ -85,6 +85,13 @@ def test_payment_runs_and_snapping_to_the_nearest_run():
     assert runs.loc["M", "kind"] == cash.RUN_MONTHLY and runs.loc["M", "monthday"] == 15
     assert runs.loc["A", "kind"] == cash.RUN_NONE
 
+    # equally frequent days: the one paid on first; rows without a payer or a date are left out
+    tied = cash.payment_runs(pd.Series(pd.to_datetime(["2025-01-09", "2025-01-07", "2025-01-14", "2025-01-16",
+                                                       "2025-01-10", None])),
+                             pd.Series(["T", "T", "T", "T", None, "T"], dtype="string"))
+    assert tied.index.tolist() == ["T"] and tied.loc["T", "weekday"] == 3 and tied.loc["T", "monthday"] == 9
+    assert tied.loc["T", "kind"] == cash.RUN_NONE  # 4 payments: too few for a run
+
     origin = pd.Timestamp("2025-06-30")  # a Monday
     days = np.array([[3.0, 6.0, np.inf], [10.0, 25.0, 40.0], [4.0, 5.0, 6.0]])
     kind = np.array([cash.RUN_WEEKLY, cash.RUN_MONTHLY, cash.RUN_NONE])
