@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -176,6 +176,48 @@ def load_forecast_models() -> ForecastModels:
 
 # --- simulation -----------------------------------------------------------------------------------
 
+# Elements (rows x paths) worked on at a time. Whole rows x paths temporaries (tens of MB each) cost
+# more in fresh memory pages than in arithmetic; blocks this small stay in the CPU's cache.
+_BLOCK = 1 << 16
+
+
+def _blocks(n: int, width: int) -> Iterator[slice]:
+    """Consecutive slices of ``n`` rows, each about ``_BLOCK`` elements of ``width`` columns."""
+    step = max(1, _BLOCK // max(width, 1))
+    return (slice(s, min(s + step, n)) for s in range(0, n, step))
+
+
+class _Uniforms:
+    """``rng.random((rows, paths))`` handed out a block of rows at a time, in order: the same numbers
+    without the whole array. Their place in ``rng``'s stream is taken at once (``rng`` jumps past
+    them), so what ``rng`` draws next is what it would draw after the whole array."""
+
+    def __init__(self, rng: np.random.Generator, rows: int, paths: int):
+        self.paths, self._next, self._all = paths, 0, None
+        bits = rng.bit_generator
+        if type(bits) is not np.random.PCG64:  # no known jump: draw them all now
+            self._all = rng.random((rows, paths))
+            return
+        state = bits.state
+        self._rng = np.random.Generator(np.random.PCG64())
+        self._rng.bit_generator.state = state
+        ahead = np.random.PCG64()
+        ahead.state = state
+        ahead.advance(rows * paths)  # one 64-bit step a number
+        moved = ahead.state
+        # advance() drops the half word kept for 32-bit draws; random() never uses it, so it is still due
+        moved["has_uint32"], moved["uinteger"] = state["has_uint32"], state["uinteger"]
+        bits.state = moved
+
+    def rows(self, part: slice) -> np.ndarray:
+        if self._all is not None:
+            return self._all[part]
+        if part.start != self._next:
+            raise ValueError("uniforms are handed out in order")
+        self._next = part.stop
+        return self._rng.random((part.stop - part.start, self.paths))
+
+
 class _Paths:
     """Per-path weekly sums of each component; column ``weeks + 1`` collects what falls later."""
 
@@ -183,13 +225,24 @@ class _Paths:
         self.weeks, self.paths = weeks, paths
         self.sums = {c: np.zeros((paths, weeks + 2)) for c in COMPONENTS}
 
-    def add(self, component: str, week: np.ndarray, amount: np.ndarray) -> None:
-        """Add amounts (invoices x paths, or invoices) falling in weeks (invoices x paths)."""
-        flat = np.clip(week, 0, self.weeks + 1).astype(np.intp)
-        amount = np.broadcast_to(amount if amount.ndim == 2 else amount[:, None], flat.shape)
-        flat += np.arange(self.paths) * (self.weeks + 2)  # in place: no second (invoices x paths) index
-        self.sums[component] += np.bincount(flat.ravel(), weights=amount.ravel(),
-                                            minlength=self.paths * (self.weeks + 2)).reshape(self.paths, -1)
+    def add(self, component: str, week: np.ndarray, amount: np.ndarray | Callable[[slice], np.ndarray]) -> None:
+        """Add amounts falling in weeks (rows x paths). ``amount`` is per row, per row and path, or a
+        function of a slice of paths giving rows x those paths. Summed path by path in row order,
+        block by block: the same sums as one bincount over all rows x paths, without its copies."""
+        width = self.weeks + 2
+        sums = self.sums[component]
+        if not week.shape[0]:
+            return
+        for cols in _blocks(self.paths, week.shape[0]):
+            flat = np.clip(week[:, cols], 0, width - 1).astype(np.intp)
+            flat += np.arange(flat.shape[1]) * width
+            if callable(amount):
+                value = amount(cols)
+            else:
+                value = amount[:, None] if amount.ndim == 1 else amount[:, cols]
+            value = np.broadcast_to(value, flat.shape)
+            sums[cols] += np.bincount(flat.ravel(), weights=value.ravel(),
+                                      minlength=flat.shape[1] * width).reshape(-1, width)
 
     def weekly(self, component: str) -> np.ndarray:
         return self.sums[component][:, 1: self.weeks + 1]
@@ -201,15 +254,22 @@ def _weeks_of_days(days: np.ndarray, weeks: int) -> np.ndarray:
     return np.clip(w, 1, weeks + 1)
 
 
-def _draw(sorted_values: np.ndarray, floor: np.ndarray, rng: np.random.Generator, shape: tuple) -> np.ndarray:
-    """Draws from an empirical distribution, each row conditioned on being at least ``floor``
-    (the floor itself when no history reaches it)."""
+def _uniforms(values: np.ndarray, rng: np.random.Generator, rows: int, paths: int) -> _Uniforms | None:
+    """The uniforms ``_draw`` needs from ``values`` for rows x paths (none from an empty history)."""
+    return _Uniforms(rng, rows, paths) if len(values) else None
+
+
+def _draw(sorted_values: np.ndarray, floor: np.ndarray, uniforms: _Uniforms | None, part: slice,
+          paths: int) -> np.ndarray:
+    """Draws from an empirical distribution for a block of rows, each row conditioned on being at
+    least ``floor`` (the floor itself when no history reaches it)."""
+    shape = (part.stop - part.start, paths)
     if len(sorted_values) == 0:
         return np.broadcast_to(floor[:, None], shape).astype(float)
     lo = np.searchsorted(sorted_values, floor, side="left")
     n = len(sorted_values)
     # draws are >= 0, so truncation is the floor; rows beyond the history index its last value
-    idx = (rng.random(shape) * np.maximum(n - lo, 0)[:, None]).astype(np.intp)
+    idx = (uniforms.rows(part) * np.maximum(n - lo, 0)[:, None]).astype(np.intp)
     idx += np.minimum(lo, n - 1)[:, None]
     out = sorted_values[idx]
     beyond = lo >= n
@@ -217,16 +277,17 @@ def _draw(sorted_values: np.ndarray, floor: np.ndarray, rng: np.random.Generator
 
 
 def _invoice_receipts(paths: _Paths, component: str, timing: PaymentTimingModel, x: pd.DataFrame,
-                      weights: np.ndarray, paid_after: np.ndarray, due_day: np.ndarray, first_day: np.ndarray,
-                      shift: float, runs: pd.DataFrame, at: pd.Timestamp, levels: int, chunk: int,
-                      rng: np.random.Generator) -> None:
+                      weights: Callable[[slice, slice], np.ndarray], paid_after: np.ndarray, due_day: np.ndarray,
+                      first_day: np.ndarray, shift: float, runs: pd.DataFrame, at: pd.Timestamp, levels: int,
+                      chunk: int, rng: np.random.Generator) -> None:
     """Draw each invoice's payment day on every path and add its receipt to that week.
 
     A path draws one of ``levels`` equally likely quantiles of the invoice's pay-day distribution,
     conditioned on being unpaid ``paid_after`` days after due (the same distribution
     ``PaymentTimingModel.sample`` draws from, discretised so that 50k invoices x 1,000 paths fit
     in seconds). ``shift`` moves every payment later (the customer-delay shock); a customer that
-    pays in runs is then paid on its nearest run day."""
+    pays in runs is then paid on its nearest run day. ``weights(rows, paths)`` gives the amounts of
+    those rows on those paths (broadcastable)."""
     u = (np.arange(levels) + 0.5) / levels
     run = runs.reindex(x[Inv.CUSTOMER].to_numpy()).fillna(0).astype(int)
     kind, weekday, monthday = (run[c].to_numpy() for c in ("kind", "weekday", "monthday"))
@@ -236,10 +297,13 @@ def _invoice_receipts(paths: _Paths, component: str, timing: PaymentTimingModel,
         day = due_day[part, None] + delay + shift
         day = np.maximum(day, first_day[part, None])
         day = cash.snap_to_runs(day, at, kind[part], weekday[part], monthday[part], first_day[part])
-        grid = _weeks_of_days(day, paths.weeks).astype(np.int16)
+        grid = _weeks_of_days(day, paths.weeks).astype(np.uint8)
         pick = rng.integers(0, levels, size=(grid.shape[0], paths.paths), dtype=np.int16)
-        week = np.take_along_axis(grid, pick, axis=1)
-        paths.add(component, week, weights[part])
+        week = np.empty(pick.shape, dtype=np.uint8)
+        for rows in _blocks(len(grid), paths.paths):  # each path's quantile of its invoice
+            at_level = pick[rows] + (np.arange(rows.start, rows.stop) * levels)[:, None]
+            week[rows] = grid.ravel()[at_level]
+        paths.add(component, week, lambda cols, part=part: weights(part, cols))
 
 
 def _hypothetical_invoices(view: Company, at: pd.Timestamp, model: CashModel, weeks: int,
@@ -306,9 +370,9 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     # AR open: every invoice open at as-of, conditioned on being unpaid so far.
     if len(x):
         due_day = day_of(x[Inv.DUE])
-        _invoice_receipts(sim, "ar_open", timing, x, x["amount_open"].to_numpy(float) * model.collect_ratio_,
-                          -due_day, due_day, np.ones(len(x)), shocks.customer_delay_days, runs, at, cfg.levels,
-                          cfg.chunk, rng)
+        receipt = x["amount_open"].to_numpy(float) * model.collect_ratio_
+        _invoice_receipts(sim, "ar_open", timing, x, lambda rows, cols: receipt[rows, None], -due_day, due_day,
+                          np.ones(len(x)), shocks.customer_delay_days, runs, at, cfg.levels, cfg.chunk, rng)
 
     # AR future: open orders, then sales not yet ordered from the weekly invoicing model.
     issue_day, due_day = day_of(hyp[Inv.ISSUE]), day_of(hyp[Inv.DUE])
@@ -320,18 +384,26 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     invoiced = _one(series, cash.INVOICED)
     total = model.invoicing_.predict(invoiced, weeks)[None, :] * model.invoicing_.multipliers(weeks, paths, rng)
     unordered = np.maximum(total - expected_from_orders[None, :], 0.0) * (1 + shocks.sales_change_pct / 100.0)
-    weights = np.zeros((len(hyp), paths))
-    if is_order.any():
-        kept = rng.random((int(is_order.sum()), paths)) >= model.cancel_share_
-        weights[is_order] = hyp.loc[is_order, Inv.AMOUNT].to_numpy(float)[:, None] * kept
-    sales = ~is_order
-    if sales.any():
-        k = hyp.loc[sales, "issue_week"].to_numpy(int)
-        weights[sales] = hyp.loc[sales, "share"].to_numpy(float)[:, None] * unordered[:, k - 1].T
+    kept = np.empty((int(is_order.sum()), paths), dtype=bool)  # an order is invoiced on a path, or cancelled
+    for rows in _blocks(len(kept), paths):
+        kept[rows] = rng.random((rows.stop - rows.start, paths)) >= model.cancel_share_
+    amount, sales = hyp[Inv.AMOUNT].to_numpy(float), ~is_order
+    share, k = hyp.loc[sales, "share"].to_numpy(float), hyp.loc[sales, "issue_week"].to_numpy(int)
+    order_row, sales_row = np.cumsum(is_order) - 1, np.cumsum(sales) - 1
+
+    def future_weights(rows: slice, cols: slice) -> np.ndarray:
+        """Open orders: their amount where not cancelled; sales not yet ordered: their share of the path's."""
+        order = is_order[rows]
+        w = np.empty((len(order), cols.stop - cols.start))
+        w[order] = amount[rows][order][:, None] * kept[order_row[rows][order], cols]
+        sale = sales_row[rows][~order]
+        w[~order] = share[sale][:, None] * unordered[cols][:, k[sale] - 1].T
+        return w * model.collect_ratio_
+
     if len(hyp):
-        _invoice_receipts(sim, "ar_future", timing, hx, weights * model.collect_ratio_, issue_day - due_day,
-                          due_day, np.maximum(issue_day + 1, 1), shocks.customer_delay_days, runs, at,
-                          cfg.levels, cfg.chunk, rng)
+        _invoice_receipts(sim, "ar_future", timing, hx, future_weights, issue_day - due_day, due_day,
+                          np.maximum(issue_day + 1, 1), shocks.customer_delay_days, runs, at, cfg.levels,
+                          cfg.chunk, rng)
 
     _payables(sim, view, at, model, shocks, paths, rng, day_of, series)
     _bank_lines(sim, model, at, weeks, paths, rng)
@@ -339,43 +411,72 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     return sim, opening
 
 
-def _pay_bills(sim: _Paths, component: str, model: CashModel, issue_day: np.ndarray, due_day: np.ndarray,
+def _pay_bills(sim: _Paths, component: str, model: CashModel, rows: int, days: Callable[[slice], tuple],
                amount: np.ndarray, pct: np.ndarray, window: np.ndarray, rng: np.random.Generator,
                at: pd.Timestamp, run: tuple[int, int, int]) -> None:
-    """Pay bills (rows x paths of issue and due days) as the company does: inside the discount
-    window with its learned take-up, else around the due date as it usually pays (in its payment
-    run, when it has one), never before tomorrow. Days and amounts are per row (a column of rows x 1,
-    broadcast over the paths: no rows x paths copies), or rows x paths."""
-    n = issue_day.shape[0]
-    shape = (n, sim.paths)
-    offer = (pct > 0)[:, None] & (issue_day + window[:, None] >= 1)
-    take = offer & (rng.random(shape) < model.take_share_)
-    if len(model.discount_days_):
-        in_window = issue_day + model.discount_days_[rng.integers(0, len(model.discount_days_), shape)]
-    else:
-        in_window = issue_day + window[:, None]
-    in_window = np.minimum(in_window, issue_day + window[:, None])
-    # Around the due date: the learned offsets, conditioned on not being paid by as-of.
-    floor = np.ceil(np.max(1 - due_day, axis=1)) if n else np.array([])
-    offsets = _draw(model.due_offsets_, floor.astype(float), rng, shape) if n else np.zeros(shape)
-    earliest = np.maximum(issue_day, 1)
-    on_due = np.maximum(due_day + offsets, earliest)
-    if run[0] != cash.RUN_NONE and n:
-        on_due = cash.snap_to_runs(on_due, at, np.full(n, run[0]), np.full(n, run[1]), np.full(n, run[2]), earliest)
-    day = np.maximum(np.where(take, in_window, on_due), earliest)
-    cost = np.broadcast_to(amount if amount.ndim == 2 else amount[:, None], shape) * \
-        np.where(take, 1 - pct[:, None] / 100.0, 1.0)
-    sim.add(component, _weeks_of_days(day, sim.weeks), cost)
+    """Pay bills as the company does: inside the discount window with its learned take-up, else
+    around the due date as it usually pays (in its payment run, when it has one), never before
+    tomorrow. ``days(part)`` gives a block of rows' issue and due days (rows x 1, broadcast over the
+    paths, or rows x paths); amounts are per row, or rows x paths. Works a block of rows at a time,
+    drawing what one rows x paths draw of each kind would."""
+    paths = sim.paths
+    if not rows:
+        return
+    take_draws = _Uniforms(rng, rows, paths)
+    offered = np.flatnonzero(pct > 0)  # only these rows can take a discount: their picks are kept
+    slot = np.full(rows, -1)
+    slot[offered] = np.arange(len(offered))
+    choices = len(model.discount_days_)
+    picks = np.empty((len(offered), paths), dtype=np.int64)
+    if choices:
+        for part in _blocks(rows, paths):
+            pick = rng.integers(0, choices, (part.stop - part.start, paths))
+            mine = slot[part] >= 0
+            picks[slot[part][mine]] = pick[mine]
+    offset_draws = _uniforms(model.due_offsets_, rng, rows, paths)
+
+    week = np.empty((rows, paths), dtype=np.uint8)
+    taken = np.zeros((rows, paths), dtype=bool)
+    for part in _blocks(rows, paths):
+        issue_day, due_day = days(part)
+        n = part.stop - part.start
+        wnd = window[part][:, None]
+        offer = (pct[part] > 0)[:, None] & (issue_day + wnd >= 1)
+        take = offer & (take_draws.rows(part) < model.take_share_)
+        if choices:
+            pick = np.zeros((n, paths), dtype=np.int64)
+            mine = slot[part] >= 0
+            pick[mine] = picks[slot[part][mine]]
+            in_window = issue_day + model.discount_days_[pick]
+        else:
+            in_window = issue_day + wnd
+        in_window = np.minimum(in_window, issue_day + wnd)
+        # Around the due date: the learned offsets, conditioned on not being paid by as-of.
+        floor = np.ceil(np.max(1 - due_day, axis=1))
+        offsets = _draw(model.due_offsets_, floor.astype(float), offset_draws, part, paths)
+        earliest = np.maximum(issue_day, 1)
+        on_due = np.maximum(due_day + offsets, earliest)
+        if run[0] != cash.RUN_NONE:
+            on_due = cash.snap_to_runs(on_due, at, np.full(n, run[0]), np.full(n, run[1]), np.full(n, run[2]),
+                                       earliest)
+        day = np.maximum(np.where(take, in_window, on_due), earliest)
+        week[part] = _weeks_of_days(day, sim.weeks)
+        taken[part] = take
+    factor = 1 - pct[:, None] / 100.0
+
+    def cost(cols: slice) -> np.ndarray:
+        return (amount[:, cols] if amount.ndim == 2 else amount[:, None]) * np.where(taken[:, cols], factor, 1.0)
+
+    sim.add(component, week, cost)
 
 
 def _payables(sim: _Paths, view: View, at: pd.Timestamp, model: CashModel, shocks: Shocks, paths: int,
               rng: np.random.Generator, day_of, series: pd.DataFrame) -> None:
-    shape = lambda n: (n, paths)  # noqa: E731
     bills = cash.open_bills(view, at)
     if len(bills):
-        issue, due = day_of(bills[Bill.ISSUE]), day_of(bills[Bill.DUE])
-        _pay_bills(sim, "ap_open", model, issue[:, None], due[:, None], bills[Bill.AMOUNT].to_numpy(float),
-                   bills[Bill.DISCOUNT_PCT].fillna(0).to_numpy(float),
+        issue, due = day_of(bills[Bill.ISSUE])[:, None], day_of(bills[Bill.DUE])[:, None]
+        _pay_bills(sim, "ap_open", model, len(bills), lambda part: (issue[part], due[part]),
+                   bills[Bill.AMOUNT].to_numpy(float), bills[Bill.DISCOUNT_PCT].fillna(0).to_numpy(float),
                    bills[Bill.DISCOUNT_DAYS].fillna(0).to_numpy(float), rng, at, model.bill_run_)
 
     expected_bills = np.zeros(sim.weeks)
@@ -385,23 +486,32 @@ def _payables(sim: _Paths, view: View, at: pd.Timestamp, model: CashModel, shock
         delivered = day_of(pos[PO.DELIVERED])
         expected = day_of(pos[PO.EXPECTED])
         expected = np.where(np.isnan(expected), day_of(pos[PO.DATE]) + model.po_lead_, expected)
-        slip = _draw(model.delivery_slip_, np.full(n, -np.inf), rng, shape(n)) if len(model.delivery_slip_) \
-            else np.zeros(shape(n))
-        arrive = np.maximum(expected[:, None] + slip + shocks.supplier_lead_time_days, 1)
         known = ~np.isnan(delivered)
-        arrive = np.where(known[:, None], delivered[:, None], arrive)
-        lag = _draw(model.bill_lag_, np.full(n, -np.inf), rng, shape(n)) if len(model.bill_lag_) else np.zeros(shape(n))
-        issue = np.maximum(arrive + lag, 1)
+        slip_draws = _uniforms(model.delivery_slip_, rng, n, paths)
+        lag_draws = _uniforms(model.bill_lag_, rng, n, paths)
         supplier = pos[PO.SUPPLIER]
         terms = pos[PO.TERMS].fillna(supplier.map(model.supplier_terms_)).fillna(model.terms_global_).to_numpy(float)
         pct = supplier.map(model.supplier_discount_[Bill.DISCOUNT_PCT]).fillna(0).to_numpy(float)
         window = supplier.map(model.supplier_discount_[Bill.DISCOUNT_DAYS]).fillna(0).to_numpy(float)
         amount = pos[PO.AMOUNT].to_numpy(float)
-        _pay_bills(sim, "ap_future", model, issue, issue + terms[:, None], amount, pct, window, rng, at,
-                   model.bill_run_)
-        bill_week = _weeks_of_days(issue, sim.weeks).astype(int)
-        for k in range(1, sim.weeks + 1):
-            expected_bills[k - 1] = float((amount[:, None] * (bill_week == k)).sum() / paths)
+        bill_week = np.empty((n, paths), dtype=np.uint8)
+
+        def po_bills(part: slice) -> tuple[np.ndarray, np.ndarray]:
+            """Issue and due days of the bills of a block of open purchase orders, on every path."""
+            shape, none = (part.stop - part.start, paths), np.full(part.stop - part.start, -np.inf)
+            slip = _draw(model.delivery_slip_, none, slip_draws, part, paths) if slip_draws else np.zeros(shape)
+            arrive = np.maximum(expected[part, None] + slip + shocks.supplier_lead_time_days, 1)
+            arrive = np.where(known[part, None], delivered[part, None], arrive)
+            lag = _draw(model.bill_lag_, none, lag_draws, part, paths) if lag_draws else np.zeros(shape)
+            issue = np.maximum(arrive + lag, 1)
+            bill_week[part] = _weeks_of_days(issue, sim.weeks)
+            return issue, issue + terms[part, None]
+
+        _pay_bills(sim, "ap_future", model, n, po_bills, amount, pct, window, rng, at, model.bill_run_)
+        hit, billed = np.empty((n, paths), dtype=bool), np.empty((n, paths))
+        for k in range(1, sim.weeks + 1):  # np.sum over the whole array, as the sums have always been taken
+            np.multiply(amount[:, None], np.equal(bill_week, k, out=hit), out=billed)
+            expected_bills[k - 1] = float(billed.sum() / paths)
 
     if model.billing_ is not None:
         billed = _one(series, cash.BILLED)
@@ -420,9 +530,9 @@ def _payables(sim: _Paths, view: View, at: pd.Timestamp, model: CashModel, shock
             pct = supplier.map(model.supplier_discount_[Bill.DISCOUNT_PCT]).fillna(0).to_numpy(float)
             window = supplier.map(model.supplier_discount_[Bill.DISCOUNT_DAYS]).fillna(0).to_numpy(float)
             amount = np.tile(share.to_numpy(), sim.weeks)[:, None] * unordered[:, k - 1].T
-            n = len(k)
-            _pay_bills(sim, "ap_future", model, issue[:, None], (issue + terms)[:, None], amount, pct, window, rng,
-                       at, model.bill_run_)
+            due = issue + terms
+            _pay_bills(sim, "ap_future", model, len(k), lambda part: (issue[part, None], due[part, None]), amount,
+                       pct, window, rng, at, model.bill_run_)
 
 
 def _bank_lines(sim: _Paths, model: CashModel, at: pd.Timestamp, weeks: int, paths: int,

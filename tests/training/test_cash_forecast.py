@@ -183,3 +183,24 @@ def test_backtest_refits_at_each_origin_and_logs(store, small_loaded):
 
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
     assert {"fan_chart.png", "error_by_horizon.png", "backtest_by_horizon.csv"} <= artifacts
+
+
+def test_block_wise_draws_and_sums_are_the_whole_array_ones():
+    from training.cash_forecast import _Paths, _Uniforms
+
+    for make in (np.random.default_rng, lambda seed: np.random.Generator(np.random.MT19937(seed))):
+        whole, blocks = make(4), make(4)
+        whole.integers(0, 9, 3), blocks.integers(0, 9, 3)  # a half word kept for 32-bit draws must survive
+        expected = (whole.random((7, 5)), whole.integers(0, 40, (7, 5)), whole.random(4))
+        lazy = _Uniforms(blocks, 7, 5)
+        ints = blocks.integers(0, 40, (7, 5))
+        got = np.concatenate([lazy.rows(slice(0, 3)), lazy.rows(slice(3, 7))])
+        assert np.array_equal(got, expected[0]) and np.array_equal(ints, expected[1])
+        assert np.array_equal(blocks.random(4), expected[2])
+
+    rng = np.random.default_rng(0)
+    week, amount = rng.integers(0, 6, (3000, 50)), rng.normal(size=(3000, 50))  # several blocks of paths
+    sim = _Paths(weeks=4, paths=50)
+    sim.add("ar_open", week, amount)
+    flat = (week + np.arange(50) * 6).ravel()
+    assert np.array_equal(sim.sums["ar_open"], np.bincount(flat, weights=amount.ravel(), minlength=300).reshape(50, 6))
