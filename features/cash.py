@@ -307,22 +307,17 @@ def snap_to_runs(days: np.ndarray, origin: pd.Timestamp, kind: np.ndarray, weekd
         all_finite = bool(finite.all())
         d = (part if all_finite else np.where(finite, part, 0.0)).astype(np.int32)
         lo, hi = int(min(d.min(initial=0), 0)) - 1, int(d.max(initial=0)) + 1
-        table_ahead, table_back = _run_tables(pd.Timestamp(origin), lo, hi, run_kind)
-        run = run_of if every else run_of[rows]
-        # per table cell: the run day after, the run day before and whether the one before is nearer
-        day = np.arange(lo, hi + 1, dtype=float)
-        after, before, nearer = day + table_ahead, day - table_back, table_back < table_ahead
+        after, before = run_days(origin, lo, hi, run_kind)
         run = run_of if every else run_of[rows]
         if (run == run[0]).all():  # one run day: a 1-d lookup
             at = d - lo
-            after, before, nearer = after[run[0]], before[run[0]], nearer[run[0]]
+            after, before = after[run[0]], before[run[0]]
         else:
             at = (run.astype(np.int32) * after.shape[1] - lo)[:, None] + d
-            after, before, nearer = after.ravel(), before.ravel(), nearer.ravel()
+            after, before = after.ravel(), before.ravel()
         row_floor = floor if every else floor[rows]
-        back = before[at]
-        use_back = nearer[at] & (back >= (row_floor if row_floor.ndim == 2 else row_floor[:, None]))
-        snapped = np.where(use_back, back, after[at])
+        back = before[at]  # NaN where the run before is not nearer: never taken
+        snapped = np.where(back >= (row_floor if row_floor.ndim == 2 else row_floor[:, None]), back, after[at])
         if not all_finite:
             snapped[~finite] = np.inf
         if every:
@@ -330,6 +325,15 @@ def snap_to_runs(days: np.ndarray, origin: pd.Timestamp, kind: np.ndarray, weekd
         else:
             out[rows] = snapped
     return out
+
+
+def run_days(origin: pd.Timestamp, lo: int, hi: int, kind: int) -> tuple[np.ndarray, np.ndarray]:
+    """For every day offset in [lo, hi] from ``origin`` (columns) and every run (rows, as in
+    ``_run_tables``): the run day on or after it, and the run day before it where that one is
+    nearer (NaN where it is not)."""
+    ahead, back = _run_tables(pd.Timestamp(origin), lo, hi, kind)
+    day = np.arange(lo, hi + 1, dtype=float)
+    return day + ahead, np.where(back < ahead, day - back, np.nan)
 
 
 def _run_tables(origin: pd.Timestamp, lo: int, hi: int, kind: int) -> tuple[np.ndarray, np.ndarray]:

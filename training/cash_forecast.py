@@ -178,7 +178,7 @@ def load_forecast_models() -> ForecastModels:
 
 # Elements (rows x paths) worked on at a time. Whole rows x paths temporaries (tens of MB each) cost
 # more in fresh memory pages than in arithmetic; blocks this small stay in the CPU's cache.
-_BLOCK = 1 << 16
+_BLOCK = 1 << 17
 
 
 def _blocks(n: int, width: int) -> Iterator[slice]:
@@ -226,15 +226,16 @@ class _Paths:
         self.sums = {c: np.zeros((paths, weeks + 2)) for c in COMPONENTS}
 
     def add(self, component: str, week: np.ndarray, amount: np.ndarray | Callable[[slice], np.ndarray]) -> None:
-        """Add amounts falling in weeks (rows x paths). ``amount`` is per row, per row and path, or a
-        function of a slice of paths giving rows x those paths. Summed path by path in row order,
-        block by block: the same sums as one bincount over all rows x paths, without its copies."""
+        """Add amounts falling in weeks (rows x paths, 0 to ``weeks + 1``). ``amount`` is per row, per
+        row and path, or a function of a slice of paths giving rows x those paths. Summed path by path
+        in row order, block by block: the same sums as one bincount over all rows x paths, without
+        its copies."""
         width = self.weeks + 2
         sums = self.sums[component]
         if not week.shape[0]:
             return
         for cols in _blocks(self.paths, week.shape[0]):
-            flat = np.clip(week[:, cols], 0, width - 1).astype(np.intp)
+            flat = week[:, cols].astype(np.intp)
             flat += np.arange(flat.shape[1]) * width
             if callable(amount):
                 value = amount(cols)
@@ -419,12 +420,12 @@ def _pay_bills(sim: _Paths, component: str, model: CashModel, rows: int, days: C
     tomorrow. ``days(part)`` gives a block of rows' issue and due days (rows x 1, broadcast over the
     paths, or rows x paths); amounts are per row, or rows x paths. Works a block of rows at a time,
     drawing what one rows x paths draw of each kind would."""
-    paths = sim.paths
+    paths, weeks = sim.paths, sim.weeks
     if not rows:
         return
     take_draws = _Uniforms(rng, rows, paths)
-    offered = np.flatnonzero(pct > 0)  # only these rows can take a discount: their picks are kept
-    slot = np.full(rows, -1)
+    slot = np.full(rows, -1)  # rows with a discount offer, the only ones that can take it: their picks are kept
+    offered = np.flatnonzero(pct > 0)
     slot[offered] = np.arange(len(offered))
     choices = len(model.discount_days_)
     picks = np.empty((len(offered), paths), dtype=np.int64)
@@ -434,34 +435,42 @@ def _pay_bills(sim: _Paths, component: str, model: CashModel, rows: int, days: C
             mine = slot[part] >= 0
             picks[slot[part][mine]] = pick[mine]
     offset_draws = _uniforms(model.due_offsets_, rng, rows, paths)
+    if run[0] != cash.RUN_NONE:
+        # The week of each day moved to the nearest run day (as cash.snap_to_runs moves it): the run
+        # day after, or the one before where that is nearer and not too early. Days from
+        # ``beyond`` on fall after the horizon either way.
+        beyond = 7 * (weeks + 1) + 32
+        after, before = cash.run_days(at, 0, beyond, run[0])
+        row = run[1] if run[0] == cash.RUN_WEEKLY else min(max(run[2], 1), 31) - 1
+        before = before[row]
+        week_after, week_before = _weeks_of_days(after[row], weeks), _weeks_of_days(before, weeks)
 
     week = np.empty((rows, paths), dtype=np.uint8)
     taken = np.zeros((rows, paths), dtype=bool)
     for part in _blocks(rows, paths):
         issue_day, due_day = days(part)
-        n = part.stop - part.start
-        wnd = window[part][:, None]
-        offer = (pct[part] > 0)[:, None] & (issue_day + wnd >= 1)
-        take = offer & (take_draws.rows(part) < model.take_share_)
-        if choices:
-            pick = np.zeros((n, paths), dtype=np.int64)
-            mine = slot[part] >= 0
-            pick[mine] = picks[slot[part][mine]]
-            in_window = issue_day + model.discount_days_[pick]
-        else:
-            in_window = issue_day + wnd
-        in_window = np.minimum(in_window, issue_day + wnd)
         # Around the due date: the learned offsets, conditioned on not being paid by as-of.
         floor = np.ceil(np.max(1 - due_day, axis=1))
         offsets = _draw(model.due_offsets_, floor.astype(float), offset_draws, part, paths)
         earliest = np.maximum(issue_day, 1)
-        on_due = np.maximum(due_day + offsets, earliest)
+        on_due = np.maximum(due_day + offsets, earliest)  # >= 1
         if run[0] != cash.RUN_NONE:
-            on_due = cash.snap_to_runs(on_due, at, np.full(n, run[0]), np.full(n, run[1]), np.full(n, run[2]),
-                                       earliest)
-        day = np.maximum(np.where(take, in_window, on_due), earliest)
-        week[part] = _weeks_of_days(day, sim.weeks)
-        taken[part] = take
+            d = np.minimum(np.ceil(on_due), beyond).astype(np.intp)
+            week[part] = np.where(before[d] >= earliest, week_before[d], week_after[d])
+        else:
+            week[part] = _weeks_of_days(on_due, weeks)
+        # Inside the discount window, where offered and taken.
+        draws = take_draws.rows(part)
+        mine = slot[part] >= 0
+        if mine.any():
+            issue_day, earliest = np.broadcast_to(issue_day, draws.shape)[mine], np.broadcast_to(earliest, draws.shape)[mine]
+            wnd = window[part][mine][:, None]
+            take = (issue_day + wnd >= 1) & (draws[mine] < model.take_share_)
+            in_window = issue_day + (model.discount_days_[picks[slot[part][mine]]] if choices else wnd)
+            in_window = np.minimum(in_window, issue_day + wnd)
+            block = week[part]
+            block[mine] = np.where(take, _weeks_of_days(np.maximum(in_window, earliest), weeks), block[mine])
+            taken[part.start + np.flatnonzero(mine)] = take
     factor = 1 - pct[:, None] / 100.0
 
     def cost(cols: slice) -> np.ndarray:
@@ -542,7 +551,7 @@ def _bank_lines(sim: _Paths, model: CashModel, at: pd.Timestamp, weeks: int, pat
         return
     noise = 1 + rng.standard_normal((len(lines), paths)) * lines["amount_cv"].clip(upper=1.0).to_numpy()[:, None]
     amount = lines["amount"].to_numpy(float)[:, None] * noise
-    week = np.broadcast_to(lines["week"].to_numpy(int)[:, None], amount.shape)
+    week = np.broadcast_to(np.clip(lines["week"].to_numpy(int), 0, weeks + 1)[:, None], amount.shape)
     sim.add("other", week, amount)
 
 
