@@ -230,20 +230,22 @@ class _Paths:
         row and path, or a function of a slice of paths giving rows x those paths. Summed path by path
         in row order, block by block: the same sums as one bincount over all rows x paths, without
         its copies."""
-        width = self.weeks + 2
-        sums = self.sums[component]
         if not week.shape[0]:
             return
         for cols in _blocks(self.paths, week.shape[0]):
-            flat = week[:, cols].astype(np.intp)
-            flat += np.arange(flat.shape[1]) * width
             if callable(amount):
                 value = amount(cols)
             else:
                 value = amount[:, None] if amount.ndim == 1 else amount[:, cols]
-            value = np.broadcast_to(value, flat.shape)
-            sums[cols] += np.bincount(flat.ravel(), weights=value.ravel(),
-                                      minlength=flat.shape[1] * width).reshape(-1, width)
+            self.add_paths(component, cols, week[:, cols], value)
+
+    def add_paths(self, component: str, cols: slice, week: np.ndarray, amount: np.ndarray) -> None:
+        """Add amounts (broadcastable to ``week``) falling in weeks (rows x the paths ``cols``)."""
+        width = self.weeks + 2
+        flat = week.astype(np.intp)
+        flat += np.arange(flat.shape[1]) * width
+        self.sums[component][cols] += np.bincount(flat.ravel(), weights=np.broadcast_to(amount, flat.shape).ravel(),
+                                                  minlength=flat.shape[1] * width).reshape(-1, width)
 
     def weekly(self, component: str) -> np.ndarray:
         return self.sums[component][:, 1: self.weeks + 1]
@@ -300,11 +302,9 @@ def _invoice_receipts(paths: _Paths, component: str, timing: PaymentTimingModel,
         day = cash.snap_to_runs(day, at, kind[part], weekday[part], monthday[part], first_day[part])
         grid = _weeks_of_days(day, paths.weeks).astype(np.uint8)
         pick = rng.integers(0, levels, size=(grid.shape[0], paths.paths), dtype=np.int16)
-        week = np.empty(pick.shape, dtype=np.uint8)
-        for rows in _blocks(len(grid), paths.paths):  # each path's quantile of its invoice
-            at_level = pick[rows] + (np.arange(rows.start, rows.stop) * levels)[:, None]
-            week[rows] = grid.ravel()[at_level]
-        paths.add(component, week, lambda cols, part=part: weights(part, cols))
+        first_level = (np.arange(len(grid)) * levels)[:, None]
+        for cols in _blocks(paths.paths, len(grid)):  # each path's quantile of each invoice
+            paths.add_paths(component, cols, grid.ravel()[pick[:, cols] + first_level], weights(part, cols))
 
 
 def _hypothetical_invoices(view: Company, at: pd.Timestamp, model: CashModel, weeks: int,
@@ -428,7 +428,7 @@ def _pay_bills(sim: _Paths, component: str, model: CashModel, rows: int, days: C
     offered = np.flatnonzero(pct > 0)
     slot[offered] = np.arange(len(offered))
     choices = len(model.discount_days_)
-    picks = np.empty((len(offered), paths), dtype=np.int64)
+    picks = np.empty((len(offered), paths), dtype=np.int32)
     if choices:
         for part in _blocks(rows, paths):
             pick = rng.integers(0, choices, (part.stop - part.start, paths))
@@ -443,10 +443,11 @@ def _pay_bills(sim: _Paths, component: str, model: CashModel, rows: int, days: C
         after, before = cash.run_days(at, 0, beyond, run[0])
         row = run[1] if run[0] == cash.RUN_WEEKLY else min(max(run[2], 1), 31) - 1
         before = before[row]
-        week_after, week_before = _weeks_of_days(after[row], weeks), _weeks_of_days(before, weeks)
+        # day d's week: entry d when the run day after is taken, entry d + len(before) when the one before
+        run_week = np.concatenate([_weeks_of_days(after[row], weeks), _weeks_of_days(before, weeks)]).astype(np.uint8)
 
     week = np.empty((rows, paths), dtype=np.uint8)
-    taken = np.zeros((rows, paths), dtype=bool)
+    taken = np.zeros((len(offered), paths), dtype=bool)
     for part in _blocks(rows, paths):
         issue_day, due_day = days(part)
         # Around the due date: the learned offsets, conditioned on not being paid by as-of.
@@ -456,7 +457,8 @@ def _pay_bills(sim: _Paths, component: str, model: CashModel, rows: int, days: C
         on_due = np.maximum(due_day + offsets, earliest)  # >= 1
         if run[0] != cash.RUN_NONE:
             d = np.minimum(np.ceil(on_due), beyond).astype(np.intp)
-            week[part] = np.where(before[d] >= earliest, week_before[d], week_after[d])
+            d += (before[d] >= earliest) * len(before)
+            np.take(run_week, d, out=week[part])
         else:
             week[part] = _weeks_of_days(on_due, weeks)
         # Inside the discount window, where offered and taken.
@@ -470,11 +472,15 @@ def _pay_bills(sim: _Paths, component: str, model: CashModel, rows: int, days: C
             in_window = np.minimum(in_window, issue_day + wnd)
             block = week[part]
             block[mine] = np.where(take, _weeks_of_days(np.maximum(in_window, earliest), weeks), block[mine])
-            taken[part.start + np.flatnonzero(mine)] = take
-    factor = 1 - pct[:, None] / 100.0
+            taken[slot[part][mine]] = take
+    factor = 1 - pct[offered, None] / 100.0
 
     def cost(cols: slice) -> np.ndarray:
-        return (amount[:, cols] if amount.ndim == 2 else amount[:, None]) * np.where(taken[:, cols], factor, 1.0)
+        """What paying costs on these paths: less the discount where it is taken."""
+        value = np.empty((rows, cols.stop - cols.start))
+        value[:] = amount[:, cols] if amount.ndim == 2 else amount[:, None]
+        value[offered] *= np.where(taken[:, cols], factor, 1.0)
+        return value
 
     sim.add(component, week, cost)
 
@@ -513,7 +519,7 @@ def _payables(sim: _Paths, view: View, at: pd.Timestamp, model: CashModel, shock
             arrive = np.where(known[part, None], delivered[part, None], arrive)
             lag = _draw(model.bill_lag_, none, lag_draws, part, paths) if lag_draws else np.zeros(shape)
             issue = np.maximum(arrive + lag, 1)
-            bill_week[part] = _weeks_of_days(issue, sim.weeks)
+            bill_week[part] = np.clip(np.ceil(issue / 7.0), 1, sim.weeks + 1)  # _weeks_of_days of finite days
             return issue, issue + terms[part, None]
 
         _pay_bills(sim, "ap_future", model, n, po_bills, amount, pct, window, rng, at, model.bill_run_)
