@@ -465,7 +465,8 @@ def _pay_bills(sim: _Paths, component: str, model: CashModel, rows: int, days: C
         draws = take_draws.rows(part)
         mine = slot[part] >= 0
         if mine.any():
-            issue_day, earliest = np.broadcast_to(issue_day, draws.shape)[mine], np.broadcast_to(earliest, draws.shape)[mine]
+            issue_day = np.broadcast_to(issue_day, draws.shape)[mine]
+            earliest = np.broadcast_to(earliest, draws.shape)[mine]
             wnd = window[part][mine][:, None]
             take = (issue_day + wnd >= 1) & (draws[mine] < model.take_share_)
             in_window = issue_day + (model.discount_days_[picks[slot[part][mine]]] if choices else wnd)
@@ -523,10 +524,11 @@ def _payables(sim: _Paths, view: View, at: pd.Timestamp, model: CashModel, shock
             return issue, issue + terms[part, None]
 
         _pay_bills(sim, "ap_future", model, n, po_bills, amount, pct, window, rng, at, model.bill_run_)
-        hit, billed = np.empty((n, paths), dtype=bool), np.empty((n, paths))
-        for k in range(1, sim.weeks + 1):  # np.sum over the whole array, as the sums have always been taken
-            np.multiply(amount[:, None], np.equal(bill_week, k, out=hit), out=billed)
-            expected_bills[k - 1] = float(billed.sum() / paths)
+        # Each week's bills summed over the whole orders x paths array (its order of summing sets the last bits).
+        hit, in_week = np.empty((n, paths), dtype=bool), np.empty((n, paths))
+        for k in range(1, sim.weeks + 1):
+            np.multiply(amount[:, None], np.equal(bill_week, k, out=hit), out=in_week)
+            expected_bills[k - 1] = float(in_week.sum() / paths)
 
     if model.billing_ is not None:
         billed = _one(series, cash.BILLED)
