@@ -205,11 +205,14 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> dict[str, pd.DataFr
     due_month = ((_EPOCH + i_due.astype("timedelta64[D]")).astype("datetime64[M]").astype(np.int64) % 12) + 1
     month_end = due_dom >= 26
     quarter_end = month_end & np.isin(due_month, [3, 6, 9, 12])
-    ramp = np.clip((i_issue - det_start[c]) / 60.0, 0, 1)
     month_idx = np.clip((i_issue - start) // 30, 0, months - 1)
-    mu = (base_delay[c] + drift[c, month_idx] + ramp * det_delay[c]
-          + 14.0 * disputed + 3.0 * paper + 1.5 * month_end + 3.5 * quarter_end
-          + 1.2 * np.log(i_amount / size[c]).clip(-2, 3))
+    habit = (base_delay[c] + drift[c, month_idx]
+             + 14.0 * disputed + 3.0 * paper + 1.5 * month_end + 3.5 * quarter_end
+             + 1.2 * np.log(i_amount / size[c]).clip(-2, 3))
+    # A customer in trouble pays later from the day the trouble starts, whichever invoice it is paying:
+    # the added delay ramps in over the 60 days after that day, judged by when it would have paid.
+    ramp = np.clip((i_due + habit - det_start[c]) / 60.0, 0, 1)
+    mu = habit + ramp * det_delay[c]
     scale = spread[c] * np.where(disputed, 1.5, 1.0)
     intended = i_due + np.round(mu + scale * rng.gumbel(0, 1, n_inv)).astype(np.int64)
     intended = np.maximum(intended, i_issue + 1)

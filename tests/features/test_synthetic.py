@@ -93,8 +93,13 @@ def test_disputes_paper_and_deterioration_slow_payment(default_company):
     worse = cust.dropna(subset=["deteriorates_from"])
     assert 0.05 < len(worse) / len(cust) < 0.3
     joined = inv.join(truth.set_index(Inv.ID)["mu_days"], on=Inv.ID).merge(worse, on=Inv.CUSTOMER)
-    after = joined[Inv.ISSUE] > joined["deteriorates_from"] + pd.Timedelta(days=60)
-    assert joined.loc[after, "mu_days"].mean() > joined.loc[~after, "mu_days"].mean() + 8
+    before = joined[Inv.DUE] < joined["deteriorates_from"] - pd.Timedelta(days=30)
+    after = joined[Inv.DUE] > joined["deteriorates_from"] + pd.Timedelta(days=60)
+    assert joined.loc[after, "mu_days"].mean() > joined.loc[before, "mu_days"].mean() + 8
+    # Payments planned after the start are slower whichever invoice they pay, older ones included.
+    older = (joined[Inv.ISSUE] < joined["deteriorates_from"]) & (joined[Inv.DUE] > joined["deteriorates_from"]
+                                                                 + pd.Timedelta(days=30))
+    assert older.sum() >= 10 and joined.loc[older, "mu_days"].mean() > joined.loc[before, "mu_days"].mean() + 4
 
 
 def test_sales_grow_and_have_a_season(default_company):
