@@ -199,7 +199,9 @@ class WarningConfig:
 
     recent_days: int = 270  # the window watched for a change; older decided invoices form the baseline
     baseline_days: int = 365  # how far back the baseline reaches before the watched window
-    min_baseline: int = 8  # decided invoices needed in the baseline to judge a change
+    # Decided invoices needed in the baseline to judge a change. A customer whose record starts after the
+    # baseline window's start has its first min_baseline invoices as baseline (when it has twice as many).
+    min_baseline: int = 8
     min_sd_days: float = 3.0  # floor of the delay noise (payment runs make some customers look exact)
     clip_z: float = 3.0  # one extreme invoice moves the CUSUM at most this much
     k: float = 0.5  # CUSUM reference value, in standard deviations
@@ -283,6 +285,11 @@ def _delay_changes(hist: pd.DataFrame, date: pd.Timestamp, cfg: WarningConfig) -
     for cust, h in hist.groupby(Inv.CUSTOMER, sort=False):
         base = h[(h[Inv.DUE] <= watch) & (h[Inv.DUE] > first)]
         recent = h[h[Inv.DUE] > watch]
+        young = len(base) < cfg.min_baseline and h[Inv.DUE].iloc[0] > first
+        if young and len(h) >= 2 * cfg.min_baseline:
+            # A customer whose whole record is younger than the baseline window: its first invoices
+            # are its baseline, the rest is watched.
+            base, recent = h.iloc[:cfg.min_baseline], h.iloc[cfg.min_baseline:]
         if len(base) < cfg.min_baseline or len(recent) == 0:
             continue
         b, r = base["delay"].to_numpy(), _censored_to_expected(recent, base)
@@ -404,8 +411,8 @@ def early_warnings(company: Company, date: str | pd.Timestamp, cfg: WarningConfi
     out["delay_rise"] = flagged & (out["p_rise"] < 0.1) & (out["recent_delay"] > out["baseline_delay"])
     out["order_drop"] = flagged & (out["orders_vs_usual"] < 1) & (out["p_orders"] < 0.1)
     lone = flagged & ~out["delay_rise"] & ~out["order_drop"]  # the two together, neither alone
-    out.loc[lone, "delay_rise"] = out.loc[lone, "recent_delay"] > out.loc[lone, "baseline_delay"]
-    out.loc[lone, "order_drop"] = out.loc[lone, "orders_vs_usual"] < 1
+    out.loc[lone, "delay_rise"] = (out.loc[lone, "recent_delay"] > out.loc[lone, "baseline_delay"]).fillna(False)
+    out.loc[lone, "order_drop"] = (out.loc[lone, "orders_vs_usual"] < 1).fillna(False)
     improving = (out["p_fall"] < cfg.alpha / 4) & ~flagged
     out["trend"] = np.where(out["delay_rise"] | out["order_drop"], "worsening", np.where(improving, "improving", "stable"))
     out["warning"] = [_sentence(r, cfg.order_days) for r in out.to_dict("records")]

@@ -81,7 +81,8 @@ def test_cusum_stays_at_zero_for_noise_below_reference_and_crosses_after_a_step(
 
 
 def _book(seed: int = 0, n_stable: int = 30, worsen_days: int = 150, end: str = "2025-06-30",
-          dispute_share: float = 0.0, disputed_lately: int = 0, orders_only: bool = False) -> Company:
+          dispute_share: float = 0.0, disputed_lately: int = 0, orders_only: bool = False,
+          young_customers: bool = False) -> Company:
     """Weekly invoices over two years for stable customers and one ("BAD") who pays 20 days later and
     orders less from ``worsen_days`` before ``end`` (only orders less with ``orders_only``).
 
@@ -92,11 +93,15 @@ def _book(seed: int = 0, n_stable: int = 30, worsen_days: int = 150, end: str = 
     issues = pd.date_range(end=end_ts - pd.Timedelta(days=40), periods=100, freq="7D")
     change = end_ts - pd.Timedelta(days=worsen_days)
     customers, invoices, orders = [], [], []
-    for c in [f"C{i:02d}" for i in range(n_stable)] + ["BAD"] + (["DIS"] if disputed_lately else []):
-        customers.append({Cust.ID: c, Cust.ONBOARDED: issues[0] - pd.Timedelta(days=30)})
+    young = ["YNG", "YST"] if young_customers else []  # joined 330 days before end; YNG worsens like BAD
+    for c in [f"C{i:02d}" for i in range(n_stable)] + ["BAD"] + (["DIS"] if disputed_lately else []) + young:
+        joined = end_ts - pd.Timedelta(days=330) if c in young else issues[0] - pd.Timedelta(days=30)
+        customers.append({Cust.ID: c, Cust.ONBOARDED: joined})
         usual = rng.normal(0, 4)
         for j, issue in enumerate(issues):
-            bad = c == "BAD" and issue >= change
+            if issue < joined:
+                continue
+            bad = c in ("BAD", "YNG") and issue >= change
             if bad and rng.random() < (0.6 if orders_only else 0.4):  # orders fall too
                 continue
             due = issue + pd.Timedelta(days=30)
@@ -169,3 +174,9 @@ def test_an_open_invoice_counts_as_what_the_customers_record_says_it_comes_to():
     assert r[1] == pytest.approx(10)  # open 5 days: the customer's settled delays beyond 5 (8..12)
     assert r[2] == pytest.approx(12)  # open 11 days: beyond 11 only 12 (the open 30 is no settled delay)
     assert r[3] == 40  # beyond every settled delay: the bound itself
+
+
+def test_a_young_customer_is_judged_against_its_first_invoices():
+    w = early_warnings(_book(young_customers=True), "2025-06-30")
+    assert w.loc["YNG", "warning"].startswith("Payments slipped")  # its record began after the baseline window
+    assert w.loc["YST", "warning"] == ""
