@@ -22,6 +22,7 @@ from scipy import stats
 
 from features.asof import as_of
 from features.contract import Cust, Inv, Ord
+from features.invoices import within_customer_effects
 from features.load import Company
 
 DAYS_PER_MONTH = 365.25 / 12
@@ -250,12 +251,7 @@ def known_effects(hist: pd.DataFrame) -> pd.Series:
     flags = pd.DataFrame({"disputed": hist["disputed"], "paper": hist["paper"], "month_end": month_end,
                           "quarter_end": month_end & due.dt.month.isin([3, 6, 9, 12])}).astype(float)
     settled = ~hist["open"].to_numpy()
-    if settled.sum() < 20:
-        return pd.Series(0.0, index=hist.index)
-    who = hist[Inv.CUSTOMER][settled]
-    x = flags[settled] - flags[settled].groupby(who).transform("mean")
-    y = hist["delay"][settled] - hist["delay"][settled].groupby(who).transform("mean")
-    beta = np.clip(np.linalg.lstsq(x.to_numpy(), y.to_numpy(), rcond=None)[0], 0.0, None)
+    beta = within_customer_effects(hist[settled], flags[settled])
     return pd.Series(flags.to_numpy() @ beta, index=hist.index)
 
 

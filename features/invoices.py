@@ -81,19 +81,28 @@ def _paper(inv: pd.DataFrame) -> pd.Series:
     return (inv[Inv.DELIVERY].astype("string") == "paper").fillna(False)
 
 
+def within_customer_effects(settled: pd.DataFrame, flags: pd.DataFrame) -> np.ndarray:
+    """Days each flag (a dispute, paper delivery, ...) adds to a payment's delay, learned by pooled
+    least squares within customers over ``settled`` invoices (``customer_id``, ``delay``), so that the
+    effects do not blur into customers' habits; never below 0 (none of them speeds payment up)."""
+    if len(settled) < 20:
+        return np.zeros(flags.shape[1])
+    g = settled[Inv.CUSTOMER]
+    x = (flags - flags.groupby(g).transform("mean")).to_numpy()
+    y = (settled["delay"] - settled["delay"].groupby(g).transform("mean")).to_numpy()
+    beta = np.linalg.lstsq(x, y, rcond=None)[0] if np.abs(x).sum() > 0 else np.zeros(flags.shape[1])
+    return np.clip(beta, 0.0, None)
+
+
 def _delay_effects(hist: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:
-    """Days a dispute and a paper invoice add to a customer's own delay (pooled within-customer least
-    squares over settled history), and each customer's delay with those effects taken out."""
+    """Days a dispute and a paper invoice add to a customer's own delay, and each customer's delay
+    with those effects taken out."""
     settled = hist[~hist["open"]]
     flags = settled[["disputed", "paper"]].astype(float)
     if len(settled) < 20:
         return np.zeros(2), pd.Series(dtype=float)
-    g = settled[Inv.CUSTOMER]
-    x = (flags - flags.groupby(g).transform("mean")).to_numpy()
-    y = (settled["delay"] - settled.groupby(Inv.CUSTOMER)["delay"].transform("mean")).to_numpy()
-    beta = np.linalg.lstsq(x, y, rcond=None)[0] if np.abs(x).sum() > 0 else np.zeros(2)
-    beta = np.clip(beta, 0.0, None)  # disputes and paper do not speed payment up
-    base = (settled["delay"] - flags.to_numpy() @ beta).groupby(g).mean()
+    beta = within_customer_effects(settled, flags)
+    base = (settled["delay"] - flags.to_numpy() @ beta).groupby(settled[Inv.CUSTOMER]).mean()
     return beta, base
 
 
