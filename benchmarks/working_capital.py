@@ -1,6 +1,6 @@
 """Check issue 7's "what it must show" on a company, and time kpis / worklist / discounts.
 
-    MLFLOW_TRACKING_URI=sqlite:////tmp/c7/mlflow.db .venv/bin/python benchmarks/working_capital.py /tmp/c7 2025-04-15
+    MLFLOW_TRACKING_URI=sqlite:///data/c7/mlflow.db .venv/bin/python benchmarks/working_capital.py data/c7 2025-04-15
 
 Needs a champion payment-timing and late-payment model trained as of AS_OF or earlier (``likvid train DATA --as-of AS_OF``) and data that
 runs at least 30 days past AS_OF. Prints: DSO from likvid against DSO computed here from the raw

@@ -30,39 +30,48 @@ def main() -> None:
     parser.add_argument("--years", type=float, default=3.0)
     parser.add_argument("--as-of", default="2025-03-31")
     args = parser.parse_args()
+    here = Path.cwd()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
-        from features.contract import Cust
-        from features.customers import early_warnings
-        from features.load import validate
-        from features.synthetic import SyntheticConfig, generate, write
-        from training.customers import customer_risk, train_segmentation, truth_check
+        os.chdir(tmp)  # MLflow puts run artifacts in ./mlruns
+        try:
+            _report(Path(tmp), args)
+        finally:
+            os.chdir(here)
 
-        folder = Path(tmp) / "company"
-        write(generate(SyntheticConfig(customers=args.customers, years=args.years, seed=args.seed)), folder)
-        company = validate(folder).company
-        train_segmentation(company, str(folder), args.as_of)
-        rows = customer_risk(company, args.as_of)
-        check = truth_check(rows, folder, args.as_of)
-        print(f"seed {args.seed}, {args.customers} customers, {args.years:g} years, as of {args.as_of}")
-        for key, value in check.items():
-            print(f"{key}:\n{value}" if isinstance(value, pd.DataFrame) else f"{key}: {value}")
 
-        facts = pd.read_csv(folder / "truth" / "customers.csv", dtype={Cust.ID: str},
-                            parse_dates=["deteriorates_from"]).set_index(Cust.ID)
-        print("\nwarnings by quarter-end: worsened 30-240 days before flagged | never worsened flagged")
-        totals = [0, 0, 0, 0]
-        for date in QUARTER_ENDS:
-            w = early_warnings(company, date)
-            start = facts["deteriorates_from"].reindex(w.index)
-            age = (pd.Timestamp(date) - start).dt.days
-            worsened, never, warned = (age >= 30) & (age <= 240), start.isna(), w["warning"] != ""
-            counts = [int(warned[worsened].sum()), int(worsened.sum()), int(warned[never].sum()), int(never.sum())]
-            totals = [a + b for a, b in zip(totals, counts)]
-            print(f"  {date}: {counts[0]} of {counts[1]} ({counts[0] / max(counts[1], 1):.0%}) | "
-                  f"{counts[2]} of {counts[3]} ({counts[2] / max(counts[3], 1):.1%})")
-        print(f"  pooled: {totals[0]} of {totals[1]} ({totals[0] / max(totals[1], 1):.1%}) | "
-              f"{totals[2]} of {totals[3]} ({totals[2] / max(totals[3], 1):.1%})")
+def _report(tmp: Path, args: argparse.Namespace) -> None:
+    from features.contract import Cust
+    from features.customers import early_warnings
+    from features.load import validate
+    from features.synthetic import SyntheticConfig, generate, write
+    from training.customers import customer_risk, train_segmentation, truth_check
+
+    folder = Path(tmp) / "company"
+    write(generate(SyntheticConfig(customers=args.customers, years=args.years, seed=args.seed)), folder)
+    company = validate(folder).company
+    train_segmentation(company, str(folder), args.as_of)
+    rows = customer_risk(company, args.as_of)
+    check = truth_check(rows, folder, args.as_of)
+    print(f"seed {args.seed}, {args.customers} customers, {args.years:g} years, as of {args.as_of}")
+    for key, value in check.items():
+        print(f"{key}:\n{value}" if isinstance(value, pd.DataFrame) else f"{key}: {value}")
+
+    facts = pd.read_csv(folder / "truth" / "customers.csv", dtype={Cust.ID: str},
+                        parse_dates=["deteriorates_from"]).set_index(Cust.ID)
+    print("\nwarnings by quarter-end: worsened 30-240 days before flagged | never worsened flagged")
+    totals = [0, 0, 0, 0]
+    for date in QUARTER_ENDS:
+        w = early_warnings(company, date)
+        start = facts["deteriorates_from"].reindex(w.index)
+        age = (pd.Timestamp(date) - start).dt.days
+        worsened, never, warned = (age >= 30) & (age <= 240), start.isna(), w["warning"] != ""
+        counts = [int(warned[worsened].sum()), int(worsened.sum()), int(warned[never].sum()), int(never.sum())]
+        totals = [a + b for a, b in zip(totals, counts)]
+        print(f"  {date}: {counts[0]} of {counts[1]} ({counts[0] / max(counts[1], 1):.0%}) | "
+              f"{counts[2]} of {counts[3]} ({counts[2] / max(counts[3], 1):.1%})")
+    print(f"  pooled: {totals[0]} of {totals[1]} ({totals[0] / max(totals[1], 1):.1%}) | "
+          f"{totals[2]} of {totals[3]} ({totals[2] / max(totals[3], 1):.1%})")
 
 
 if __name__ == "__main__":
