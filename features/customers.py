@@ -209,7 +209,7 @@ class WarningConfig:
     order_days: int = 120  # recent window for the order test
     min_orders_expected: float = 4.0  # too few usual orders to judge a drop
     # A change is reported when the combined one-sided p-value is below this. The shift is measured
-    # from a CUSUM-chosen start, so the p-value is optimistic; 0.05 flagged 8.5 % of never-worsened
+    # from a CUSUM-chosen start, so the p-value is optimistic; 0.05 flagged 8.6 % of never-worsened
     # customers on the development companies (seeds 3, 5, 7, 11, 13, 41 at five quarter-ends; at most
     # 13.5 % on any one date), none of them a company reported in the README.
     alpha: float = 0.05

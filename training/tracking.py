@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -56,6 +58,25 @@ class LikvidModel(mlflow.pyfunc.PythonModel):
             return pd.DataFrame({"p_late": self.model.predict_proba(model_input)})
         q = self.model.quantiles(model_input)
         return pd.DataFrame({"delay_p10": q[:, 0], "delay_p50": q[:, 1], "delay_p90": q[:, 2]})
+
+
+@contextmanager
+def scratch_store() -> Iterator[Path]:
+    """A temporary folder holding its own MLflow store, worked in (MLflow writes run artifacts to
+    ./mlruns): for scripts that train and measure without touching the user's registry. The tracking
+    location and working folder are restored afterwards."""
+    here, before = Path.cwd(), os.environ.get("MLFLOW_TRACKING_URI")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
+        os.chdir(tmp)
+        try:
+            yield Path(tmp)
+        finally:
+            os.chdir(here)
+            if before is None:
+                os.environ.pop("MLFLOW_TRACKING_URI", None)
+            else:
+                os.environ["MLFLOW_TRACKING_URI"] = before
 
 
 def _requirements() -> list[str]:

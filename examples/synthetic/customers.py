@@ -14,8 +14,6 @@ fitted model). Pick a seed nobody has developed on.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -30,14 +28,10 @@ def main() -> None:
     parser.add_argument("--years", type=float, default=3.0)
     parser.add_argument("--as-of", default="2025-03-31")
     args = parser.parse_args()
-    here = Path.cwd()
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
-        os.chdir(tmp)  # MLflow puts run artifacts in ./mlruns
-        try:
-            _report(Path(tmp), args)
-        finally:
-            os.chdir(here)
+    from training.tracking import scratch_store
+
+    with scratch_store() as tmp:
+        _report(tmp, args)
 
 
 def _report(tmp: Path, args: argparse.Namespace) -> None:
@@ -47,7 +41,7 @@ def _report(tmp: Path, args: argparse.Namespace) -> None:
     from features.synthetic import SyntheticConfig, generate, write
     from training.customers import customer_risk, train_segmentation, truth_check
 
-    folder = Path(tmp) / "company"
+    folder = tmp / "company"
     write(generate(SyntheticConfig(customers=args.customers, years=args.years, seed=args.seed)), folder)
     company = validate(folder).company
     train_segmentation(company, str(folder), args.as_of)

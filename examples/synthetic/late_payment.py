@@ -14,8 +14,6 @@ at as-of gets its invoice's true probability of being paid after its due date.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -34,14 +32,10 @@ def main() -> None:
     parser.add_argument("--years", type=float, default=3.0)
     parser.add_argument("--as-of", default="2025-06-30")
     args = parser.parse_args()
-    here = Path.cwd()
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
-        os.chdir(tmp)  # MLflow puts run artifacts in ./mlruns
-        try:
-            _report(Path(tmp) / "company", args)
-        finally:
-            os.chdir(here)
+    from training.tracking import scratch_store
+
+    with scratch_store() as tmp:
+        _report(tmp / "company", args)
 
 
 def _report(folder: Path, args: argparse.Namespace) -> None:

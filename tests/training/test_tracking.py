@@ -87,3 +87,19 @@ def test_evaluate_without_a_champion_says_so(store, small_company):
 
     with pytest.raises(SystemExit, match="run `likvid train DATA` first"):
         _main([str(small_company)])
+
+
+def test_scratch_store_is_its_own_store_and_leaves_nothing_behind(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from training.tracking import scratch_store, tracking_uri
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///users.db")
+    with scratch_store() as folder:
+        assert Path.cwd() == folder and tracking_uri() == f"sqlite:///{folder}/mlflow.db"
+    assert Path.cwd() == tmp_path and tracking_uri() == "sqlite:///users.db" and not folder.exists()
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    with scratch_store():
+        pass
+    assert tracking_uri() == "sqlite:///mlflow.db"  # the default again
