@@ -23,8 +23,8 @@ from features.asof import as_of
 from features.contract import Cust, Inv
 from features.invoices import FeatureConfig, history, invoice_features
 from features.load import validate
-from serving.service import FastFeatures, invoice_frame
 from serving.schemas import InvoiceIn
+from serving.service import FastFeatures, invoice_frame
 from training import tracking
 from training.pipeline import score_features
 

@@ -13,7 +13,6 @@ import argparse
 import time
 
 import numpy as np
-import pandas as pd
 
 from features.load import validate
 from features.synthetic import SyntheticConfig, generate, write

@@ -9,11 +9,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 POLICY_FILE = "likvid.yaml"
 GRADES = ("AAA", "AA", "A", "B", "C")
+
+
+def month_end(due: pd.Series, days: int) -> pd.Series:
+    """Due dates in the last ``days`` days of their month: the one definition of "falls at a month-end"."""
+    return (due.dt.days_in_month - due.dt.day) < days
+
+
+def quarter_end(due: pd.Series, days: int) -> pd.Series:
+    """Month-end due dates in March, June, September or December."""
+    return month_end(due, days) & due.dt.month.isin([3, 6, 9, 12])
 
 
 class PolicyError(ValueError):
@@ -129,10 +141,39 @@ class Inventory(_Frozen):
         return shares
 
 
-class Policy(_Frozen):
-    """Everything a finance team sets once: grace, aging, the ladder, capital cost, floor, grades, alerts, stock."""
+class RiskBand(_Frozen):
+    name: str = Field(min_length=1, description="What ``score`` calls an invoice in this band.")
+    below: float = Field(gt=0, le=1.01, description="The band holds invoices whose p_late is below this.")
 
+
+class Collections(_Frozen):
+    """What acting on an invoice is assumed to bring in, and the horizon it is counted over."""
+
+    horizon_days: int = Field(30, ge=1, le=365, description="Cash counts when it arrives within this many days.")
+    action_effect: float = Field(0.30, ge=0, le=1, description="Share of the cash still unpaid at the horizon that "
+                                 "a ladder step brings in.")
+    pre_due_effect: float = Field(0.30, ge=0, le=1, description="Share of would-be-late payments a pre-due reminder "
+                                  "makes punctual.")
+
+
+class Policy(_Frozen):
+    """Everything a finance team sets once: the company, grace, month end, aging, the ladder, capital cost,
+    floor, grades, risk bands, collections, alerts, stock."""
+
+    company: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                                description="The company's key in the model registry (default: the data "
+                                "folder's name).")
+    base_currency: str | None = Field(None, min_length=3, max_length=3, pattern=r"^[A-Z]{3}$",
+                                      description="The currency every output is given in (ISO 4217); default: "
+                                      "the one currency the data uses.")
     grace_days: int = Field(0, ge=0, le=60, description="Days after due before an invoice counts as late.")
+    month_end_days: int = Field(5, ge=1, le=15, description="A due date in the last this-many days of its month "
+                                "falls at a month-end (and in March, June, September or December at a quarter-end).")
+    risk_bands: tuple[RiskBand, ...] = (
+        RiskBand(name="low", below=0.25), RiskBand(name="medium", below=0.5),
+        RiskBand(name="high", below=0.75), RiskBand(name="very high", below=1.01),
+    )
+    collections: Collections = Collections()
     aging_buckets: tuple[int, ...] = Field((30, 60, 90), description="Upper ends of the overdue aging buckets; "
                                            "the default gives current, 1-30, 31-60, 61-90 and 90+.")
     dunning: Dunning = Dunning()
@@ -141,6 +182,14 @@ class Policy(_Frozen):
     grades: Grades = Grades()
     alerts: Alerts = Alerts()
     inventory: Inventory = Inventory()
+
+    @field_validator("risk_bands")
+    @classmethod
+    def _bands_rise(cls, bands: tuple[RiskBand, ...]) -> tuple[RiskBand, ...]:
+        cuts = [b.below for b in bands]
+        if not bands or any(b <= a for a, b in zip(cuts, cuts[1:])) or cuts[-1] <= 1.0:
+            raise ValueError(f"below must rise from band to band and the last must exceed 1.0, got {cuts}")
+        return bands
 
     @field_validator("aging_buckets")
     @classmethod
@@ -154,6 +203,27 @@ class Policy(_Frozen):
         if self.dunning.pre_due_min_p_late < self.dunning.good_standing_max_p_late:
             raise ValueError("dunning.pre_due_min_p_late must not be below dunning.good_standing_max_p_late")
         return self
+
+    def company_key(self, data: Path | str | None) -> str:
+        """The company's key: ``company`` when set, else the data folder's name."""
+        if self.company:
+            return self.company
+        if data is None:
+            raise PolicyError("no company: set `company:` in likvid.yaml or give the data folder")
+        return Path(data).resolve().name
+
+    def is_month_end(self, due: pd.Series) -> pd.Series:
+        """Due dates in the last ``month_end_days`` days of their month (the one definition of month end)."""
+        return month_end(due, self.month_end_days)
+
+    def is_quarter_end(self, due: pd.Series) -> pd.Series:
+        return quarter_end(due, self.month_end_days)
+
+    def risk_band(self, p_late: np.ndarray, days_overdue: np.ndarray) -> np.ndarray:
+        """``risk_bands`` by p_late; an invoice already past due is ``overdue``."""
+        names = [b.name for b in self.risk_bands]
+        bands = np.select([np.asarray(p_late) < b.below for b in self.risk_bands], names, names[-1])
+        return np.where(np.asarray(days_overdue) > 0, "overdue", bands)
 
     def bucket_names(self) -> list[str]:
         """``current``, then one name per bucket: ``1-30``, ``31-60``, ``61-90``, ``90+``."""

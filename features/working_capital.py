@@ -12,7 +12,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from features.asof import as_of as _view, last_known_date, to_date
+from features.asof import as_of as _view
+from features.asof import last_known_date, to_date
 from features.contract import Bill, Inv, Stock
 from features.load import Company
 from features.policy import Policy

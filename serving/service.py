@@ -14,8 +14,8 @@ from __future__ import annotations
 import calendar
 import hmac
 import os
-from datetime import date
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,20 @@ from features.invoices import DAYS_OVERDUE, OPEN_AMOUNT, SNAPSHOT, FeatureConfig
 from features.load import Company, ContractError, validate
 from features.policy import Policy, PolicyError, load_policy
 from serving.schemas import (
-    AsOf, CustomerIds, TopN, Weeks, CustomerRow, DiscountRow, ForecastRow, Invoices, KpiRow, ModelCard, ModelInfo,
-    ScoreRow, ShocksIn, WorklistRow,
+    AsOf,
+    CustomerIds,
+    CustomerRow,
+    DiscountRow,
+    ForecastRow,
+    Invoices,
+    KpiRow,
+    ModelCard,
+    ModelInfo,
+    ScoreRow,
+    ShocksIn,
+    TopN,
+    Weeks,
+    WorklistRow,
 )
 from training import tracking
 from training.cash_forecast import CASH_FORECAST

@@ -32,7 +32,13 @@ from features.invoices import invoice_features  # noqa: E402
 from features.load import Company  # noqa: E402
 from training import metrics, tracking  # noqa: E402
 from training.cash_forecast import (  # noqa: E402
-    CASH_FORECAST, CashForecastConfig, ForecastModels, Shocks, build_cash_model, path_totals, simulate,
+    CASH_FORECAST,
+    CashForecastConfig,
+    ForecastModels,
+    Shocks,
+    build_cash_model,
+    path_totals,
+    simulate,
 )
 from training.examples import ExampleConfig, examples  # noqa: E402
 from training.payment_timing import PaymentTimingConfig, build_payment_timing  # noqa: E402

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.asof import as_of as _view, last_known_date, to_date
+from features.asof import as_of as _view
+from features.asof import last_known_date, to_date
 from features.contract import Bill, Inv
 from features.invoices import DAYS_OVERDUE, OPEN_AMOUNT, invoice_features
 from features.load import Company

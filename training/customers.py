@@ -41,8 +41,14 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from features.asof import as_of, last_known_date  # noqa: E402
 from features.contract import Cust, Inv, Ord  # noqa: E402
 from features.customers import (  # noqa: E402
-    CUSTOMER_FEATURES, CustomerFeatureConfig, WarningConfig, customer_features, decided_invoices, early_warnings,
-    late_share_in, late_share_next,
+    CUSTOMER_FEATURES,
+    CustomerFeatureConfig,
+    WarningConfig,
+    customer_features,
+    decided_invoices,
+    early_warnings,
+    late_share_in,
+    late_share_next,
 )
 from features.load import Company  # noqa: E402
 from features.policy import Grades, Policy  # noqa: E402

@@ -25,10 +25,18 @@ from training import metrics, tracking  # noqa: E402
 from training.customers import CustomerConfig, train_segmentation  # noqa: E402
 from training.examples import ExampleConfig, not_yet_due, split  # noqa: E402
 from training.late_payment import (  # noqa: E402
-    LatePaymentConfig, LatePaymentModel, build_late_payment, build_logistic, history_baseline, time_slices,
+    LatePaymentConfig,
+    LatePaymentModel,
+    build_late_payment,
+    build_logistic,
+    history_baseline,
+    time_slices,
 )
 from training.payment_timing import (  # noqa: E402
-    PaymentTimingConfig, PaymentTimingModel, average_delay_baseline, build_payment_timing,
+    PaymentTimingConfig,
+    PaymentTimingModel,
+    average_delay_baseline,
+    build_payment_timing,
 )
 from training.reasons import sentence, top_reasons  # noqa: E402
 

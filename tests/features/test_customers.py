@@ -10,8 +10,15 @@ import pytest
 from features.asof import as_of
 from features.contract import Cust, Inv, Ord
 from features.customers import (
-    CUSTOMER_FEATURES, WARNING_COLUMNS, _censored_to_expected, customer_features, cusum, decided_invoices,
-    early_warnings, known_effects, late_share_next,
+    CUSTOMER_FEATURES,
+    WARNING_COLUMNS,
+    _censored_to_expected,
+    customer_features,
+    cusum,
+    decided_invoices,
+    early_warnings,
+    known_effects,
+    late_share_next,
 )
 from features.load import Company, validate
 from tests.conftest import tiny_customers, tiny_invoices, write_tables

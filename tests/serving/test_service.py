@@ -11,9 +11,9 @@ from starlette.testclient import TestClient
 
 from features.asof import as_of
 from features.contract import Inv
+from features.invoices import FEATURES
 from serving import service
 from serving.schemas import MAX_BATCH
-from features.invoices import FEATURES
 from training import tracking
 from training.pipeline import SCORE_COLUMNS
 
@@ -241,9 +241,8 @@ def test_collection_worklist_gives_the_commands_rows_and_names_bad_input(client,
 
 
 def test_discounts_give_the_commands_rows_and_name_bad_input(client, small_loaded, fitted):
-    from training.cash_forecast import forecast
+    from training.cash_forecast import forecast, load_forecast_models
     from training.collections import DISCOUNT_COLUMNS, discounts
-    from training.cash_forecast import load_forecast_models
 
     r = client.post("/discounts", json={})
     assert r.status_code == 200, r.text

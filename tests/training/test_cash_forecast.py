@@ -11,12 +11,17 @@ import pytest
 from features.asof import as_of
 from features.policy import Policy
 from training.backtest import BacktestConfig, backtest, log_backtest
-from training.examples import ExampleConfig
-from training.payment_timing import PaymentTimingConfig
 from training.cash_forecast import (
-    FORECAST_COLUMNS, ForecastModels, Shocks, build_cash_model, forecast, load_forecast_models,
+    FORECAST_COLUMNS,
+    ForecastModels,
+    Shocks,
+    build_cash_model,
+    forecast,
+    load_forecast_models,
     train_cash_forecast,
 )
+from training.examples import ExampleConfig
+from training.payment_timing import PaymentTimingConfig
 from training.weekly_series import SeriesConfig, build_weekly_series, wape
 
 PATHS = 300

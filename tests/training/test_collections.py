@@ -10,11 +10,18 @@ from features.asof import as_of
 from features.invoices import invoice_features
 from features.load import validate
 from features.policy import Policy, parse_policy
-from training.collections import (
-    DISCOUNT_COLUMNS, NO_ACTION, WORKLIST_COLUMNS, CollectionsConfig, annualized_return, discounts,
-    evaluate_worklist, unpaid_chances, worklist,
-)
 from tests.conftest import write_tables
+from training.collections import (
+    DISCOUNT_COLUMNS,
+    NO_ACTION,
+    WORKLIST_COLUMNS,
+    CollectionsConfig,
+    annualized_return,
+    discounts,
+    evaluate_worklist,
+    unpaid_chances,
+    worklist,
+)
 
 
 @pytest.fixture(scope="module")

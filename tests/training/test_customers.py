@@ -13,8 +13,15 @@ from features.contract import Cust, Inv
 from features.customers import customer_features
 from features.policy import Policy, parse_policy
 from training.customers import (
-    CUSTOMER_COLUMNS, HEADROOM, NEW, customer_examples, customer_risk, fit_customer_models, load_customer_models,
-    recommended_limit, train_segmentation,
+    CUSTOMER_COLUMNS,
+    HEADROOM,
+    NEW,
+    customer_examples,
+    customer_risk,
+    fit_customer_models,
+    load_customer_models,
+    recommended_limit,
+    train_segmentation,
 )
 
 AT = pd.Timestamp("2025-03-31")  # a quarter before the small company's end, so the next quarter is known

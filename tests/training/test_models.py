@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from features.contract import Inv
-from features.invoices import FEATURES, invoice_features
+from features.invoices import FEATURES
 from features.load import validate
-from training.pipeline import SCORE_COLUMNS, score, score_features
-from training.payment_timing import kaplan_meier
 from tests.conftest import TODAY, write_tables
+from training.payment_timing import kaplan_meier
+from training.pipeline import SCORE_COLUMNS, score, score_features
 
 
 def test_more_days_overdue_never_lowers_risk(fitted):
@@ -141,8 +141,8 @@ def test_weekly_new_invoices_scores_each_week_with_history_known_then(small_load
 def test_the_shape_that_ranks_the_calibration_slice_better_is_kept(fitted):
     from sklearn.metrics import roc_auc_score
 
-    from training.late_payment import LatePaymentConfig, build_late_payment, time_slices
     from training.examples import not_yet_due
+    from training.late_payment import LatePaymentConfig, build_late_payment, time_slices
 
     tr = not_yet_due(fitted["train"])
     fit, cal = time_slices(tr, 0.25)
