@@ -15,10 +15,11 @@ demo: $(STAMP)
 	$(VENV)/bin/likvid demo
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest -q
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/generate_validate.py
 
 clean:
-	rm -rf $(VENV) demo mlruns mlflow.db .pytest_cache
+	rm -rf $(VENV) demo mlruns mlartifacts mlflow.db .pytest_cache .ruff_cache

@@ -21,7 +21,8 @@ from features.asof import last_known_date
 from features.invoices import invoice_features
 from features.load import validate
 from features.synthetic import SyntheticConfig, generate, write
-from training.cash_forecast import ForecastModels, build_cash_model, forecast
+from training.cash.forecast import forecast
+from training.cash.model import ForecastModels, build_cash_model
 from training.examples import ExampleConfig, examples
 from training.payment_timing import build_payment_timing
 

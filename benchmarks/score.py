@@ -16,11 +16,11 @@ import numpy as np
 
 from features.load import validate
 from features.synthetic import SyntheticConfig, generate, write
+from training.decisions.reasons import top_reasons
 from training.examples import ExampleConfig, not_yet_due, split
 from training.late_payment import build_late_payment, time_slices
 from training.payment_timing import build_payment_timing
-from training.pipeline import score_features
-from training.reasons import top_reasons
+from training.scoring import score_features
 
 
 def main() -> None:

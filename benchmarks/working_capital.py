@@ -2,11 +2,11 @@
 
     MLFLOW_TRACKING_URI=sqlite:///data/c7/mlflow.db .venv/bin/python benchmarks/working_capital.py data/c7 2025-04-15
 
-Needs a champion payment-timing and late-payment model trained as of AS_OF or earlier (``likvid train DATA --as-of AS_OF``) and data that
-runs at least 30 days past AS_OF. Prints: DSO from likvid against DSO computed here from the raw
-invoice file by the contract's definition; whether every overdue worklist row has an action; the cash
-really still unpaid 30 days later in the worklist's top 50 against the top 50 by days overdue × amount;
-the discount decisions on a cash forecast whose cash model is fitted here as of AS_OF.
+Needs a champion payment-timing and late-payment model trained as of AS_OF or earlier (``likvid train DATA
+--as-of AS_OF``) and data that runs at least 30 days past AS_OF. Prints: DSO from likvid against DSO computed
+here from the raw invoice file by the contract's definition; whether every overdue worklist row has an action;
+the cash really still unpaid 30 days later in the worklist's top 50 against the top 50 by days overdue ×
+amount; the discount decisions on a cash forecast whose cash model is fitted here as of AS_OF.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import pandas as pd
 from features.load import validate
 from features.working_capital import kpis
 from training import tracking
-from training.cash_forecast import ForecastModels, build_cash_model, forecast
+from training.cash.forecast import forecast
+from training.cash.model import ForecastModels, build_cash_model
 from training.collections import NO_ACTION, discounts, evaluate_worklist, worklist
 
 

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from features.asof import as_of
-from features.contract import PO, Bal, Bill, Inv, Ord, Txn
-from features.load import Company
+from features.company import Company
+from features.contract import PO, Bal, Bill, Fx, Inv, Ord, Txn
+from features.ledger import base_amounts, base_of, receipts, to_base
 
 UID, DS, Y = "unique_id", "ds", "y"
 INVOICED, RECEIPTS, BILLED, PAYMENTS, OTHER = "invoiced", "receipts", "billed", "payments", "other"
@@ -48,15 +49,17 @@ def received_amount(invoices: pd.DataFrame) -> pd.Series:
 
 
 def _flows(view: Company) -> dict[str, pd.Series]:
-    """Each series' daily amounts (index: date) in a company view."""
+    """Each series' daily amounts (index: date) in a company view, in the base currency at each day's rate.
+    Receipts are the payments when the data has them (partial payments on their own days)."""
     inv, bills, txn = view[Inv.TABLE], view.get(Bill.TABLE), view.get(Txn.TABLE)
-    paid = inv[inv[Inv.PAID].notna()]
     paid_bills = bills[bills[Bill.PAID].notna()]
+    paying = to_base(bill_payment_amount(paid_bills), paid_bills[Bill.CURRENCY], paid_bills[Bill.PAID],
+                     view.get(Fx.TABLE), base_of(view))
     return {
-        INVOICED: inv.groupby(Inv.ISSUE)[Inv.AMOUNT].sum(),
-        RECEIPTS: received_amount(paid).groupby(paid[Inv.PAID]).sum(),
-        BILLED: bills.groupby(Bill.ISSUE)[Bill.AMOUNT].sum(),
-        PAYMENTS: bill_payment_amount(paid_bills).groupby(paid_bills[Bill.PAID]).sum(),
+        INVOICED: base_amounts(view, Inv.TABLE).groupby(inv[Inv.ISSUE]).sum(),
+        RECEIPTS: receipts(view),
+        BILLED: base_amounts(view, Bill.TABLE).groupby(bills[Bill.ISSUE]).sum(),
+        PAYMENTS: paying.groupby(paid_bills[Bill.PAID]).sum(),
         OTHER: txn.groupby(Txn.DATE)[Txn.AMOUNT].sum(),
     }
 
@@ -101,6 +104,10 @@ def actual_weeks(company: Company, origin: pd.Timestamp, weeks: int, known_at: p
     out["outflow"] = out[PAYMENTS] - out[OTHER]
     out["net"] = out["inflow"] - out["outflow"]
     return out
+
+
+NO_OPENING_BALANCE = ("no opening balance: the data has no cash_balances up to as-of, so the balances are the "
+                      "cumulative net flow from as-of (starting at 0), not cash held")
 
 
 def opening_balance(company: Company, date: pd.Timestamp) -> tuple[float, pd.Timestamp | None]:

@@ -99,7 +99,49 @@ class Stock:
     UNIT_COST = "unit_cost"
 
 
+class Pay:
+    TABLE = "payments"
+    ID = "payment_id"
+    INVOICE = "invoice_id"
+    DATE = "date"
+    AMOUNT = "amount"
+    CURRENCY = "currency"
+
+
+class Credit:
+    TABLE = "credit_notes"
+    ID = "credit_note_id"
+    CUSTOMER = "customer_id"
+    DATE = "date"
+    AMOUNT = "amount"
+    INVOICE = "invoice_id"
+    CURRENCY = "currency"
+    REASON = "reason"
+
+
+class Fx:
+    TABLE = "fx_rates"
+    DATE = "date"
+    CURRENCY = "currency"
+    RATE = "rate"  # units of the base currency for one unit of ``currency``
+
+
+class Act:
+    TABLE = "actions"
+    ID = "action_id"
+    DATE = "date"
+    KIND = "kind"
+    INVOICE = "invoice_id"
+    CUSTOMER = "customer_id"
+    PROMISED = "promised_date"
+    PROMISED_AMOUNT = "promised_amount"
+    BY = "by"
+    NOTE = "note"
+
+
 DELIVERY_VALUES = ("electronic", "paper")
+ACTION_KINDS = ("reminder", "call", "email", "letter", "warning", "hold", "legal", "promise", "dispute",
+                "resolved", "note")
 
 
 @dataclass(frozen=True)
@@ -161,6 +203,7 @@ class Table:
 
 
 _POSITIVE = (pa.Check.gt(0, error="must be > 0"),)
+_CURRENCY = (pa.Check.str_matches(r"^[A-Z]{3}$", error="must be a three-letter currency code such as EUR"),)
 _NON_NEGATIVE = (pa.Check.ge(0, error="must be >= 0"),)
 
 
@@ -325,6 +368,85 @@ TABLES: dict[str, Table] = {
             ),
             key=(Stock.DATE, Stock.SKU),
             born=Stock.DATE,
+        ),
+        # Receipts allocated to invoices; several per invoice are partial payments. An invoice's
+        # paid date follows from them (features.ledger), so they exist from their own date.
+        Table(
+            Pay.TABLE,
+            required=False,
+            columns=(
+                Column(Pay.ID, "id"),
+                Column(Pay.INVOICE, "id"),
+                Column(Pay.DATE, "date"),
+                Column(Pay.AMOUNT, "money", checks=_POSITIVE),
+                Column(Pay.CURRENCY, "text", required=False, nullable=True, checks=_CURRENCY),
+            ),
+            key=(Pay.ID,),
+            links=(Link(Pay.INVOICE, Inv.TABLE, Inv.ID),),
+            born=Pay.DATE,
+        ),
+        Table(
+            Credit.TABLE,
+            required=False,
+            columns=(
+                Column(Credit.ID, "id"),
+                Column(Credit.CUSTOMER, "id"),
+                Column(Credit.DATE, "date"),
+                Column(Credit.AMOUNT, "money", checks=_POSITIVE),
+                Column(Credit.INVOICE, "id", required=False, nullable=True),  # empty: unapplied, on the account
+                Column(Credit.CURRENCY, "text", required=False, nullable=True, checks=_CURRENCY),
+                Column(Credit.REASON, "text", required=False, nullable=True),
+            ),
+            key=(Credit.ID,),
+            links=(
+                Link(Credit.CUSTOMER, Cust.TABLE, Cust.ID),
+                Link(Credit.INVOICE, Inv.TABLE, Inv.ID, same=((Credit.CUSTOMER, Inv.CUSTOMER),)),
+            ),
+            born=Credit.DATE,
+        ),
+        Table(
+            Fx.TABLE,
+            required=False,
+            columns=(
+                Column(Fx.DATE, "date"),
+                Column(Fx.CURRENCY, "text", checks=_CURRENCY),
+                Column(Fx.RATE, "number", checks=_POSITIVE),
+            ),
+            key=(Fx.DATE, Fx.CURRENCY),
+            born=Fx.DATE,
+        ),
+        # The collections log. Declared and validated here; what it changes is the worklist's.
+        Table(
+            Act.TABLE,
+            required=False,
+            columns=(
+                Column(Act.ID, "id"),
+                Column(Act.DATE, "date"),
+                Column(Act.KIND, "category", values=ACTION_KINDS),
+                Column(Act.INVOICE, "id", required=False, nullable=True),
+                Column(Act.CUSTOMER, "id", required=False, nullable=True),
+                Column(Act.PROMISED, "date", required=False, nullable=True),
+                Column(Act.PROMISED_AMOUNT, "money", required=False, nullable=True, checks=_POSITIVE),
+                Column(Act.BY, "text", required=False, nullable=True),
+                Column(Act.NOTE, "text", required=False, nullable=True),
+            ),
+            key=(Act.ID,),
+            rules=(
+                RowRule("invoice_or_customer", Act.CUSTOMER, (),
+                        lambda df: df[Act.INVOICE].notna() | df[Act.CUSTOMER].notna(),
+                        "an action needs an invoice_id or a customer_id"),
+                RowRule("promise_has_date", Act.PROMISED, (Act.KIND,),
+                        lambda df: ~((df[Act.KIND] == "promise") & df[Act.PROMISED].isna()).fillna(False),
+                        "a promise needs a promised_date"),
+                RowRule("promised_after_action", Act.PROMISED, (Act.PROMISED, Act.DATE),
+                        _not_before(Act.PROMISED, Act.DATE), "promised_date is before the action's date"),
+            ),
+            links=(
+                Link(Act.CUSTOMER, Cust.TABLE, Cust.ID),
+                Link(Act.INVOICE, Inv.TABLE, Inv.ID),
+            ),
+            born=Act.DATE,
+            planned=(Act.PROMISED,),
         ),
     )
 }

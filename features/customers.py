@@ -20,10 +20,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from features import ledger
 from features.asof import as_of
+from features.company import Company
 from features.contract import Cust, Inv, Ord
-from features.invoices import within_customer_effects
-from features.load import Company
+from features.invoices import FeatureConfig, within_customer_effects
+from features.policy import month_end as falls_at_month_end
 
 DAYS_PER_MONTH = 365.25 / 12
 TREND_VALUES = ("improving", "stable", "worsening")
@@ -111,6 +113,8 @@ def customer_features(company: Company, date: str | pd.Timestamp,
     inv = view[Inv.TABLE]
     ids = pd.Index(view[Cust.TABLE][Cust.ID], name=Inv.CUSTOMER)
     x = pd.DataFrame(index=ids)
+    # Money in the base currency: what was invoiced at its issue-date rate (features.ledger).
+    inv = inv.assign(**{Inv.AMOUNT: ledger.base_amounts(view, Inv.TABLE)})
 
     first = _first_seen(view)
     x["tenure_days"] = (date - first).dt.days.astype(float).clip(lower=0)
@@ -148,11 +152,15 @@ def customer_features(company: Company, date: str | pd.Timestamp,
     base_disputes = float(inv[Inv.DISPUTE].notna().mean()) if len(inv) else 0.0
     x["dispute_rate"] = (disputed["sum"] + k * base_disputes) / (disputed["size"] + k)
 
-    open_ = inv[inv[Inv.PAID].isna()]
+    # What is still owed, net of payments and applied credit notes, at the as-of rate; the balance is also
+    # less the credit on the account (CONTRACT "Open amount"), the overdue amount is not.
+    open_ = ledger.open_amounts(view, date)
     overdue = open_[open_[Inv.DUE] + pd.Timedelta(days=cfg.grace_days) < date]
-    x["open_amount"] = open_.groupby(Inv.CUSTOMER)[Inv.AMOUNT].sum().reindex(ids).fillna(0.0)
-    x["overdue_amount"] = overdue.groupby(Inv.CUSTOMER)[Inv.AMOUNT].sum().reindex(ids).fillna(0.0)
-    x["overdue_share"] = (x["overdue_amount"] / x["open_amount"]).where(x["open_amount"] > 0, 0.0)
+    unapplied = ledger.unapplied_credit(view, date)
+    x["open_amount"] = (open_.groupby(Inv.CUSTOMER)["amount_open"].sum().reindex(ids).fillna(0.0)
+                        - unapplied.reindex(ids).fillna(0.0).to_numpy())
+    x["overdue_amount"] = overdue.groupby(Inv.CUSTOMER)["amount_open"].sum().reindex(ids).fillna(0.0)
+    x["overdue_share"] = (x["overdue_amount"] / x["open_amount"]).where(x["open_amount"] > 0, 0.0).clip(0.0, 1.0)
     x["n_overdue_open"] = overdue.groupby(Inv.CUSTOMER).size().reindex(ids).fillna(0.0)
     x["max_days_overdue"] = (date - overdue[Inv.DUE]).dt.days.groupby(overdue[Inv.CUSTOMER]).max().reindex(ids)
     x["max_days_overdue"] = x["max_days_overdue"].fillna(0.0).astype(float)
@@ -247,7 +255,7 @@ def known_effects(hist: pd.DataFrame) -> pd.Series:
     paper invoice, a due date at month or quarter end. The days each adds are learned by least squares
     within customers over the settled invoices (so they do not blur into habits), never below 0."""
     due = hist[Inv.DUE]
-    month_end = due.dt.day >= 26
+    month_end = falls_at_month_end(due, FeatureConfig.month_end_days)
     flags = pd.DataFrame({"disputed": hist["disputed"], "paper": hist["paper"], "month_end": month_end,
                           "quarter_end": month_end & due.dt.month.isin([3, 6, 9, 12])}).astype(float)
     settled = ~hist["open"].to_numpy()
@@ -295,7 +303,8 @@ def _delay_changes(hist: pd.DataFrame, date: pd.Timestamp, cfg: WarningConfig) -
         b = np.clip(b, centre - cfg.clip_z * sd, centre + cfg.clip_z * sd)
         r = np.clip(r, centre - cfg.clip_z * sd, centre + cfg.clip_z * sd)
         up, down = cusum((r - centre) / sd, cfg.k)
-        row = {"n_base": len(b), "sd": sd, "baseline_delay": float(base["delay"].mean()), "window_shift": float(r.mean() - b.mean()),
+        row = {"n_base": len(b), "sd": sd, "baseline_delay": float(base["delay"].mean()),
+               "window_shift": float(r.mean() - b.mean()),
                "window_var": sd**2 * (1 / len(b) + 1 / len(r)), "baseline_late_share": float(base["late"].mean())}
         for key, path in (("rise", up), ("fall", down)):
             start = _run_start(path)
@@ -410,7 +419,8 @@ def early_warnings(company: Company, date: str | pd.Timestamp, cfg: WarningConfi
     out.loc[lone, "delay_rise"] = (out.loc[lone, "recent_delay"] > out.loc[lone, "baseline_delay"]).fillna(False)
     out.loc[lone, "order_drop"] = (out.loc[lone, "orders_vs_usual"] < 1).fillna(False)
     improving = (out["p_fall"] < cfg.alpha / 4) & ~flagged
-    out["trend"] = np.where(out["delay_rise"] | out["order_drop"], "worsening", np.where(improving, "improving", "stable"))
+    out["trend"] = np.where(out["delay_rise"] | out["order_drop"], "worsening",
+                            np.where(improving, "improving", "stable"))
     out["warning"] = [_sentence(r, cfg.order_days) for r in out.to_dict("records")]
     out.index.name = Inv.CUSTOMER
     return out[WARNING_COLUMNS + ["delay_rise", "order_drop"]]

@@ -4,27 +4,44 @@
 what ``as_of(company, date)`` shows. ``snapshots`` stacks such views at several dates to make
 training examples, each labelled later by ``label``.
 
+A feature is declared once, in ``CATALOG``: its name, the words of its reason, its monotone direction and
+what its value is compared with. ``FEATURES`` (the model's inputs) and the model's monotone constraints
+derive from it. Its computation has one home too: a customer-only value is resolved once per customer in
+``history`` (``History.customers``), an invoice's own value in ``_invoice_part``, which a batch and a single
+request invoice share.
+
 Customer history counts a still-open overdue invoice as late: it is the strongest fact about
 lateness there is, and dropping it would make a customer who stopped paying look punctual.
 Customers with little history fall back on the late share and delays of their industry and
 country (shrinkage), not on zeros that read as "never late".
+
+Money follows ``features.ledger``: an invoice's open amount is net of the payments and applied credit notes
+dated by the date, in the base currency at the date's rate (``amount`` too: it is still to be paid); history
+(typical and usual amounts) is in the base at each invoice's issue-date rate. A customer's ``open_amount`` is
+less its unapplied credit (CONTRACT "Open amount"); its overdue amount is not (no invoice is credited).
 """
 
 from __future__ import annotations
 
+import calendar
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from features import ledger
 from features.asof import as_of
-from features.contract import Cust, Inv, Ord
-from features.load import Company
+from features.company import Company
+from features.contract import Credit, Cust, Fx, Inv, Ord, Pay
+from features.policy import Policy, month_end, quarter_end
 
 DAY = pd.Timedelta(days=1)
-OPEN_AMOUNT = "amount_open"
+OPEN_AMOUNT = "amount_open"  # in the base currency; the document's currency and amount beside it:
+CURRENCY, OPEN_AMOUNT_DOC, CUSTOMER_NAME = "currency", "amount_open_doc", "customer_name"
 SNAPSHOT = "as_of"
 DAYS_OVERDUE = "days_overdue"
+USUAL_WINDOW_DAYS = 365  # "its usual" overdue balance is the daily average over this many days
 
 
 @dataclass(frozen=True)
@@ -32,25 +49,189 @@ class FeatureConfig:
     """Settings of the invoice features."""
 
     grace_days: int = 0
+    month_end_days: int = 5  # a due date in the last this-many days of its month falls at a month-end
     half_life_days: float = 90.0  # recency weighting of the late share
     recent_days: int = 90  # "recent" window for trends and momentum
     prior_strength: float = 5.0  # pseudo-invoices of the industry/country prior
     last_n: int = 10  # "paid k of its last n invoices late"
 
+    @classmethod
+    def from_policy(cls, policy: Policy, **settings) -> FeatureConfig:
+        """The feature settings a ``likvid.yaml`` fixes (grace, month end); the rest as given or default."""
+        return cls(grace_days=policy.grace_days, month_end_days=policy.month_end_days, **settings)
 
-# Model inputs, in order. Names are stable: reasons and plots refer to them.
-FEATURES = [
-    "amount", "amount_vs_typical", "terms_days", "days_to_due", "age_days",
-    "paper", "disputed", "due_month_end", "due_quarter_end", "due_month",
-    "n_settled", "late_share", "late_last_n", "n_last_n", "late_share_recent_weighted",
-    "mean_delay", "mean_delay_undisputed", "delay_margin", "expected_delay", "mean_days_late",
-    "p75_delay", "p90_delay", "delay_std", "delay_trend", "days_since_last_late",
-    "dispute_rate",
-    "open_amount", "overdue_amount", "n_overdue_open", "max_days_overdue_open",
-    "prior_late_share", "prior_mean_delay",
-    "run_weekday_share", "days_after_run_weekday", "run_monthday_share", "days_after_run_monthday",
-    "order_momentum", "order_lead_days",
-]
+
+# --- Words of the reasons -----------------------------------------------------------------------------------
+
+def money(v: float) -> str:
+    return f"{v:,.0f}"
+
+
+def days(v: float) -> str:
+    v = int(round(v))
+    return f"{v} day" if abs(v) == 1 else f"{v} days"
+
+
+def share(v: float) -> str:
+    return f"{v:.0%}"
+
+
+def count(v: float) -> str:
+    return f"{v:.1f}".removesuffix(".0")
+
+
+def _invoices(n: float) -> str:
+    n = int(round(n))
+    return f"{n} invoice" if n == 1 else f"{n} invoices"
+
+
+def _yes(flag: float, yes: str, no: str) -> str:
+    return yes if flag >= 0.5 else no
+
+
+def _due(d: float) -> str:
+    d = int(round(d))
+    if d == 0:
+        return "invoice is due today"
+    if d == 1:
+        return "invoice is due tomorrow"
+    return f"invoice is due in {days(d)}" if d > 0 else f"invoice is {days(-d)} past due"
+
+
+def _after(v: float, after: str, before: str, same: str) -> str:
+    """``N days after`` / ``N days before`` / ``same`` for a signed number of days."""
+    if int(round(v)) == 0:
+        return same
+    return f"{days(abs(v))} {after if v > 0 else before}"
+
+
+def _run_day(v: float, run: str) -> str:
+    if int(round(v)) == 0:
+        return f"due date is on the customer's usual {run} payment day"
+    return f"due date is {days(v)} after the customer's usual {run} payment day"
+
+
+@dataclass(frozen=True)
+class Compare:
+    """What a feature's value is compared with in its reason: a column of the feature rows and its name."""
+
+    column: str
+    what: str  # e.g. "its usual", "similar customers'"
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One model input, declared once.
+
+    ``fact`` is the reason's words: a template whose ``{}`` takes the value shown by ``shown``, or a function of
+    the feature row. ``direction`` is the monotone constraint: +1 more never lowers risk, -1 more never raises
+    it, 0 either. ``reading`` is how a credit controller reads more of it (+1 worse, -1 better, 0 neither) where
+    that differs from ``direction`` (unconstrained, yet any of it sounds bad). A reason that goes against its
+    reading is shown only with ``compare``, the value it sits below or above."""
+
+    name: str
+    fact: str | Callable[[Mapping[str, float]], str]
+    direction: int = 0
+    compare: Compare | None = None
+    shown: Callable[[float], str] = count
+    reading: int | None = None
+
+    @property
+    def sense(self) -> int:
+        return self.direction if self.reading is None else self.reading
+
+    def words(self, row: Mapping[str, float]) -> str:
+        """The fact, without its direction or comparison."""
+        value = row.get(self.name)
+        if value is None or (value != value and self.name != "paper"):
+            return f"{self.name.replace('_', ' ')} is unknown"
+        return self.fact.format(self.shown(value)) if isinstance(self.fact, str) else self.fact(row)
+
+
+_USUAL, _PEERS, _LONG_RUN = "its usual", "similar customers'", "its long-run"
+
+# Model inputs, in order. Names and order are stable: reasons, plots and fitted models refer to them.
+CATALOG = (
+    Feature("amount", "invoice amount is {}", shown=money),
+    Feature("amount_vs_typical", lambda r: f"invoice is {r['amount_vs_typical']:.1f}x the customer's typical amount"),
+    Feature("terms_days", "payment terms are {}", shown=days),
+    Feature("days_to_due", lambda r: _due(r["days_to_due"]), direction=-1, shown=days),
+    Feature("age_days", lambda r: ("invoice was issued today" if int(r["age_days"]) == 0
+                                   else f"invoice was issued {days(r['age_days'])} ago")),
+    Feature("paper", lambda r: ("delivery channel is unknown" if pd.isna(r["paper"])
+                                else _yes(r["paper"], "invoice was sent on paper", "invoice was sent electronically"))),
+    Feature("disputed", lambda r: _yes(r["disputed"], "invoice is disputed", "invoice is not disputed"), direction=1),
+    Feature("due_month_end", lambda r: _yes(r["due_month_end"], "invoice falls due at a month-end",
+                                            "invoice does not fall due at a month-end")),
+    Feature("due_quarter_end", lambda r: _yes(r["due_quarter_end"], "invoice falls due at a quarter-end",
+                                              "invoice does not fall due at a quarter-end")),
+    Feature("due_month", lambda r: f"invoice falls due in {calendar.month_name[int(r['due_month'])]}"),
+    Feature("n_settled", lambda r: (f"customer has only {_invoices(r['n_settled'])} of history" if r["n_settled"] < 10
+                                    else f"customer has {_invoices(r['n_settled'])} of history")),
+    Feature("late_share", "customer paid {} of its invoices late", direction=1, shown=share,
+            compare=Compare("prior_late_share", _PEERS)),
+    Feature("late_last_n", lambda r: f"customer paid {int(r['late_last_n'])} of its last {_invoices(r['n_last_n'])} "
+            "late", direction=1, compare=Compare("usual_late_last_n", _USUAL)),
+    Feature("n_last_n", lambda r: f"customer's recent record covers {_invoices(r['n_last_n'])}"),
+    Feature("late_share_recent_weighted", "customer paid {} of its recent invoices late", direction=1, shown=share,
+            compare=Compare("late_share", _LONG_RUN)),
+    Feature("mean_delay", lambda r: "customer pays on average " + _after(r["mean_delay"], "after", "before", "on")
+            + " the due date", reading=1, shown=days, compare=Compare("prior_mean_delay", _PEERS)),
+    Feature("mean_delay_undisputed", lambda r: "on undisputed invoices the customer pays on average "
+            + _after(r["mean_delay_undisputed"], "after due", "before due", "on the due date"),
+            reading=1, shown=days, compare=Compare("prior_mean_delay", _PEERS)),
+    Feature("delay_margin", lambda r: ("the customer's usual payment day is the due date"
+                                       if round(r["delay_margin"], 1) == 0 else
+                                       f"the customer's usual payment day is {abs(r['delay_margin']):.1f} spreads "
+                                       + ("after" if r["delay_margin"] > 0 else "before") + " the due date"),
+            reading=1),
+    Feature("expected_delay", lambda r: "for an invoice like this the customer usually pays "
+            + _after(r["expected_delay"], "after", "before", "on") + " the due date", direction=1, shown=days,
+            compare=Compare("prior_mean_delay", _PEERS)),
+    Feature("mean_days_late", "customer's payments average {} late", reading=1, shown=days,
+            compare=Compare("prior_mean_delay", _PEERS)),
+    Feature("p75_delay", "a quarter of the customer's payments come {} or more after due", reading=1, shown=days),
+    Feature("p90_delay", "the customer's slowest tenth of payments come {} or more after due", reading=1, shown=days),
+    Feature("delay_std", "customer's payment days vary by about {}", shown=days),
+    Feature("delay_trend", lambda r: ("customer has paid as late in the last 90 days as before"
+                                      if int(round(r["delay_trend"])) == 0 else
+                                      f"customer has paid {days(abs(r['delay_trend']))} "
+                                      + ("later" if r["delay_trend"] > 0 else "earlier")
+                                      + " in the last 90 days than before"), reading=1, shown=days),
+    Feature("days_since_last_late", "customer's last late payment was {} ago", shown=days),
+    Feature("dispute_rate", "customer disputed {} of its invoices", reading=1, shown=share),
+    # Ledger habits (payments, credit notes): instalments read as strain; credits follow disputes and write-offs.
+    Feature("instalment_share", "customer paid {} of its invoices in instalments", reading=1, shown=share),
+    Feature("credited_share", "customer was credited on {} of its invoices", direction=1, shown=share),
+    Feature("paid_share", "{} of this invoice is already paid or credited", reading=-1, shown=share),
+    Feature("open_amount", "customer owes {} in open invoices", shown=money),
+    Feature("overdue_amount", "customer has {} overdue", reading=1, shown=money,
+            compare=Compare("usual_overdue_amount", _USUAL)),
+    Feature("n_overdue_open", lambda r: f"customer has {_invoices(r['n_overdue_open'])} overdue and unpaid",
+            direction=1, compare=Compare("usual_n_overdue_open", _USUAL)),
+    Feature("max_days_overdue_open", lambda r: (f"customer's oldest unpaid invoice is "
+                                                f"{days(r['max_days_overdue_open'])} past due"
+                                                if r["max_days_overdue_open"] > 0
+                                                else "customer has no unpaid invoice past due"),
+            direction=1, shown=days),
+    Feature("prior_late_share", "similar customers (industry, country) pay {} late", reading=1, shown=share),
+    Feature("prior_mean_delay", lambda r: "similar customers pay on average "
+            + _after(r["prior_mean_delay"], "after due", "before due", "on the due date"), reading=1, shown=days),
+    Feature("run_weekday_share", "{} of the customer's payments fall on one weekday", shown=share),
+    Feature("days_after_run_weekday", lambda r: _run_day(r["days_after_run_weekday"], "weekly"), shown=days),
+    Feature("run_monthday_share", "{} of the customer's payments fall on one day of the month", shown=share),
+    Feature("days_after_run_monthday", lambda r: _run_day(r["days_after_run_monthday"], "monthly"), shown=days),
+    Feature("order_momentum", lambda r: ("customer's orders held steady over the last 90 days"
+                                         if round(np.expm1(r["order_momentum"]), 2) == 0 else
+                                         f"customer's orders changed {np.expm1(r['order_momentum']):+.0%} over the "
+                                         "last 90 days")),
+    Feature("order_lead_days", lambda r: ("order was invoiced the day it was placed" if int(r["order_lead_days"]) == 0
+                                          else f"order took {days(r['order_lead_days'])} to invoice"), shown=days),
+)
+FEATURES = [f.name for f in CATALOG]
+BY_NAME = {f.name: f for f in CATALOG}
+# What reasons compare values with: customer state carried in the feature rows, not model inputs.
+COMPARISONS = ["usual_late_last_n", "usual_overdue_amount", "usual_n_overdue_open"]
 
 
 def is_late(paid: pd.Series, due: pd.Series, grace_days: int = 0) -> pd.Series:
@@ -58,12 +239,17 @@ def is_late(paid: pd.Series, due: pd.Series, grace_days: int = 0) -> pd.Series:
     return paid > due + pd.to_timedelta(grace_days, unit="D")
 
 
-def _settled_history(view: Company, date: pd.Timestamp, cfg: FeatureConfig) -> pd.DataFrame:
-    """One row per invoice whose outcome is known at ``date``: settled, or open and already late."""
+def open_mask(inv: pd.DataFrame, reduced: pd.Series) -> pd.Series:
+    """Invoices still open: no paid date yet and more than ``ledger.TOLERANCE`` left after payments and credits."""
+    return inv[Inv.PAID].isna() & (inv[Inv.AMOUNT] - reduced > ledger.TOLERANCE)
+
+
+def _settled_history(view: Company, date: pd.Timestamp, cfg: FeatureConfig, open_: pd.DataFrame) -> pd.DataFrame:
+    """One row per invoice whose outcome is known at ``date``: settled, or open (``open_``) and already late."""
     inv = view[Inv.TABLE]
     grace = pd.Timedelta(days=cfg.grace_days)
     settled = inv[inv[Inv.PAID].notna()]
-    overdue = inv[inv[Inv.PAID].isna() & (inv[Inv.DUE] + grace < date)]
+    overdue = open_[open_[Inv.DUE] + grace < date]
     hist = pd.concat([
         pd.DataFrame({Inv.CUSTOMER: settled[Inv.CUSTOMER], "event": settled[Inv.PAID],
                       "delay": (settled[Inv.PAID] - settled[Inv.DUE]).dt.days.astype(float),
@@ -141,6 +327,24 @@ def _customer_history(hist: pd.DataFrame, date: pd.Timestamp, cfg: FeatureConfig
     return out
 
 
+def _ledger_habits(view: Company, inv: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
+    """Each customer's share of invoices paid in instalments (of those with a payment) and of invoices credited
+    (of those issued), by the view's date and shrunk toward the company's share; empty without the tables."""
+    k, out = cfg.prior_strength, {}
+    pay, credits = view.get(Pay.TABLE), view.get(Credit.TABLE)
+    owner = inv.set_index(Inv.ID)[Inv.CUSTOMER]
+    if view.has(Pay.TABLE) and len(pay):
+        n = pay.groupby(pay[Pay.INVOICE].astype(object)).size()
+        many = (n > 1).astype(float).groupby(owner.reindex(n.index).to_numpy()).agg(["sum", "size"])
+        prior = float((n > 1).mean())
+        out["instalment_share"] = (many["sum"] + k * prior) / (many["size"] + k)
+    if view.has(Credit.TABLE) and len(inv):
+        credited = inv[Inv.ID].astype(object).isin(set(credits[Credit.INVOICE].dropna().astype(object)))
+        per = credited.astype(float).groupby(inv[Inv.CUSTOMER]).agg(["sum", "size"])
+        out["credited_share"] = (per["sum"] + k * float(credited.mean())) / (per["size"] + k)
+    return pd.DataFrame({c: out.get(c, pd.Series(dtype=float)) for c in ("instalment_share", "credited_share")})
+
+
 def _payment_runs(view: Company) -> pd.DataFrame:
     """Each customer's usual payment weekday and day of month, and how regularly it keeps them."""
     inv = view[Inv.TABLE]
@@ -194,16 +398,20 @@ def _priors(hist: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class History:
     """What invoice features take from the history known at a date, per customer. ``history`` builds it
-    once, so that a service scoring many requests against the same history does not rebuild it."""
+    once, so that a service scoring many requests against the same history does not rebuild it.
+
+    ``customers`` holds every customer-only value already resolved (shrunk, filled), one row per customer plus
+    a last row, ``UNKNOWN``, for a customer the history has never seen; ``_invoice_part`` looks rows up by
+    position, so one invoice costs a lookup, not a join."""
 
     date: pd.Timestamp
     cfg: FeatureConfig
     view: Company
     hist: pd.DataFrame
-    per_customer: pd.DataFrame  # customer history, priors, orders and payment runs, side by side
+    per_customer: pd.DataFrame  # customer history, priors, orders and payment runs, side by side (unresolved)
     delay_effects: tuple[np.ndarray, pd.Series]
     n_base: pd.Series
     tenure_days: pd.Series
@@ -212,6 +420,36 @@ class History:
     balances: pd.DataFrame
     typical: pd.Series
     order_dates: pd.Series
+    customers: pd.DataFrame  # resolved customer state (``_STATE`` columns), index: customer ids, then UNKNOWN
+    names: np.ndarray  # each customer's name in ``customers`` order ("" when none)
+    state: np.ndarray  # ``customers`` as floats, for positional lookups
+    order_index: pd.Index  # order ids known at ``date``
+    order_days: np.ndarray  # their order dates, as datetime64[ns]
+    reduced: pd.Series  # per invoice id: payments and applied credit notes by ``date``, in its currency
+    rates: dict[str, float]  # units of the base for one unit of each currency known at ``date`` (the base: 1)
+    base: str | None  # the base currency (None: the data names none)
+
+    def rate(self, currencies: pd.Series | None, n: int) -> np.ndarray:
+        """Each row's rate at ``date`` (no currency: the base's 1.0; a currency with no rate yet: NaN)."""
+        if currencies is None:
+            return np.ones(n)
+        cur = ledger.codes(currencies).to_numpy(dtype=object, na_value=None)
+        return np.array([1.0 if c is None or c == self.base else self.rates.get(c, np.nan) for c in cur], float)
+
+
+UNKNOWN = "\x00unknown customer"
+# The customer-only columns of a feature row, in output order (``*_base`` and ``run_*day`` feed invoice values).
+_CUSTOMER = ["n_settled", "late_share", "mean_delay", "mean_days_late", "p75_delay", "p90_delay", "delay_std",
+             "late_share_recent_weighted", "late_last_n", "n_last_n", "mean_delay_undisputed", "delay_trend",
+             "days_since_last_late", "prior_late_share", "prior_mean_delay", "order_momentum", "order_lead_days",
+             "run_weekday_share", "run_monthday_share", "delay_margin", "expected_delay", "dispute_rate",
+             "open_amount", "overdue_amount", "n_overdue_open", "max_days_overdue_open", "amount_vs_typical",
+             "days_after_run_weekday", "days_after_run_monthday", "instalment_share", "credited_share", "paid_share",
+             *COMPARISONS]
+_HELPERS = ["expected_delay_base", "typical", "run_weekday", "run_monthday"]
+_PER_INVOICE = {"expected_delay", "amount_vs_typical", "days_after_run_weekday", "days_after_run_monthday",
+                "paid_share"}
+_STATE = [c for c in _CUSTOMER if c not in _PER_INVOICE] + _HELPERS
 
 
 def history(company: Company, date: str | pd.Timestamp, cfg: FeatureConfig = FeatureConfig()) -> History:
@@ -219,119 +457,210 @@ def history(company: Company, date: str | pd.Timestamp, cfg: FeatureConfig = Fea
     date = pd.Timestamp(date).normalize()
     view = as_of(company, date)
     inv = view[Inv.TABLE]
-    hist = _settled_history(view, date, cfg)
+    fx, base = view.get(Fx.TABLE), ledger.base_of(view)
+    reduced = ledger.reduced(view, inv)
+    open_ = inv[open_mask(inv, reduced)]
+    known_codes = pd.Series(sorted(set(ledger.codes(fx[Fx.CURRENCY]).dropna())), dtype="string")
+    rates = {c: float(r) for c, r in zip(known_codes, ledger.rates_on(known_codes, date, fx, base)) if r == r}
+    # History in the base at each invoice's issue-date rate; what is open in the base at the date's rate.
+    issued = inv.assign(**{Inv.AMOUNT: ledger.to_base(inv[Inv.AMOUNT], inv[Inv.CURRENCY], inv[Inv.ISSUE], fx, base)})
+    owed = (open_[Inv.AMOUNT] - reduced[open_.index]) * ledger.rates_on(open_[Inv.CURRENCY], date, fx, base)
+    hist = _settled_history(view, date, cfg, open_)
     parts = [_customer_history(hist, date, cfg), _priors(hist, view[Cust.TABLE]), _orders(view, date, cfg),
-             _payment_runs(view)]
+             _payment_runs(view), _ledger_habits(view, inv, cfg)]
     per_customer = pd.concat([p.rename_axis(Inv.CUSTOMER) for p in parts], axis=1, join="outer")
-    return History(
+    orders = view.get(Ord.TABLE)
+    known = dict(
         date=date, cfg=cfg, view=view, hist=hist, per_customer=per_customer,
         delay_effects=_delay_effects(hist), n_base=hist[~hist["open"]].groupby(Inv.CUSTOMER).size(),
         tenure_days=(date - view[Cust.TABLE].set_index(Cust.ID)[Cust.ONBOARDED]).dt.days,
         disputes=inv[Inv.DISPUTE].notna().groupby(inv[Inv.CUSTOMER]).agg(["sum", "size"]),
         overall_disputes=inv[Inv.DISPUTE].notna().mean() if len(inv) else 0.0,
-        balances=_balances(inv, date, cfg), typical=inv.groupby(Inv.CUSTOMER)[Inv.AMOUNT].median(),
-        order_dates=view.get(Ord.TABLE).set_index(Ord.ID)[Ord.DATE],
+        balances=_balances(open_, owed, ledger.unapplied_credit(view, date), date, cfg),
+        typical=issued.groupby(Inv.CUSTOMER)[Inv.AMOUNT].median(),
+        order_dates=orders.set_index(Ord.ID)[Ord.DATE],
+        order_index=pd.Index(orders[Ord.ID]), order_days=orders[Ord.DATE].to_numpy("datetime64[ns]"),
+        reduced=pd.Series(reduced.to_numpy(), index=pd.Index(inv[Inv.ID].astype(object))), rates=rates, base=base,
     )
+    customers = _resolve(known, _usual_overdue(issued, date, cfg))
+    names = view[Cust.TABLE].set_index(Cust.ID)[Cust.NAME].astype("string")
+    names = names[~names.index.duplicated()].reindex(customers.index).fillna("").to_numpy(dtype=object)
+    return History(**known, customers=customers, state=customers.to_numpy(float), names=names)
 
 
-def invoice_features(company: Company, date: str | pd.Timestamp, cfg: FeatureConfig = FeatureConfig(),
-                     invoices: pd.DataFrame | None = None, known: History | None = None) -> pd.DataFrame:
-    """Features of every invoice open at the end of ``date`` (or of ``invoices``, scored against the
-    history known at ``date``), one row each, indexed like the invoices, plus ids and due dates.
-    ``known`` is ``history(company, date, cfg)`` when the caller already has it."""
-    date = pd.Timestamp(date).normalize()
-    if known is None:
-        known = history(company, date, cfg)
-    elif known.date != date or known.cfg != cfg:
-        raise ValueError(f"history is as of {known.date:%Y-%m-%d} with {known.cfg}, not {date:%Y-%m-%d} with {cfg}")
-    view, hist = known.view, known.hist
+def _resolve(known: dict, usual: pd.DataFrame) -> pd.DataFrame:
+    """Every customer-only value, shrunk toward the customer's peers and filled, once per customer."""
+    view, hist, cfg = known["view"], known["hist"], known["cfg"]
     inv = view[Inv.TABLE]
-    if invoices is None:
-        invoices = inv[inv[Inv.PAID].isna()]
-
-    x = pd.DataFrame(index=invoices.index)
-    x[Inv.ID] = invoices[Inv.ID]
-    x[Inv.CUSTOMER] = invoices[Inv.CUSTOMER]
-    x[Inv.ISSUE] = invoices[Inv.ISSUE]
-    x[Inv.DUE] = invoices[Inv.DUE]
-    x[SNAPSHOT] = date
-    x[OPEN_AMOUNT] = invoices[Inv.AMOUNT]
-    x["amount"] = invoices[Inv.AMOUNT].astype(float)
-    x["terms_days"] = (invoices[Inv.DUE] - invoices[Inv.ISSUE]).dt.days.astype(float)
-    x["days_to_due"] = (invoices[Inv.DUE] - date).dt.days.astype(float)
-    x[DAYS_OVERDUE] = -x["days_to_due"]
-    x["age_days"] = (date - invoices[Inv.ISSUE]).dt.days.astype(float)
-    delivery = invoices[Inv.DELIVERY].astype("string")
-    x["paper"] = np.where(delivery.isna(), np.nan, (delivery == "paper").astype(float))
-    x["disputed"] = (invoices[Inv.DISPUTE].notna() & (invoices[Inv.DISPUTE] <= date)).astype(float)
-    due = invoices[Inv.DUE]
-    x["due_month_end"] = (due.dt.days_in_month - due.dt.day < 5).astype(float)
-    x["due_quarter_end"] = (x["due_month_end"].astype(bool) & due.dt.month.isin([3, 6, 9, 12])).astype(float)
-    x["due_month"] = due.dt.month.astype(float)
-
-    cust = invoices[Inv.CUSTOMER]
-    x = x.join(known.per_customer, on=Inv.CUSTOMER)
-    x["n_settled"] = x["n_settled"].fillna(0.0)
-    x["late_last_n"] = x["late_last_n"].fillna(0.0)
-    x["n_last_n"] = x["n_last_n"].fillna(0.0)
-    overall = hist["late"].mean() if len(hist) else 0.4
-    x["prior_late_share"] = x["prior_late_share"].fillna(overall)
-    x["prior_mean_delay"] = x["prior_mean_delay"].fillna(hist["delay"].mean() if len(hist) else 0.0)
+    ids = known["per_customer"].index.union(pd.Index(view[Cust.TABLE][Cust.ID])).union(pd.Index(inv[Inv.CUSTOMER]))
+    ids = ids.drop_duplicates()
+    c = known["per_customer"].reindex(ids)
+    c.loc[UNKNOWN] = np.nan  # a customer the history has never seen resolves like one with no record at all
+    for col in ("n_settled", "late_last_n", "n_last_n"):
+        c[col] = c[col].fillna(0.0)
+    c["prior_late_share"] = c["prior_late_share"].fillna(hist["late"].mean() if len(hist) else 0.4)
+    c["prior_mean_delay"] = c["prior_mean_delay"].fillna(hist["delay"].mean() if len(hist) else 0.0)
     # Shrink thin histories toward the prior, so a new customer reads as "like its peers".
-    k, n = cfg.prior_strength, x["n_settled"]
+    k, n = cfg.prior_strength, c["n_settled"]
     for col, prior in (("late_share", "prior_late_share"), ("late_share_recent_weighted", "prior_late_share"),
                        ("mean_delay", "prior_mean_delay"), ("mean_days_late", "prior_mean_delay"),
                        ("mean_delay_undisputed", "prior_mean_delay"),
                        ("p75_delay", "prior_mean_delay"),
                        ("p90_delay", "prior_mean_delay")):
-        x[col] = (x[col].fillna(0.0) * n + x[prior] * k) / (n + k)
-    x["delay_std"] = x["delay_std"].fillna(x["delay_std"].median() if x["delay_std"].notna().any() else 5.0)
-    x["delay_trend"] = x["delay_trend"].fillna(0.0)
+        c[col] = (c[col].fillna(0.0) * n + c[prior] * k) / (n + k)
+    # No history, no spread: the median spread over the invoices open at the date (by invoice), else 5 days.
+    spread = c["delay_std"].reindex(inv.loc[inv[Inv.PAID].isna(), Inv.CUSTOMER])
+    c["delay_std"] = c["delay_std"].fillna(spread.median() if spread.notna().any() else 5.0)
+    c["delay_trend"] = c["delay_trend"].fillna(0.0)
     # How many spreads the usual delay sits past the due date: smooth where late_share is lumpy.
-    x["delay_margin"] = x["mean_delay_undisputed"] / (x["delay_std"] + 1.0)
-    # The delay this customer would show on this very invoice: its own habit, plus what a dispute or
-    # paper adds for everybody (learned within customers, so habits and channels do not blur).
-    beta, base = known.delay_effects
-    n_base = known.n_base.reindex(cust).fillna(0).to_numpy()
-    base = base.reindex(cust).fillna(0.0).to_numpy()
-    base = (base * n_base + x["prior_mean_delay"].to_numpy() * k) / (n_base + k)
-    x["expected_delay"] = base + beta[0] * x["disputed"].to_numpy() + beta[1] * x["paper"].fillna(0).to_numpy()
-    tenure_days = known.tenure_days
-    never = x["days_since_last_late"].isna()
-    x.loc[never, "days_since_last_late"] = tenure_days.reindex(cust[never]).fillna(365.0).to_numpy().clip(0, None)
-
+    c["delay_margin"] = c["mean_delay_undisputed"] / (c["delay_std"] + 1.0)
+    # The delay this customer would show on an undisputed electronic invoice: its own habit, shrunk.
+    _, base = known["delay_effects"]
+    n_base = known["n_base"].reindex(c.index).fillna(0)
+    c["expected_delay_base"] = (base.reindex(c.index).fillna(0.0) * n_base + c["prior_mean_delay"] * k) / (n_base + k)
+    never = c["days_since_last_late"].isna()
+    c.loc[never, "days_since_last_late"] = known["tenure_days"].reindex(c.index[never]).fillna(365.0).clip(0, None)
     # Share of the customer's invoices disputed so far (disputes dated by ``date`` only).
-    overall_disputes = known.overall_disputes
-    d = known.disputes.reindex(cust)
-    x["dispute_rate"] = ((d["sum"].fillna(0) + k * overall_disputes) / (d["size"].fillna(0) + k)).to_numpy()
-    x = x.join(known.balances, on=Inv.CUSTOMER)
+    d = known["disputes"].reindex(c.index)
+    c["dispute_rate"] = (d["sum"].fillna(0) + k * known["overall_disputes"]) / (d["size"].fillna(0) + k)
+    c = c.join(known["balances"])
     for col in ("open_amount", "overdue_amount", "n_overdue_open", "max_days_overdue_open"):
-        x[col] = x[col].fillna(0.0)
-    x["amount_vs_typical"] = x["amount"] / known.typical.reindex(cust).fillna(x["amount"]).to_numpy()
-
-    x["days_after_run_weekday"] = ((due.dt.day_of_week - x["run_weekday"]) % 7).astype(float)
-    x["days_after_run_monthday"] = _days_after_monthday(due, x["run_monthday"])
-    x["order_momentum"] = x["order_momentum"].fillna(0.0)
-    if invoices[Inv.ORDER].notna().any() and company.has(Ord.TABLE):
-        own = invoices[[Inv.ORDER, Inv.ISSUE]].join(known.order_dates, on=Inv.ORDER)
-        own_lead = (own[Inv.ISSUE] - own[Ord.DATE]).dt.days
-        x["order_lead_days"] = own_lead.fillna(x["order_lead_days"])
-    return x.drop(columns=["run_weekday", "run_monthday"])
-
-
-def _days_after_monthday(due: pd.Series, monthday: pd.Series) -> pd.Series:
-    """Days from the customer's last usual monthly payment day on or before the due date."""
-    day = due.dt.day.astype(float)
-    prev_len = (due - pd.to_timedelta(due.dt.day, unit="D")).dt.days_in_month.astype(float)
-    return pd.Series(np.where(day >= monthday, day - monthday, day + prev_len - monthday), index=due.index)
+        c[col] = c[col].fillna(0.0)
+    # No payment (or credit) record: a customer reads as the company does, and without the table as never.
+    for col in ("instalment_share", "credited_share"):
+        known_share = c[col].drop(index=UNKNOWN).dropna()
+        c[col] = c[col].fillna(0.0 if known_share.empty else float(known_share.median()))
+    c["order_momentum"] = c["order_momentum"].fillna(0.0)
+    c["typical"] = known["typical"].reindex(c.index)
+    # What reasons compare with: the customer's usual count of late invoices, overdue balance and count.
+    c["usual_late_last_n"] = c["late_share"] * c["n_last_n"]
+    c = c.join(usual)
+    for col in ("usual_overdue_amount", "usual_n_overdue_open"):
+        c[col] = c[col].fillna(0.0)
+    return c[_STATE].astype(float)
 
 
-def _balances(inv: pd.DataFrame, date: pd.Timestamp, cfg: FeatureConfig) -> pd.DataFrame:
-    open_ = inv[inv[Inv.PAID].isna()]
-    overdue = open_[open_[Inv.DUE] + pd.Timedelta(days=cfg.grace_days) < date]
+def _usual_overdue(inv: pd.DataFrame, date: pd.Timestamp, cfg: FeatureConfig) -> pd.DataFrame:
+    """Each customer's overdue balance and count of overdue invoices, averaged over the days of the last
+    ``USUAL_WINDOW_DAYS`` (fewer when its invoices start later), as known at ``date``: an invoice is overdue
+    on day d when due + grace < d and it is not paid by the end of d."""
+    if inv.empty:  # nothing issued yet (an as-of before the first invoice)
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in ("usual_overdue_amount", "usual_n_overdue_open")})
+    start = (inv.groupby(Inv.CUSTOMER)[Inv.ISSUE].min()).clip(lower=date - pd.Timedelta(days=USUAL_WINDOW_DAYS - 1))
+    first = inv[Inv.DUE] + pd.Timedelta(days=cfg.grace_days + 1)  # the first overdue day
+    first = np.maximum(first, inv[Inv.CUSTOMER].map(start))
+    last = inv[Inv.PAID].fillna(date + DAY) - DAY  # the last day still unpaid at the end of the day
+    overdue_days = ((last.clip(upper=date) - first).dt.days + 1).clip(lower=0).astype(float)
+    span = ((date - start).dt.days + 1).astype(float)
+    g = inv[Inv.CUSTOMER]
     return pd.DataFrame({
-        "open_amount": open_.groupby(Inv.CUSTOMER)[Inv.AMOUNT].sum(),
-        "overdue_amount": overdue.groupby(Inv.CUSTOMER)[Inv.AMOUNT].sum(),
+        "usual_overdue_amount": (overdue_days * inv[Inv.AMOUNT]).groupby(g).sum() / span,
+        "usual_n_overdue_open": overdue_days.groupby(g).sum() / span,
+    })
+
+
+def _invoice_part(invoices: pd.DataFrame, known: History) -> pd.DataFrame:
+    """Feature rows of ``invoices`` against ``known``: the invoice's own values, and its customer's from
+    ``known.customers`` by position. Arrays, not joins, so one request invoice costs well under 5 ms."""
+    date, cfg = known.date, known.cfg
+    now = date.to_datetime64()
+    n = len(invoices)
+    pos = known.customers.index.get_indexer(invoices[Inv.CUSTOMER])
+    state = known.state[pos]  # a customer not in the history (-1) takes the last row, UNKNOWN
+    s = dict(zip(_STATE, state.T))
+    issue = invoices[Inv.ISSUE].to_numpy("datetime64[ns]")
+    due_s = invoices[Inv.DUE]
+    due = due_s.to_numpy("datetime64[ns]")
+    # Money in the base at the date's rate; what is open net of the payments and credits known by the date.
+    doc = invoices[Inv.AMOUNT].to_numpy(float)
+    rate = known.rate(invoices.get(Inv.CURRENCY), n)
+    reduced = known.reduced.reindex(invoices[Inv.ID].astype(object)).fillna(0.0).to_numpy(float)
+    amount, owed = doc * rate, np.clip(doc - reduced, 0.0, None)
+    to_due = ((due - now) // np.timedelta64(1, "D")).astype(float)
+    delivery = invoices[Inv.DELIVERY].to_numpy(object)
+    no_channel = pd.isna(delivery)
+    paper = np.where(no_channel, np.nan, (np.where(no_channel, "", delivery) == "paper").astype(float))
+    disputed = (invoices[Inv.DISPUTE].to_numpy("datetime64[ns]") <= now).astype(float)
+    dates = pd.DatetimeIndex(due)
+    beta = known.delay_effects[0]
+    lead = s["order_lead_days"]
+    orders = invoices[Inv.ORDER]
+    if orders.notna().any() and known.view.has(Ord.TABLE) and len(known.order_index):
+        at = known.order_index.get_indexer(orders)
+        placed = np.where(at >= 0, known.order_days[at], np.datetime64("NaT"))
+        own = (issue - placed) / np.timedelta64(1, "D")
+        lead = np.where(np.isnan(own), lead, np.floor(own))
+    out = {
+        Inv.ID: invoices[Inv.ID].array, Inv.CUSTOMER: invoices[Inv.CUSTOMER].array, Inv.ISSUE: issue, Inv.DUE: due,
+        SNAPSHOT: np.full(n, now), OPEN_AMOUNT: owed * rate, OPEN_AMOUNT_DOC: owed,
+        CURRENCY: _currency(invoices.get(Inv.CURRENCY), known.base, n),
+        CUSTOMER_NAME: known.names[pos], "amount": amount,
+        "terms_days": ((due - issue) // np.timedelta64(1, "D")).astype(float), "days_to_due": to_due,
+        DAYS_OVERDUE: -to_due, "age_days": ((now - issue) // np.timedelta64(1, "D")).astype(float),
+        "paper": paper, "disputed": disputed,
+        "due_month_end": month_end(due_s, cfg.month_end_days).to_numpy(float),
+        "due_quarter_end": quarter_end(due_s, cfg.month_end_days).to_numpy(float),
+        "due_month": dates.month.to_numpy(float),
+    }
+    per_invoice = {
+        # The delay this customer would show on this very invoice: its own habit, plus what a dispute or
+        # paper adds for everybody (learned within customers, so habits and channels do not blur).
+        "expected_delay": s["expected_delay_base"] + beta[0] * disputed + beta[1] * np.nan_to_num(paper, nan=0.0),
+        "amount_vs_typical": amount / np.where(np.isnan(s["typical"]), amount, s["typical"]),
+        "days_after_run_weekday": np.mod(dates.day_of_week.to_numpy(float) - s["run_weekday"], 7),
+        "days_after_run_monthday": _days_after_monthday(dates, s["run_monthday"]),
+        "order_lead_days": lead,
+        "paid_share": np.clip(reduced / doc, 0.0, 1.0),
+    }
+    for col in _CUSTOMER:
+        out[col] = per_invoice[col] if col in per_invoice else s[col]
+    return pd.DataFrame(out, index=invoices.index)
+
+
+def _currency(currencies: pd.Series | None, base: str | None, n: int) -> np.ndarray:
+    """Each row's currency code, the base's (or ``ledger.MONEY``) where it names none."""
+    default = base or ledger.MONEY
+    if currencies is None:
+        return np.full(n, default, dtype=object)
+    return ledger.codes(currencies).fillna(default).to_numpy(dtype=object)
+
+
+def invoice_features(company: Company, date: str | pd.Timestamp, cfg: FeatureConfig = FeatureConfig(),
+                     invoices: pd.DataFrame | None = None, known: History | None = None) -> pd.DataFrame:
+    """Features of every invoice open at the end of ``date`` (or of ``invoices``, scored against the
+    history known at ``date``), one row each, indexed like the invoices, plus ids, due dates and the
+    values reasons compare with (``COMPARISONS``). ``known`` is ``history(company, date, cfg)`` when the
+    caller already has it; a batch and a single invoice then get the very same values."""
+    date = pd.Timestamp(date).normalize()
+    if known is None:
+        known = history(company, date, cfg)
+    elif known.date != date or known.cfg != cfg:
+        raise ValueError(f"history is as of {known.date:%Y-%m-%d} with {known.cfg}, not {date:%Y-%m-%d} with {cfg}")
+    if invoices is None:
+        inv = known.view[Inv.TABLE]
+        invoices = inv[open_mask(inv, known.reduced.reindex(inv[Inv.ID].astype(object)).to_numpy())]
+    return _invoice_part(invoices, known)
+
+
+def _days_after_monthday(due: pd.DatetimeIndex, monthday: np.ndarray) -> np.ndarray:
+    """Days from the customer's last usual monthly payment day on or before the due date."""
+    day = due.day.to_numpy(float)
+    prev_len = (due - pd.to_timedelta(due.day, unit="D")).days_in_month.to_numpy(float)
+    return np.where(day >= monthday, day - monthday, day + prev_len - monthday)
+
+
+def _balances(open_: pd.DataFrame, owed: pd.Series, unapplied: pd.Series, date: pd.Timestamp,
+              cfg: FeatureConfig) -> pd.DataFrame:
+    """Each customer's open balance (what its open invoices still owe in the base, less its unapplied credit),
+    overdue balance and count, and its oldest overdue invoice's days past due."""
+    late = open_[Inv.DUE] + pd.Timedelta(days=cfg.grace_days) < date
+    overdue = open_[late]
+    balance = owed.groupby(open_[Inv.CUSTOMER]).sum()
+    balance = balance.reindex(balance.index.union(unapplied.index), fill_value=0.0) - unapplied.reindex(
+        balance.index.union(unapplied.index), fill_value=0.0)
+    return pd.DataFrame({
+        "open_amount": balance,
+        "overdue_amount": owed[late].groupby(overdue[Inv.CUSTOMER]).sum(),
         "n_overdue_open": overdue.groupby(Inv.CUSTOMER).size().astype(float),
         "max_days_overdue_open": (date - overdue[Inv.DUE]).dt.days.groupby(overdue[Inv.CUSTOMER]).max(),
     })

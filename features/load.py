@@ -1,9 +1,12 @@
-"""Read a data folder (csv or parquet, with an optional column mapping) and validate it.
+"""Read a data folder (csv, parquet or xlsx, with an optional mapping file) and validate it.
 
-Problems are of two sorts. Errors (a missing required table or column, a table in both
-formats, an unreadable file, a bad mapping) raise ``ContractError`` and stop the run.
-Row-level problems set the row aside in a rejects report ``table, row, column, problem``
-(``row`` is the 1-based data row of that table's file); every other row is used.
+Problems are of two sorts. Errors (a missing required table or column, a table in two formats, an
+unreadable file, a bad mapping, an ambiguous number format, a required table with no usable row)
+raise ``ContractError`` and stop the run. Row-level problems set the row aside in a rejects report
+``table, row, column, problem`` (``row`` is the 1-based data row of that table's file); every other
+row is used. ``Validation.diagnosis`` counts the rejects by table, column and kind of problem, with
+examples and, where a pattern is recognisable, the format setting that would read them
+(``features.formats`` says how a file's format is declared and detected).
 """
 
 from __future__ import annotations
@@ -11,94 +14,87 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-import yaml
 
-from features.contract import TABLES, Column, Inv, Ord, Table, dtype_of, empty_frame, schema
+from features.company import REJECT_COLUMNS, Company, ContractError
+from features.contract import TABLES, Column, Inv, Ord, Table, dtype_of, schema
+from features.formats import (
+    EXTENSIONS,
+    Format,
+    FormatError,
+    Mapping,
+    cells_as_text,
+    date_hint,
+    decide_decimal,
+    delimiter_hint,
+    native_numbers,
+    parse_dates,
+    parse_mapping,
+    parse_numbers,
+    read_mapping_file,
+    read_table,
+)
+from features.ledger import reconcile
+from features.policy import Policy
 
-REJECT_COLUMNS = ["table", "row", "column", "problem"]
-SUMMARY_COLUMNS = ["table", "file", "rows_read", "rows_used", "rows_rejected"]
-_ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+SUMMARY_COLUMNS = ["table", "file", "rows_read", "rows_used", "rows_rejected", "rows_knock_on"]
+DIAGNOSIS_COLUMNS = ["table", "column", "problem", "rows", "examples", "hint", "knock_on"]
+MAPPING_FILE = "mapping.yaml"  # found in the data folder, it is used when no mapping is given
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
+_KNOCK_ON = "refers to a rejected row"
+_EXAMPLES = 3
 # Links are checked after the tables they point to, so a reference to a rejected row is caught.
 _ORDER = ("customers", "orders", "invoices", "purchase_orders", "bills",
-          "cash_transactions", "cash_balances", "inventory")
-
-
-class ContractError(Exception):
-    """The data cannot be used at all; ``problems`` lists why, one readable line each."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("\n".join(problems))
-
-
-@dataclass
-class Company:
-    """A company's validated tables: only used rows, typed, every contract column present.
-
-    ``supplied`` says which columns the data really had (the rest were filled with defaults),
-    so that a feature can tell "no delivery channel given" from "all paper".
-    The index of each table is the row's 1-based number in its file.
-    """
-
-    tables: dict[str, pd.DataFrame]
-    supplied: dict[str, frozenset[str]] = field(default_factory=dict)
-
-    def has(self, table: str) -> bool:
-        return table in self.tables
-
-    def __getitem__(self, table: str) -> pd.DataFrame:
-        return self.tables[table]
-
-    def get(self, table: str) -> pd.DataFrame:
-        """The table, or an empty typed table when the data has none."""
-        return self.tables[table] if table in self.tables else empty_frame(TABLES[table])
-
-    def replace(self, **tables: pd.DataFrame) -> Company:
-        return Company({**self.tables, **tables}, self.supplied)
+          "cash_transactions", "cash_balances", "inventory", "payments", "credit_notes", "actions", "fx_rates")
 
 
 @dataclass
 class Validation:
+    """What validating a folder found.
+
+    ``detected``: per table, the format settings found without being declared (delimiter, encoding,
+    decimal, sheet). ``diagnosis``: the rejects counted by table, column and problem (DIAGNOSIS_COLUMNS),
+    knock-on rejects (rows rejected only because the row they refer to was) in rows of their own.
+    ``mapping``: the mapping file used, if any (given, or found in the folder).
+    """
+
     company: Company
     rejects: pd.DataFrame
     summary: pd.DataFrame
     ignored: dict[str, list[str]]
+    detected: dict[str, dict[str, str]] = field(default_factory=dict)
+    diagnosis: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DIAGNOSIS_COLUMNS))
+    mapping: str | None = None
 
 
-def read_mapping(path: str | Path | None) -> dict[str, dict[str, str]]:
-    """Read a mapping YAML ``table: {our_name: their_name}`` and check it names real tables and columns."""
+def read_mapping(path: str | Path | None) -> Mapping:
+    """Read a mapping YAML (``table: {our_name: their_name}`` and an optional ``format:``) and check it.
+
+    The result indexes like the old dict (``mapping["invoices"]`` is the rename of that table) and
+    carries each table's ``Format``.
+    """
     if path is None:
-        return {}
+        return Mapping({})
     try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as e:
-        raise ContractError([f"mapping {path}: unreadable ({e})"]) from e
-    problems = []
-    if not isinstance(raw, dict):
-        raise ContractError([f"mapping {path}: expected `table: {{our_name: their_name}}`"])
-    mapping: dict[str, dict[str, str]] = {}
-    for table, cols in raw.items():
-        if table not in TABLES:
-            problems.append(f"mapping {path}: unknown table '{table}' (known: {', '.join(TABLES)})")
-            continue
-        if not isinstance(cols, dict):
-            problems.append(f"mapping {path}: table '{table}' must map our column names to yours")
-            continue
-        for ours, theirs in cols.items():
-            if ours not in TABLES[table].names:
-                problems.append(f"mapping {path}: {table} has no column '{ours}' "
-                                f"(columns: {', '.join(TABLES[table].names)})")
-            elif not isinstance(theirs, str) or not theirs:
-                problems.append(f"mapping {path}: {table}.{ours} must name one of your columns")
-        mapping[table] = {str(k): str(v) for k, v in cols.items()}
-    if problems:
-        raise ContractError(problems)
-    return mapping
+        return read_mapping_file(path)
+    except FormatError as e:
+        raise ContractError(e.problems) from e
+
+
+def _resolve_mapping(folder: Path, mapping: str | Path | dict | Mapping | None) -> Mapping:
+    """The mapping to use: the one given (file, dict shaped like the file, or read), else the folder's own."""
+    if isinstance(mapping, Mapping):
+        return mapping
+    if isinstance(mapping, dict):
+        try:
+            return parse_mapping(mapping, "mapping")
+        except FormatError as e:
+            raise ContractError(e.problems) from e
+    if mapping is None and (folder / MAPPING_FILE).is_file():
+        mapping = folder / MAPPING_FILE
+    return read_mapping(mapping)
 
 
 def find_files(folder: str | Path) -> dict[str, Path]:
@@ -107,98 +103,121 @@ def find_files(folder: str | Path) -> dict[str, Path]:
     if not folder.is_dir():
         raise ContractError([f"{folder}: no such data folder"])
     found, problems = {}, []
+    expected = " or ".join(f"{{name}}.{ext}" for ext in EXTENSIONS)
     for name, table in TABLES.items():
-        files = [folder / f"{name}.{ext}" for ext in ("csv", "parquet") if (folder / f"{name}.{ext}").is_file()]
+        files = [folder / f"{name}.{ext}" for ext in EXTENSIONS if (folder / f"{name}.{ext}").is_file()]
         if len(files) > 1:
-            problems.append(f"{name}: both {name}.csv and {name}.parquet exist; keep one")
+            problems.append(f"{name}: both {' and '.join(f.name for f in files)} exist; keep one")
         elif files:
             found[name] = files[0]
         elif table.required:
-            problems.append(f"{name}: required table missing (expected {name}.csv or {name}.parquet in {folder})")
+            problems.append(f"{name}: required table missing (expected {expected.format(name=name)} in {folder})")
     if problems:
         raise ContractError(problems)
     return found
 
 
-def _read(path: Path) -> pd.DataFrame:
-    try:
-        if path.suffix == ".csv":
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig")
-        else:
-            frame = pd.read_parquet(path)
-    except Exception as e:  # noqa: BLE001 - any reader failure means the file is unreadable
-        raise ContractError([f"{path.stem}: unreadable file {path.name} ({type(e).__name__}: {e})"]) from e
-    frame.columns = [str(c).strip() for c in frame.columns]
-    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
-    return frame
-
-
-def _rename(frame: pd.DataFrame, table: Table, mapping: dict[str, str], path: Path) -> pd.DataFrame:
+def _rename(frame: pd.DataFrame, table: Table, mapping: dict[str, str], path: Path,
+            detected: dict[str, str]) -> pd.DataFrame:
     problems = []
+    hint = ""
+    if "encoding" in detected:
+        hint = (f" (its encoding was detected as {detected['encoding']}, not declared: if letters look wrong, "
+                f"declare format: encoding, e.g. cp1252)")
+    elif len(frame.columns) == 1:
+        hint = delimiter_hint(str(frame.columns[0]), detected.get("delimiter", ","))
+        hint = f" (the header was read as one column{hint})" if hint else ""
     for ours, theirs in mapping.items():
         if theirs not in frame.columns:
             problems.append(f"{table.name}: the mapping names column '{theirs}' for {ours}, "
-                            f"but {path.name} has no such column")
+                            f"but {path.name} has no such column{hint}")
     if problems:
         raise ContractError(problems)
-    return frame.rename(columns={theirs: ours for ours, theirs in mapping.items()})
+    renamed = frame.rename(columns={theirs: ours for ours, theirs in mapping.items()})
+    clash = renamed.columns[renamed.columns.duplicated()]
+    if len(clash):
+        raise ContractError([f"{table.name}: the mapping renames a column to '{c}', which {path.name} also has; "
+                             f"map only one" for c in clash])
+    return renamed
 
 
-def _as_text(series: pd.Series) -> pd.Series:
-    """Values as stripped strings, with empty cells as NA; integral floats lose their '.0'."""
-    if pd.api.types.is_float_dtype(series):
-        whole = series.notna() & (series % 1 == 0)
-        text = series.astype(object).where(~whole, series.where(~whole, 0).astype("int64").astype(str))
-        series = text.where(series.notna(), None)
-    out = series.astype("string").str.strip()
-    return out.mask(out == "")
+# A problem per row of one column: its text, its kind (the same for every row of a cause) and the value shown.
+@dataclass
+class _Found:
+    problem: pd.Series
+    kind: pd.Series
 
 
-def _parse(raw: pd.Series, col: Column) -> tuple[pd.Series, pd.Series]:
-    """Coerce one column to its kind. Returns the values and, per row, a problem text or NA."""
-    problem = pd.Series(pd.NA, index=raw.index, dtype="string")
-    if col.kind == "date" and pd.api.types.is_datetime64_any_dtype(raw):
-        values = pd.to_datetime(raw).dt.tz_localize(None) if getattr(raw.dt, "tz", None) else raw
-        values = values.dt.normalize().astype("datetime64[ns]")
-        empty = values.isna()
+def _empty_found(index: pd.Index) -> _Found:
+    return _Found(pd.Series(pd.NA, index=index, dtype="string"), pd.Series(pd.NA, index=index, dtype="string"))
+
+
+def _mark(found: _Found, mask: pd.Series, problem: pd.Series | str, kind: str) -> None:
+    mask = mask & found.problem.isna()
+    found.problem[mask] = problem[mask] if isinstance(problem, pd.Series) else problem
+    found.kind[mask] = kind
+
+
+def _parse(raw: pd.Series, col: Column, fmt: Format, where: str) -> tuple[pd.Series, _Found, dict[str, str]]:
+    """Coerce one column to its kind in the file's format: the values, the problems, what was detected."""
+    found, detected = _empty_found(raw.index), {}
+    if col.kind == "date":
+        values, problem = parse_dates(raw, fmt.date_format)
+        empty = values.isna() & problem.isna()
+        _mark(found, problem.str.contains("is outside", regex=False).fillna(False).astype(bool), problem,
+              "date out of range")
+        _mark(found, problem.notna(), problem, "unparseable date")
     elif col.kind == "bool" and pd.api.types.is_bool_dtype(raw):
         values = raw.astype(pd.BooleanDtype())
         empty = values.isna()
     elif col.kind in ("money", "number") and pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
         values = raw.astype("float64")
         empty = values.isna()
+    elif col.kind in ("money", "number"):
+        cells = raw.astype(object)
+        native = native_numbers(raw)
+        text = cells_as_text(cells.where(~native, None) if native.any() else raw)
+        empty = text.isna() & ~native
+        try:
+            decimal, thousands = decide_decimal(text, fmt)
+        except FormatError as e:
+            raise ContractError([f"{where}: {p}" for p in e.problems]) from e
+        if fmt.decimal is None and text.notna().any() and (
+                decimal == "," or (thousands and text.str.contains(thousands, regex=False).any())):
+            detected = {"decimal": decimal, **({"thousands": thousands} if thousands else {})}
+        values, problem = parse_numbers(text, decimal, thousands)
+        values[native] = cells[native].astype("float64")
+        _mark(found, problem.notna(), problem, "not a number")
     else:
-        text = _as_text(raw)
+        text = cells_as_text(raw)
         empty = text.isna()
-        if col.kind == "date":
-            shaped = text.str.fullmatch(_ISO_DATE).fillna(False).astype(bool)
-            values = pd.to_datetime(text.where(shaped), format="%Y-%m-%d", errors="coerce").astype("datetime64[ns]")
-            bad = ~empty & values.isna()
-            problem[bad] = "unparseable date '" + text[bad] + "' (expected YYYY-MM-DD)"
-        elif col.kind in ("money", "number"):
-            values = pd.to_numeric(text, errors="coerce").astype("float64")
-            bad = ~empty & (values.isna() | ~np.isfinite(values.fillna(0)))
-            problem[bad] = "not a number: '" + text[bad] + "'"
-        elif col.kind == "bool":
+        if col.kind == "bool":
             low = text.str.lower()
             values = pd.Series(pd.NA, index=raw.index, dtype=pd.BooleanDtype())
             values[low.isin(_TRUE).fillna(False).astype(bool)] = True
             values[low.isin(_FALSE).fillna(False).astype(bool)] = False
             bad = ~empty & values.isna()
-            problem[bad] = "not true/false: '" + text[bad] + "'"
+            _mark(found, bad, "not true/false: '" + text + "'", "not true/false")
         elif col.kind == "category":
             values = text.str.lower()
         else:
             values = text
     if not col.nullable:
-        problem[empty & problem.isna()] = "missing value"
-    return values, problem
+        _mark(found, empty, "missing value", "missing value")
+    return values, found, detected
 
 
-def _long(table: str, column: str, problem: pd.Series) -> pd.DataFrame:
+def _long(table: str, column: str, problem: pd.Series, kind: pd.Series | str | None = None,
+          value: pd.Series | None = None) -> pd.DataFrame:
+    """Reject rows (REJECT_COLUMNS plus the problem's kind and the value shown in the diagnosis)."""
     problem = problem.dropna()
+    if kind is None:
+        kind = problem
+    kinds = kind.reindex(problem.index) if isinstance(kind, pd.Series) else pd.Series(kind, index=problem.index)
+    values = value.reindex(problem.index) if value is not None else pd.Series(pd.NA, index=problem.index)
     return pd.DataFrame({"table": table, "row": problem.index.astype("int64"),
-                         "column": column, "problem": problem.astype(str).to_numpy()})
+                         "column": column, "problem": problem.astype(str).to_numpy(),
+                         "kind": kinds.astype(str).to_numpy(), "value": values.astype(object).to_numpy()})
 
 
 def _schema_problems(frame: pd.DataFrame, table: Table) -> list[pd.DataFrame]:
@@ -211,6 +230,8 @@ def _schema_problems(frame: pd.DataFrame, table: Table) -> list[pd.DataFrame]:
             "row": cases["index"].astype("int64").to_numpy(),
             "column": cases["column"].astype(str).to_numpy(),
             "problem": (cases["check"].astype(str) + " (got " + cases["failure_case"].astype(str) + ")").to_numpy(),
+            "kind": cases["check"].astype(str).to_numpy(),
+            "value": cases["failure_case"].astype(str).to_numpy(),
         })]
     return []
 
@@ -220,7 +241,9 @@ def _rule_problems(frame: pd.DataFrame, table: Table) -> list[pd.DataFrame]:
     for rule in table.rules:
         present = frame[list(rule.columns)].notna().all(axis=1)
         broken = present & ~rule.ok(frame).fillna(True).astype(bool)
-        out.append(_long(table.name, rule.column, pd.Series(rule.problem, index=frame.index[broken], dtype="string")))
+        shown = frame[rule.column].astype(str) if rule.column in frame else None
+        out.append(_long(table.name, rule.column, pd.Series(rule.problem, index=frame.index[broken], dtype="string"),
+                         rule.problem, shown))
     return out
 
 
@@ -229,8 +252,9 @@ def _future_problems(frame: pd.DataFrame, table: Table, today: pd.Timestamp) -> 
     out = []
     for name in table.learned:
         late = frame[name] > today
-        text = name + " " + frame.loc[late, name].dt.strftime("%Y-%m-%d") + f" is after today ({today:%Y-%m-%d})"
-        out.append(_long(table.name, name, text.astype("string")))
+        shown = frame.loc[late, name].dt.strftime("%Y-%m-%d")
+        text = name + " " + shown + f" is after today ({today:%Y-%m-%d})"
+        out.append(_long(table.name, name, text.astype("string"), "is after today", shown))
     return out
 
 
@@ -247,11 +271,28 @@ def _duplicate_problems(frame: pd.DataFrame, table: Table, clean: pd.Series) -> 
     label = " + ".join(table.key)
     values = keys[dup].astype(str).agg(" / ".join, axis=1)
     text = "duplicated " + label + " '" + values + "' (first in row " + first[dup].astype(str) + ")"
-    return _long(table.name, table.key[0], text.astype("string"))
+    return _long(table.name, table.key[0], text.astype("string"), f"duplicated {label}", values)
+
+
+def _padding_hint(unknown: pd.Series, known: pd.Index) -> str:
+    """When unknown ids match known ones once leading zeros are restored (or dropped), say so."""
+    ids = pd.Series(unknown.dropna().unique()).astype(str)
+    digits = ids[ids.str.fullmatch(r"\d+")]
+    if digits.empty:
+        return ""
+    bare = pd.Series(known.astype(str), index=known.astype(str))
+    bare = pd.Series(bare.index, index=bare.str.lstrip("0"))
+    bare = bare[~bare.index.duplicated()]
+    matched = digits[digits.str.lstrip("0").isin(bare.index)]
+    if len(matched) < max(1, len(digits) // 2):
+        return ""
+    v = matched.iloc[0]
+    return (f"{len(matched):,} of {len(digits):,} such ids match once zero-padded (e.g. '{v}' is "
+            f"'{bare[v.lstrip('0')]}'): the export dropped leading zeros; save the ids as text")
 
 
 def _link_problems(frame: pd.DataFrame, table: Table, used: dict[str, pd.DataFrame],
-                   rejected_keys: dict[str, set[str]]) -> list[pd.DataFrame]:
+                   rejected_keys: dict[str, set[str]], hints: dict) -> list[pd.DataFrame]:
     out = []
     for link in table.links:
         if link.table not in used:  # the linked table is absent: nothing to check against
@@ -265,9 +306,14 @@ def _link_problems(frame: pd.DataFrame, table: Table, used: dict[str, pd.DataFra
         text = pd.Series(pd.NA, index=frame.index, dtype="string")
         text[missing & ~rejected] = ("unknown " + link.column + " '" + values[missing & ~rejected]
                                      + f"' (not in {link.table})")
+        kind = pd.Series(f"unknown {link.column} (not in {link.table})", index=frame.index, dtype="string")
         text[rejected] = (link.column + " '" + values[rejected]
-                          + f"' refers to a rejected row of {link.table}")
-        out.append(_long(table.name, link.column, text))
+                          + f"' {_KNOCK_ON} of {link.table}")
+        kind[rejected] = f"{link.column} {_KNOCK_ON} of {link.table}"
+        out.append(_long(table.name, link.column, text, kind, values))
+        hint = _padding_hint(values[missing & ~rejected], target.index)
+        if hint:
+            hints[(table.name, link.column, f"unknown {link.column} (not in {link.table})")] = hint
         for ours, theirs in link.same:
             linked = target[theirs].reindex(values[present & known]).to_numpy()
             differs = pd.Series(False, index=frame.index)
@@ -275,7 +321,8 @@ def _link_problems(frame: pd.DataFrame, table: Table, used: dict[str, pd.DataFra
             text = (ours + " '" + frame.loc[differs, ours] + "' differs from " + link.table + " "
                     + values[differs] + "'s " + theirs + " '"
                     + target[theirs].reindex(values[differs]).astype(str).to_numpy() + "'")
-            out.append(_long(table.name, ours, text.astype("string")))
+            out.append(_long(table.name, ours, text.astype("string"), f"{ours} differs from {link.table}'s {theirs}",
+                             frame[ours]))
     return out
 
 
@@ -289,20 +336,97 @@ def _defaults(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
     return frame[table.names]
 
 
-def validate(folder: str | Path, mapping: str | Path | dict | None = None,
-             today: pd.Timestamp | str | None = None) -> Validation:
-    """Load and validate a data folder; raise ``ContractError`` on errors, set bad rows aside."""
+def _number_hint(values: pd.Series) -> str:
+    """The decimal/thousands setting that reads every one of these values, when there is one."""
+    sample = values.dropna().astype(str).drop_duplicates().head(200)
+    if sample.empty:
+        return ""
+    for decimal, thousands in ((",", "."), (",", " "), (",", ""), (".", ","), (".", " "), (".", "'")):
+        nums, problem = parse_numbers(pd.Series(sample.to_numpy(), dtype="string"), decimal, thousands)
+        if problem.isna().all():
+            shown = f'{{decimal: "{decimal}"' + (f', thousands: "{thousands}"' if thousands else "") + "}"
+            return f"these read as numbers with format: {shown}"
+    return ""
+
+
+def _knock_on_rows(rejects: pd.DataFrame) -> pd.Series:
+    """Per reject line, whether its row was rejected only because a row it refers to was."""
+    is_knock = rejects["kind"].str.contains(_KNOCK_ON, regex=False)
+    only = is_knock.groupby([rejects["table"], rejects["row"]]).transform("all")
+    return only.astype(bool)
+
+
+def _diagnose(rejects: pd.DataFrame, hints: dict) -> pd.DataFrame:
+    """Rejects counted by table, column and kind of problem, with examples and a hint where one is known."""
+    if rejects.empty:
+        return pd.DataFrame(columns=DIAGNOSIS_COLUMNS)
+    rejects = rejects.assign(knock_on=_knock_on_rows(rejects))
+    # A row with a problem of its own is counted under that problem, not as a knock-on too.
+    own_problem = ~rejects["knock_on"] & rejects["kind"].str.contains(_KNOCK_ON, regex=False)
+    rows = []
+    for (table, column, kind), group in rejects[~own_problem].groupby(["table", "column", "kind"], sort=False):
+        shown = group["value"].dropna().astype(str).drop_duplicates()
+        hint = hints.get((table, column, kind), "")
+        if not hint and kind == "unparseable date":
+            hint = date_hint(shown)
+        if not hint and kind == "not a number":
+            hint = _number_hint(shown)
+        if not hint and kind == "date out of range":
+            hint = "leave the date empty when there is none"
+        rows.append({"table": table, "column": column, "problem": kind, "rows": group["row"].nunique(),
+                     "examples": ", ".join(f"'{v}'" for v in shown.head(_EXAMPLES)), "hint": hint,
+                     "knock_on": bool(group["knock_on"].all())})
+    out = pd.DataFrame(rows, columns=DIAGNOSIS_COLUMNS)
+    return out.sort_values(["knock_on", "rows"], ascending=[True, False], kind="stable").reset_index(drop=True)
+
+
+def describe(diagnosis: pd.DataFrame, table: str, top: int = 3) -> list[str]:
+    """The main reasons a table's rows were rejected, one readable line each (for error messages)."""
+    lines = []
+    for r in diagnosis[diagnosis["table"] == table].head(top).itertuples(index=False):
+        line = f"  {r.rows:,} × {r.column}: {r.problem}" + (f", e.g. {r.examples}" if r.examples else "")
+        lines.append(line + (f" — {r.hint}" if r.hint else ""))
+    return lines
+
+
+def _read(name: str, path: Path, mapping: Mapping) -> tuple[pd.DataFrame, dict[str, str]]:
+    try:
+        frame, detected = read_table(path, mapping.format(name))
+    except FormatError as e:
+        raise ContractError(e.problems) from e
+    declared = {k: v for k, v in detected.items() if getattr(mapping.format(name), k, None) is None}
+    return _rename(frame, TABLES[name], mapping.get(name, {}) or {}, path, declared), detected
+
+
+def validate(folder: str | Path, mapping: str | Path | dict | Mapping | None = None,
+             today: pd.Timestamp | str | None = None, policy: Policy | None = None) -> Validation:
+    """Load and validate a data folder; raise ``ContractError`` on errors, set bad rows aside.
+
+    ``mapping`` is a mapping file, a dict shaped like one, or None: then the folder's own
+    ``mapping.yaml`` when there is one. ``policy`` (``--config``) gives the base currency; None: the
+    folder's own ``likvid.yaml``.
+    """
+    folder = Path(folder)
     today = pd.Timestamp(today if today is not None else pd.Timestamp.today()).normalize()
-    maps = mapping if isinstance(mapping, dict) else read_mapping(mapping)
+    maps = _resolve_mapping(folder, mapping)
     files = find_files(folder)
-    frames, raw_counts, supplied, ignored, problems = {}, {}, {}, {}, []
+    frames, raw_counts, supplied, ignored, detected, problems = {}, {}, {}, {}, {}, []
     for name, path in files.items():
         table = TABLES[name]
-        frame = _rename(_read(path), table, maps.get(name, {}), path)
+        try:
+            frame, detected[name] = _read(name, path, maps)
+        except ContractError as e:
+            problems += e.problems
+            continue
         missing = [c for c in table.required_columns if c not in frame.columns]
         if missing:
+            hint = ""
+            if len(frame.columns) == 1:
+                used_sep = maps.format(name).delimiter or detected[name].get("delimiter", ",")
+                hint = delimiter_hint(str(frame.columns[0]), used_sep)
+                hint = f" (the header was read as one column '{frame.columns[0][:60]}'{hint})" if hint else hint
             problems.append(f"{name}: required column{'s' if len(missing) > 1 else ''} "
-                            f"{', '.join(missing)} missing from {path.name}")
+                            f"{', '.join(missing)} missing from {path.name}{hint}")
             continue
         ignored[name] = [c for c in frame.columns if c not in table.names]
         supplied[name] = frozenset(c for c in frame.columns if c in table.names)
@@ -310,21 +434,25 @@ def validate(folder: str | Path, mapping: str | Path | dict | None = None,
     if problems:
         raise ContractError(problems)
 
-    used, rejects, rejected_keys = {}, [], {}
+    used, rejects, rejected_keys, hints = {}, [], {}, {}
     for name in [n for n in _ORDER if n in frames]:
-        table, raw = TABLES[name], frames[name]
+        table, raw, fmt = TABLES[name], frames[name], maps.format(name)
         typed = pd.DataFrame(index=raw.index)
         found = []
         for col in table.columns:
             if col.name in raw.columns:
-                typed[col.name], problem = _parse(raw[col.name], col)
-                found.append(_long(name, col.name, problem))
+                typed[col.name], col_found, col_detected = _parse(raw[col.name], col, fmt, f"{name}.{col.name}")
+                shown = cells_as_text(raw[col.name]) if col_found.problem.notna().any() else None
+                found.append(_long(name, col.name, col_found.problem, col_found.kind, shown))
+                for setting, value in col_detected.items():
+                    seen = detected[name].get(setting)
+                    detected[name][setting if seen in (None, value) else f"{setting} ({col.name})"] = value
             else:
                 typed[col.name] = pd.Series(None, index=raw.index, dtype=object).astype(dtype_of(col))
         found += _schema_problems(typed, table)
         found += _rule_problems(typed, table)
         found += _future_problems(typed, table, today)
-        found += _link_problems(typed, table, used, rejected_keys)
+        found += _link_problems(typed, table, used, rejected_keys, hints)
         found = pd.concat(found, ignore_index=True)
         clean = ~typed.index.isin(found["row"])
         found = pd.concat([found, _duplicate_problems(typed, table, pd.Series(clean, index=typed.index))],
@@ -335,19 +463,39 @@ def validate(folder: str | Path, mapping: str | Path | dict | None = None,
         used[name] = _defaults(typed.loc[~bad].copy(), table)
         rejects.append(found)
 
-    reject_frame = (pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame(columns=REJECT_COLUMNS))
-    reject_frame = reject_frame.drop_duplicates().sort_values(["table", "row", "column"], kind="stable")
+
+    used, rejects, base = reconcile(used, rejects, today, folder, policy)  # paid dates from payments; fx rates
+    reject_frame = (pd.concat(rejects, ignore_index=True) if rejects
+                    else pd.DataFrame(columns=[*REJECT_COLUMNS, "kind", "value"]))
+    if "kind" not in reject_frame:
+        reject_frame["kind"] = pd.NA
+    reject_frame["kind"] = reject_frame["kind"].fillna(reject_frame["problem"]).astype(str)
+    if "value" not in reject_frame:
+        reject_frame["value"] = pd.NA
+    reject_frame = (reject_frame.drop_duplicates(subset=REJECT_COLUMNS)
+                    .sort_values(["table", "row", "column"], kind="stable").reset_index(drop=True))
+    diagnosis = _diagnose(reject_frame, hints)
+    knock_on = (reject_frame.assign(k=_knock_on_rows(reject_frame)).groupby(["table", "row"])["k"].all()
+                .groupby(level="table").sum() if len(reject_frame) else pd.Series(dtype="int64"))
     summary = pd.DataFrame([
         {"table": n, "file": files[n].name, "rows_read": raw_counts[n], "rows_used": len(used[n]),
-         "rows_rejected": raw_counts[n] - len(used[n])}
+         "rows_rejected": raw_counts[n] - len(used[n]), "rows_knock_on": int(knock_on.get(n, 0))}
         for n in _ORDER if n in used
     ], columns=SUMMARY_COLUMNS)
-    return Validation(Company(used, supplied), reject_frame.reset_index(drop=True), summary, ignored)
+    empty = []
+    for n in (n for n in _ORDER if n in used and TABLES[n].required and used[n].empty):
+        reason = f"all {raw_counts[n]:,} rows rejected; the main reasons:" if raw_counts[n] else "the file has no rows"
+        empty += [f"{n}: no usable row in {files[n].name} ({reason})", *describe(diagnosis, n)]
+    if empty:
+        raise ContractError(empty)
+    return Validation(Company(used, supplied, base), reject_frame[REJECT_COLUMNS], summary, ignored,
+                      {n: d for n, d in detected.items() if d}, diagnosis, maps.source)
 
 
-def load(folder: str | Path, mapping: str | Path | dict | None = None) -> Company:
+def load(folder: str | Path, mapping: str | Path | dict | Mapping | None = None) -> Company:
     """The usable company in a folder (rejected rows left out; see ``validate`` for the report)."""
     return validate(folder, mapping).company
 
 
-__all__ = ["Company", "ContractError", "Validation", "find_files", "load", "read_mapping", "validate"]
+__all__ = ["Company", "ContractError", "Mapping", "Validation", "describe", "find_files", "load", "read_mapping",
+           "validate"]

@@ -41,8 +41,57 @@ class DunningStep(_Frozen):
     action: str = Field(min_length=1, description="What to do, in the controller's words.")
 
 
+MESSAGE_FIELDS = ("customer", "invoice", "amount", "currency", "due", "days", "action", "promise", "others")
+
+
+class MessageSet(_Frozen):
+    """Drafts for one language; ``{placeholders}`` from ``MESSAGE_FIELDS`` are filled in per row."""
+
+    pre_due: str = Field(min_length=1, description="Before due, to a customer likely to pay late.")
+    overdue: str = Field(min_length=1, description="An overdue invoice, at the ladder's step {action}.")
+    broken_promise: str = Field(min_length=1, description="A promise to pay that was not kept (escalated).")
+    dispute: str = Field(min_length=1, description="A disputed invoice: resolve, do not chase.")
+
+    @field_validator("pre_due", "overdue", "broken_promise", "dispute")
+    @classmethod
+    def _known_placeholders(cls, text: str) -> str:
+        try:
+            text.format_map(dict.fromkeys(MESSAGE_FIELDS, ""))
+        except (KeyError, ValueError, IndexError) as e:
+            raise ValueError(f"unknown or bad placeholder {e} (known: {', '.join(MESSAGE_FIELDS)})") from None
+        return text
+
+
+class Messages(_Frozen):
+    """Message drafts per language (English ``en`` and Swedish ``sv``)."""
+
+    en: MessageSet = MessageSet(
+        pre_due="Dear {customer}, a friendly reminder that invoice {invoice} of {amount} {currency} falls due on "
+                "{due}. Thank you for paying on time.",
+        overdue="Dear {customer}, invoice {invoice} of {amount} {currency}, due on {due}, is {days} days "
+                "overdue{others}. This is our {action}: please pay it or tell us when you will.",
+        broken_promise="Dear {customer}, you promised {promise} for invoice {invoice} ({amount} {currency}, due "
+                       "{due}), and we have not received it. As a next step this is our {action}: please pay "
+                       "now{others}.",
+        dispute="Dear {customer}, about your query on invoice {invoice} of {amount} {currency} (due {due}): we "
+                "would like to resolve it with you. Please tell us what is wrong so we can correct it.",
+    )
+    sv: MessageSet = MessageSet(
+        pre_due="Hej {customer}, en vänlig påminnelse om att faktura {invoice} på {amount} {currency} förfaller "
+                "{due}. Tack för att ni betalar i tid.",
+        overdue="Hej {customer}, faktura {invoice} på {amount} {currency} förföll {due} och är {days} dagar "
+                "försenad{others}. Detta är vår {action}: betala gärna eller meddela när ni kan betala.",
+        broken_promise="Hej {customer}, ni lovade {promise} för faktura {invoice} ({amount} {currency}, förföll "
+                       "{due}), men vi har inte fått betalningen. Som nästa steg är detta vår {action}: betala "
+                       "snarast{others}.",
+        dispute="Hej {customer}, angående er fråga om faktura {invoice} på {amount} {currency} (förföll {due}): "
+                "vi vill gärna lösa den med er. Berätta vad som är fel så rättar vi det.",
+    )
+
+
 class Dunning(_Frozen):
-    """The collections ladder, from the first day overdue upwards, plus the friendly pre-due reminder."""
+    """The collections ladder, from the first day overdue upwards, plus the friendly pre-due reminder, and the
+    rules the collections log imposes on it (contact frequency, promises, the control group, no-chase list)."""
 
     steps: tuple[DunningStep, ...] = (
         DunningStep(from_days_overdue=1, action="reminder"),
@@ -57,6 +106,15 @@ class Dunning(_Frozen):
     good_standing_max_p_late: float = Field(0.25, ge=0, le=1, description="A customer with nothing overdue whose "
                                             "recent late share is at most this is in good standing: never chased "
                                             "before due.")
+    min_days_between_contacts: int = Field(7, ge=0, le=365, description="A customer is contacted at most once "
+                                           "in this many days (the log's contacts and the list's own).")
+    promise_grace_days: int = Field(3, ge=0, le=60, description="An open promise to pay pauses chasing until its "
+                                    "date plus this many days; after that, unpaid, it is broken.")
+    control_share: float = Field(0.0, ge=0, le=0.5, description="Share of eligible invoices held back unchased, at "
+                                 "random by invoice id, to measure what chasing brings.")
+    no_dunning: tuple[str, ...] = Field((), description="Customer ids never chased.")
+    language: str = Field("en", pattern=r"^(en|sv)$", description="Language of the message drafts.")
+    messages: Messages = Messages()
 
     @field_validator("steps")
     @classmethod
@@ -156,6 +214,19 @@ class Collections(_Frozen):
                                   "makes punctual.")
 
 
+class ApprovalTier(_Frozen):
+    up_to: float | None = Field(None, gt=0, description="Amounts up to this go to this approver; the last tier "
+                                "has none.")
+    approver: str = Field(min_length=1, description="Who approves a referred order or credit of this size.")
+
+
+class Provision(_Frozen):
+    """Expected credit loss (IFRS 9 simplified approach) on open receivables."""
+
+    write_off_days: int = Field(180, ge=30, le=1095, description="An invoice still open this many days past due "
+                                "counts as lost in the loss-rate history.")
+
+
 class Policy(_Frozen):
     """Everything a finance team sets once: the company, grace, month end, aging, the ladder, capital cost,
     floor, grades, risk bands, collections, alerts, stock."""
@@ -182,6 +253,26 @@ class Policy(_Frozen):
     grades: Grades = Grades()
     alerts: Alerts = Alerts()
     inventory: Inventory = Inventory()
+    approval_tiers: tuple[ApprovalTier, ...] = (
+        ApprovalTier(up_to=100_000, approver="sales manager"),
+        ApprovalTier(up_to=500_000, approver="sales director"),
+        ApprovalTier(approver="CFO"),
+    )
+    provision: Provision = Provision()
+
+    @field_validator("approval_tiers")
+    @classmethod
+    def _tiers_rise(cls, tiers: tuple[ApprovalTier, ...]) -> tuple[ApprovalTier, ...]:
+        cuts = [t.up_to for t in tiers]
+        if not tiers or cuts[-1] is not None or any(c is None for c in cuts[:-1]):
+            raise ValueError("every tier but the last needs up_to, and the last must have none")
+        if any(b <= a for a, b in zip(cuts[:-1], cuts[1:-1])):
+            raise ValueError(f"up_to must rise from tier to tier, got {cuts[:-1]}")
+        return tiers
+
+    def approver(self, amount: float) -> str:
+        """Who approves a referred amount: the first tier whose ``up_to`` it is below (seed 003: "below 100k")."""
+        return next(t.approver for t in self.approval_tiers if t.up_to is None or amount < t.up_to)
 
     @field_validator("risk_bands")
     @classmethod

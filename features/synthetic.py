@@ -9,7 +9,12 @@ something true to learn:
   so a recent record says more than an old one;
 - disputes, paper delivery, large invoices and quarter- or month-end due dates slow payment;
 - a share of customers start paying worse from a date (and order less), for early warnings;
-- very late invoices of the riskiest customers are written off, some disputes are short-paid;
+- very late invoices of the riskiest customers are written off, some disputes are short-paid; a credit
+  note closes what was not paid, and a few invoices get a price-correction credit before they are paid;
+- a share of customers pay some invoices in instalments (partial payments) before the final receipt;
+  the invoice's paid date is the day its payments and credits first reach its amount;
+- customers in Sweden are invoiced in SEK (daily ``fx_rates`` against the EUR base); a few of their
+  instalments are paid in EUR; some customers get bonus credit notes left on the account (unapplied);
 - sales have yearly seasonality and growth; orders become invoices after per-customer lead
   times and some are cancelled; suppliers deliver purchase orders after lead times and bill
   with terms, some offering 1 % within 10 days; the bank has payroll, rent, tax and loan lines.
@@ -26,8 +31,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
-from features.contract import PO, Bal, Bill, Cust, Inv, Ord, Stock, Txn
+from features.contract import PO, Act, Bal, Bill, Credit, Cust, Fx, Inv, Ord, Pay, Stock, Txn
+from features.policy import POLICY_FILE
 
 _EPOCH = np.datetime64("1970-01-01", "D")
 _COUNTRIES = np.array(["SE", "NO", "DK", "FI", "DE", "NL", "GB", "FR", "IT", "ES"])
@@ -60,6 +67,12 @@ class SyntheticConfig:
     purchase_ratio: float = 0.6  # purchases as a share of sales
     discount_supplier_share: float = 0.3
     slow_sku_share: float = 0.15
+    base_currency: str = "EUR"
+    foreign_currency: str = "SEK"  # the currency of the customers in ``foreign_country``
+    foreign_country: str = "SE"
+    partial_payer_share: float = 0.15  # customers who pay some invoices in instalments
+    correction_share: float = 0.03  # invoices that get a price-correction credit note
+    bonus_credits_per_year: float = 0.3  # unapplied credit notes per customer and year
 
 
 def _wd(days: np.ndarray) -> np.ndarray:
@@ -231,21 +244,32 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> dict[str, pd.DataFr
     dispute_known = disputed & (dispute_day <= end)
 
     customer_ids = np.array([f"{i:06d}" for i in range(1, n + 1)])
+    order_order = np.argsort(i_issue, kind="stable")
+    rank = np.empty(n_inv, dtype=np.int64)
+    rank[order_order] = np.arange(n_inv)
+    invoice_ids = np.array([f"INV{i:08d}" for i in range(1, n_inv + 1)])[rank]  # numbered by issue date
+    # The ledger's own random stream, so the tables above stay what they were before it existed.
+    ledger = _ledger(np.random.default_rng([config.seed, 7]), config, start, end, c, _COUNTRIES[country], onboard,
+                     size, (run_kind, run_weekday, run_monthday), invoice_ids, customer_ids,
+                     i_issue, i_amount, pay_day, is_paid, paid_amount, disputed, dispute_day, written_off)
     invoices = pd.DataFrame({
+        Inv.ID: invoice_ids,
         Inv.CUSTOMER: customer_ids[c],
         Inv.ISSUE: _dates(i_issue),
         Inv.DUE: _dates(i_due),
-        Inv.AMOUNT: i_amount,
-        Inv.CURRENCY: "EUR",
+        Inv.AMOUNT: ledger["amount_doc"],
+        Inv.CURRENCY: ledger["currency"],
         Inv.PAID: _masked_dates(pay_day, is_paid),
-        Inv.PAID_AMOUNT: np.where(is_paid, paid_amount, np.nan),
+        Inv.PAID_AMOUNT: np.where(is_paid, ledger["paid_doc"], np.nan),
         Inv.DISPUTE: _masked_dates(dispute_day, dispute_known),
         Inv.DELIVERY: np.where(paper, "paper", "electronic"),
         Inv.ORDER: np.where(o_direct[i_idx], None, order_id[i_idx]),
     })
-    order_order = np.argsort(i_issue, kind="stable")
     invoices = invoices.iloc[order_order].reset_index(drop=True)
-    invoices.insert(0, Inv.ID, np.array([f"INV{i:08d}" for i in range(1, n_inv + 1)]))  # numbered by issue date
+    in_base = invoices.assign(**{Inv.AMOUNT: i_amount[order_order]})  # what the bank and suppliers scale with
+    # The credit team's log, from its own stream so that every table above stays what it was.
+    actions, truth_actions = _actions(np.random.default_rng([config.seed, 11]), end, i_due, pay_day, is_paid,
+                                      disputed, dispute_day, invoice_ids, ledger["amount_doc"])
 
     keep = ~o_direct
     orders = pd.DataFrame({
@@ -268,9 +292,9 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> dict[str, pd.DataFr
         Cust.ONBOARDED: _dates(onboard),
     })
 
-    suppliers = _suppliers(rng, config, days, season * trend, start, end, invoices[Inv.AMOUNT].sum())
-    cash_tx = _bank_lines(rng, days, invoices, start, end)
-    balances = _balances(invoices, suppliers["bills"], cash_tx, start, end)
+    suppliers = _suppliers(rng, config, days, season * trend, start, end, in_base[Inv.AMOUNT].sum())
+    cash_tx = _bank_lines(rng, days, in_base, start, end)
+    balances = _balances(ledger["receipts"], suppliers["bills"], cash_tx, start, end)
     inventory = _inventory(rng, config, days, suppliers["bills"], end)
 
     truth_invoices = pd.DataFrame({
@@ -294,6 +318,8 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> dict[str, pd.DataFr
         "deteriorates_from": _masked_dates(det_start, deteriorates),
         "added_delay_days": det_delay,
         "order_drop": det_order_drop,
+        "invoice_currency": ledger["customer_currency"],
+        "partial_payer": ledger["partial_payer"],
     })
     return {
         Cust.TABLE: customers,
@@ -304,9 +330,165 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> dict[str, pd.DataFr
         Txn.TABLE: cash_tx,
         Bal.TABLE: balances,
         Stock.TABLE: inventory,
+        Pay.TABLE: ledger["payments"],
+        Credit.TABLE: ledger["credit_notes"],
+        Fx.TABLE: ledger["fx_rates"],
+        Act.TABLE: actions,
         "truth/invoices": truth_invoices,
+        "truth/actions": truth_actions,
         "truth/customers": truth_customers,
     }
+
+
+def _ledger(rng, config, start, end, c, countries, onboard, size, runs, invoice_ids, customer_ids,
+            issue, amount, pay_day, is_paid, paid_amount, disputed, dispute_day, written_off) -> dict:
+    """Currencies, payments (instalments included) and credit notes of the invoices, with daily rates.
+
+    Arrays are per invoice (amounts in the base currency). Every paid invoice's payments and credits
+    first reach its amount on its paid day; instalments and credits dated by ``end`` of invoices paid
+    later leave them partly open.
+    """
+    n_inv, n = len(issue), len(customer_ids)
+    fx_start = start - 60
+    fx_days = np.arange(fx_start, end + 1)
+    path = np.arange(fx_start, max(end, int(pay_day.max(initial=end))) + 1)  # later days: planned, never written
+    rate = np.round(np.exp(np.log(0.09) + np.cumsum(rng.normal(0, 0.004, len(path)))), 6)  # EUR per SEK
+
+    def rate_on(d):
+        return rate[np.asarray(d) - fx_start]
+
+    foreign_customer = countries == config.foreign_country
+    foreign = foreign_customer[c]
+    per_base = np.where(foreign, 1 / rate_on(issue), 1.0)  # document units per base unit at issue
+    amount_doc = np.round(amount * per_base, 2)
+    cash = np.where(paid_amount >= amount, amount_doc, np.round(paid_amount * per_base, 2))
+    currency = np.where(foreign, config.foreign_currency, config.base_currency)
+
+    # Credits: what a write-off or a short-paid dispute left unpaid, and price corrections.
+    corrected = ~disputed & ~written_off & (rng.random(n_inv) < config.correction_share)
+    correction = np.where(corrected, np.round(amount_doc * rng.uniform(0.05, 0.2, n_inv), 2), 0.0)
+    cash = np.round(cash - correction, 2)
+    credit = np.round(amount_doc - cash, 2)
+    later = np.where(disputed, dispute_day + rng.integers(3, 20, n_inv), issue + rng.integers(1, 15, n_inv))
+    credit_day = np.where(written_off, pay_day, later)
+    credit_day = np.minimum(credit_day, pay_day)
+    reason = np.where(written_off, "write-off", np.where(disputed, "dispute", "price correction"))
+    has_credit = (credit >= 0.01) & (credit_day <= end)
+
+    # Payments: the final one on the paid day; a partial payer's instalments before it.
+    partial_payer = rng.random(n) < config.partial_payer_share
+    split = partial_payer[c] & (rng.random(n_inv) < 0.6) & (pay_day - issue >= 3) & (cash >= 1.0)
+    k = np.where(split, rng.integers(2, 4, n_inv), 1)  # payments per invoice
+    rows = []  # (invoice index, day, amount, in base currency)
+    share = rng.uniform(0.2, 0.8, n_inv)
+    first_part = rng.uniform(0.3, 0.7, n_inv)
+    kind, weekday, monthday = runs
+    for j in np.flatnonzero(split):
+        early = np.sort(rng.integers(issue[j] + 1, pay_day[j], k[j] - 1))
+        early = np.minimum(next_run(early, np.full(len(early), kind[c[j]]), np.full(len(early), weekday[c[j]]),
+                                    np.full(len(early), monthday[c[j]])), pay_day[j])
+        parts = [share[j]] if k[j] == 2 else [share[j] * first_part[j], share[j] * (1 - first_part[j])]
+        paid_so_far = 0.0
+        for m, (day, part) in enumerate(zip(early, parts)):
+            doc = round(cash[j] * part, 2)
+            if foreign[j] and m == 0 and rng.random() < 0.25:  # paid in the base currency instead
+                in_base = np.floor(doc * rate_on(day) * 100) / 100
+                rows.append((j, day, in_base, True))
+                paid_so_far += in_base / rate_on(day)
+            else:
+                rows.append((j, day, doc, False))
+                paid_so_far += doc
+        rows.append((j, pay_day[j], np.ceil((cash[j] - paid_so_far) * 100 - 1e-6) / 100, False))
+    single = np.flatnonzero(~split & (cash >= 0.01))
+    pay = pd.DataFrame(rows, columns=["j", "day", "amount", "base"])
+    pay = pd.concat([pay, pd.DataFrame({"j": single, "day": pay_day[single], "amount": cash[single], "base": False})],
+                    ignore_index=True)
+    pay = pay[(pay["day"] <= end) & (pay["amount"] >= 0.01)].sort_values(["day", "j"], kind="stable")
+    j = pay["j"].to_numpy()
+    payments = pd.DataFrame({
+        Pay.ID: [f"PAY{i:08d}" for i in range(1, len(pay) + 1)],
+        Pay.INVOICE: invoice_ids[j],
+        Pay.DATE: _dates(pay["day"].to_numpy()),
+        Pay.AMOUNT: pay["amount"].to_numpy(),
+        Pay.CURRENCY: np.where(pay["base"].to_numpy(), config.base_currency, currency[j]),
+    })
+    receipts = pd.Series(np.where(pay["base"], 1.0, np.where(foreign[j], rate_on(pay["day"].to_numpy()), 1.0))
+                         * pay["amount"].to_numpy(), index=payments[Pay.DATE]).groupby(level=0).sum()
+
+    # Bonus credits left on the account, in the customer's currency.
+    years = (end - start + 1) / 365.0
+    count = rng.poisson(config.bonus_credits_per_year * years, n)
+    who = np.repeat(np.arange(n), count)
+    first = np.maximum(onboard[who], start)
+    day = first + (rng.random(len(who)) * np.maximum(end - first, 1)).astype(np.int64)
+    bonus = np.round(size[who] * rng.uniform(0.05, 0.3, len(who))
+                     * np.where(foreign_customer[who], 1 / rate_on(day), 1.0), 2)
+    applied = np.flatnonzero(has_credit)
+    notes = pd.DataFrame({
+        Credit.CUSTOMER: np.concatenate([customer_ids[c[applied]], customer_ids[who]]),
+        Credit.DATE: _dates(np.concatenate([credit_day[applied], day])),
+        Credit.AMOUNT: np.concatenate([credit[applied], bonus]),
+        Credit.INVOICE: np.concatenate([invoice_ids[applied], np.full(len(who), None)]),
+        Credit.CURRENCY: np.concatenate([currency[applied], np.where(foreign_customer[who], config.foreign_currency,
+                                                                      config.base_currency)]),
+        Credit.REASON: np.concatenate([reason[applied], np.full(len(who), "bonus")]),
+    }).sort_values(Credit.DATE, kind="stable").reset_index(drop=True)
+    notes.insert(0, Credit.ID, [f"CN{i:07d}" for i in range(1, len(notes) + 1)])
+    fx_rates = pd.DataFrame({Fx.DATE: _dates(fx_days), Fx.CURRENCY: config.foreign_currency,
+                             Fx.RATE: rate[:len(fx_days)]})
+    return {"amount_doc": amount_doc, "paid_doc": cash, "currency": currency, "payments": payments,
+            "credit_notes": notes, "fx_rates": fx_rates, "receipts": receipts,
+            "customer_currency": np.where(foreign_customer, config.foreign_currency, config.base_currency),
+            "partial_payer": partial_payer}
+
+
+def _actions(rng, end, due, pay_day, is_paid, disputed, dispute_day, invoice_ids,
+             amount_doc) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The collections log: a reminder a week past due to every invoice still open then, a call at three weeks
+    with a promise to pay on half of them (seven in ten kept: promised for the day it is paid; the rest promised
+    a week after the call and paid later), the disputes logged when raised and resolved the day before payment.
+
+    The log describes the team's contacts; it does not move any payment (the effect of chasing is not simulated
+    yet), which ``truth/actions`` states per promise (``kept``) and as ``effect_days`` 0 on every reminder.
+    """
+    rows = []  # (day, kind, invoice index, promised day or -1)
+    open_on = np.where(is_paid, pay_day, np.iinfo(np.int64).max)
+    remind = _next_business_day(due + 7)
+    for j in np.flatnonzero((open_on > remind) & (remind <= end)):
+        rows.append((remind[j], "reminder", j, -1))
+    call = _next_business_day(due + 21)
+    called = np.flatnonzero((open_on > call) & (call <= end))
+    promises = called[rng.random(len(called)) < 0.5]
+    kept = rng.random(len(promises)) < 0.7
+    kept &= open_on[promises] < np.iinfo(np.int64).max  # a promise can only be kept by a payment
+    for j in called:
+        rows.append((call[j], "call", j, -1))
+    for j, k in zip(promises, kept):
+        rows.append((call[j], "promise", j, pay_day[j] if k else call[j] + 7))
+    raised = np.flatnonzero(disputed & (dispute_day <= end))
+    for j in raised:
+        rows.append((dispute_day[j], "dispute", j, -1))
+        if open_on[j] - 1 <= end and open_on[j] - 1 > dispute_day[j]:
+            rows.append((open_on[j] - 1, "resolved", j, -1))
+    log = pd.DataFrame(rows, columns=["day", "kind", "j", "promised"]).sort_values(["day", "j", "kind"],
+                                                                                   kind="stable")
+    j = log["j"].to_numpy()
+    promised = log["promised"].to_numpy()
+    is_promise = promised >= 0
+    actions = pd.DataFrame({
+        Act.ID: [f"ACT{i:08d}" for i in range(1, len(log) + 1)],
+        Act.DATE: _dates(log["day"].to_numpy()),
+        Act.KIND: log["kind"].to_numpy(),
+        Act.INVOICE: invoice_ids[j],
+        Act.CUSTOMER: None,
+        Act.PROMISED: _masked_dates(promised, is_promise),
+        Act.PROMISED_AMOUNT: np.where(is_promise, amount_doc[j], np.nan),
+        Act.BY: np.where(log["kind"].isin(["dispute", "resolved"]), "sales", "credit team"),
+    })
+    truth = pd.DataFrame({Act.ID: actions[Act.ID], Act.KIND: actions[Act.KIND],
+                          "kept": np.where(is_promise, promised == pay_day[j], False),
+                          "effect_days": 0.0})
+    return actions, truth
 
 
 def _suppliers(rng, config, days, shape, start, end, sales_total) -> dict[str, pd.DataFrame]:
@@ -387,7 +569,7 @@ def _bank_lines(rng, days, invoices, start, end) -> pd.DataFrame:
         ):
             rows.append((first + pd.Timedelta(days=day - 1), category, amount))
         if month.month in (1, 4, 7, 10):
-            quarter = monthly_sales.get(month - 1, level) + monthly_sales.get(month - 2, level) + monthly_sales.get(month - 3, level)
+            quarter = sum(monthly_sales.get(month - k, level) for k in (1, 2, 3))
             rows.append((first + pd.Timedelta(days=11), "tax", -0.06 * float(quarter)))
     for d in days[_wd(days) == 0]:  # weekly bank fees and sundries
         rows.append((_dates(np.array([d]))[0], "fees", -abs(rng.normal(0.002, 0.001)) * level))
@@ -398,13 +580,13 @@ def _bank_lines(rng, days, invoices, start, end) -> pd.DataFrame:
     tx = tx[(tx[Txn.DATE] >= _dates(np.array([start]))[0]) & (tx[Txn.DATE] <= _dates(np.array([end]))[0])]
     tx[Txn.AMOUNT] = tx[Txn.AMOUNT].round(2)
     tx[Txn.ACCOUNT] = "main"
-    return tx.sort_values(Txn.DATE, kind="stable").reset_index(drop=True)[[Txn.DATE, Txn.AMOUNT, Txn.CATEGORY, Txn.ACCOUNT]]
+    tx = tx.sort_values(Txn.DATE, kind="stable").reset_index(drop=True)
+    return tx[[Txn.DATE, Txn.AMOUNT, Txn.CATEGORY, Txn.ACCOUNT]]
 
 
-def _balances(invoices, bills, cash_tx, start, end) -> pd.DataFrame:
+def _balances(receipts, bills, cash_tx, start, end) -> pd.DataFrame:
     """Month-end balances (and the last day) consistent with every receipt, payment and bank line."""
     first, last = _dates(np.array([start]))[0], _dates(np.array([end]))[0]
-    receipts = invoices.dropna(subset=[Inv.PAID]).groupby(Inv.PAID)[Inv.PAID_AMOUNT].sum()
     paid = bills.dropna(subset=[Bill.PAID])
     cost = paid[Bill.AMOUNT] * (1 - np.where(paid["_taken"], paid[Bill.DISCOUNT_PCT].fillna(0) / 100, 0))
     payments = cost.groupby(paid[Bill.PAID]).sum()
@@ -440,10 +622,16 @@ def _inventory(rng, config, days, bills, end) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
-def write(tables: dict[str, pd.DataFrame], out: str | Path, fmt: str = "csv") -> Path:
-    """Write the tables (and ``truth/``) to a folder, as csv or parquet."""
+def write(tables: dict[str, pd.DataFrame], out: str | Path, fmt: str = "csv",
+          base_currency: str = SyntheticConfig.base_currency) -> Path:
+    """Write the tables (and ``truth/``) to a folder, as csv or parquet, with the ``base_currency`` its two
+    currencies report in set in the folder's likvid.yaml (other settings there are kept)."""
     out = Path(out)
     (out / "truth").mkdir(parents=True, exist_ok=True)
+    settings = out / POLICY_FILE
+    values = (yaml.safe_load(settings.read_text()) or {}) if settings.exists() else {}
+    if isinstance(values, dict) and not values.get("base_currency"):
+        settings.write_text(yaml.safe_dump({**values, "base_currency": base_currency}, sort_keys=False))
     for name, frame in tables.items():
         frame = frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
         path = out / f"{name}.{fmt}"

@@ -14,8 +14,9 @@ import pandas as pd
 
 from features.asof import as_of as _view
 from features.asof import last_known_date, to_date
-from features.contract import Bill, Inv, Stock
-from features.load import Company
+from features.company import Company
+from features.contract import Bill, Credit, Fx, Inv, Stock
+from features.ledger import base_amounts, base_of, open_amounts, to_base, unapplied_credit, unit
 from features.policy import Policy
 
 KPI_COLUMNS = ["name", "value", "unit", "definition"]
@@ -33,12 +34,6 @@ def _absent(name: str, unit: str, definition: str, reason: str) -> dict:
     return _row(name, None, unit, f"Not reported: {reason}. {definition}")
 
 
-def _currency(frame: pd.DataFrame, column: str) -> str:
-    """The table's one currency, or ``money`` when it has none or several."""
-    values = frame[column].dropna().unique() if column in frame else []
-    return str(values[0]) if len(values) == 1 else "money"
-
-
 def _in_window(dates: pd.Series, at: pd.Timestamp, days: int) -> pd.Series:
     """Dates in the ``days`` days that end with ``at`` (``at - days`` excluded, ``at`` included)."""
     return (dates > at - pd.Timedelta(days=days)) & (dates <= at)
@@ -50,24 +45,34 @@ def days_overdue(due: pd.Series, at: pd.Timestamp) -> pd.Series:
 
 
 def aging(company: Company, as_of: str | pd.Timestamp | None = None, policy: Policy = Policy()) -> pd.DataFrame:
-    """Open receivables at as-of with their days overdue and aging bucket (one row per open invoice)."""
+    """Open receivables at as-of with their days overdue and aging bucket (one row per open invoice).
+
+    ``amount_open`` is what is still owed net of payments and applied credit notes, in the base currency at
+    the as-of rate; ``currency`` and ``amount_open_doc`` give it in the invoice's own currency.
+    """
     at = to_date(as_of) if as_of is not None else last_known_date(company)
-    inv = _view(company, at)[Inv.TABLE]
-    open_ = inv[inv[Inv.PAID].isna()]
+    open_ = open_amounts(company, at)
     late = days_overdue(open_[Inv.DUE], at)
     return pd.DataFrame({Inv.ID: open_[Inv.ID], Inv.CUSTOMER: open_[Inv.CUSTOMER], Inv.DUE: open_[Inv.DUE],
-                         "amount_open": open_[Inv.AMOUNT], "days_overdue": late,
-                         "aging_bucket": late.map(policy.bucket).astype("string")}, index=open_.index)
+                         "amount_open": open_["amount_open"], "days_overdue": late,
+                         "aging_bucket": late.map(policy.bucket).astype("string"), "currency": open_["currency"],
+                         "amount_open_doc": open_["amount_open_doc"]}, index=open_.index)
 
 
 def _receivables(view: Company, at: pd.Timestamp, policy: Policy) -> list[dict]:
     inv = view[Inv.TABLE]
-    cur = _currency(inv, Inv.CURRENCY)
-    open_ = inv[inv[Inv.PAID].isna()]
-    open_ar = float(open_[Inv.AMOUNT].sum())
-    invoiced = float(inv.loc[_in_window(inv[Inv.ISSUE], at, WINDOW_DAYS), Inv.AMOUNT].sum())
+    cur = unit(view)
+    open_ = open_amounts(view, at)
+    credit = float(unapplied_credit(view, at).sum())
+    open_ar = float(open_["amount_open"].sum()) - credit
+    invoiced = float(base_amounts(view, Inv.TABLE)[_in_window(inv[Inv.ISSUE], at, WINDOW_DAYS)].sum())
     late = days_overdue(open_[Inv.DUE], at)
-    rows = [_row("open_ar", open_ar, cur, "Open receivables: amount of invoices issued by as-of and not paid by it.")]
+    rows = [_row("open_ar", open_ar, cur, "Open receivables: what is still owed at as-of on invoices issued by it "
+                 "(amount less payments and applied credit notes dated by as-of), less credit notes on the accounts "
+                 "applied to no invoice; in the base currency at the latest rate on or before as-of.")]
+    if view.has(Credit.TABLE):
+        rows.append(_row("unapplied_credit", credit, cur, "Credit notes issued by as-of and applied to no invoice "
+                         "(they lower open AR, not any one invoice)."))
 
     dso = f"DSO = open AR / amount invoiced in the {WINDOW_DAYS} days to as-of × {WINDOW_DAYS}."
     rows.append(_row("dso", open_ar / invoiced * WINDOW_DAYS, DAYS, dso) if invoiced > 0 else
@@ -76,19 +81,20 @@ def _receivables(view: Company, at: pd.Timestamp, policy: Policy) -> list[dict]:
     buckets = late.map(policy.bucket)
     for name in policy.bucket_names():
         span = "not yet due" if name == "current" else f"{name} days past due"
-        rows.append(_row(f"aging_{name}", open_[Inv.AMOUNT][buckets == name].sum(), cur,
-                         f"Open AR {span} at as-of."))
+        rows.append(_row(f"aging_{name}", open_["amount_open"][buckets == name].sum(), cur,
+                         f"Open AR {span} at as-of (invoices' open amounts)."))
 
-    overdue = float(open_.loc[late > policy.grace_days, Inv.AMOUNT].sum())
+    overdue = float(open_.loc[late > policy.grace_days, "amount_open"].sum())
     grace = f" + {policy.grace_days} grace days" if policy.grace_days else ""
     share = (f"Overdue share = open AR past its due date{grace} / open AR; alert above "
              f"{policy.alerts.overdue_share:.1%}.")
     rows.append(_row("overdue_share", overdue / open_ar, SHARE, share) if open_ar > 0 else
                 _absent("overdue_share", SHARE, share, "no receivable is open at as-of"))
 
-    year = inv[_in_window(inv[Inv.ISSUE], at, BAD_DEBT_DAYS)][Inv.AMOUNT].sum()
+    year = base_amounts(view, Inv.TABLE)[_in_window(inv[Inv.ISSUE], at, BAD_DEBT_DAYS)].sum()
     closed = inv[_in_window(inv[Inv.PAID], at, BAD_DEBT_DAYS)]
-    lost = float((closed[Inv.AMOUNT] - closed[Inv.PAID_AMOUNT].fillna(closed[Inv.AMOUNT])).clip(lower=0).sum())
+    short = (closed[Inv.AMOUNT] - closed[Inv.PAID_AMOUNT].fillna(closed[Inv.AMOUNT])).clip(lower=0)
+    lost = float(to_base(short, closed[Inv.CURRENCY], closed[Inv.PAID], view.get(Fx.TABLE), base_of(view)).sum())
     bad = (f"Bad-debt share = amount not collected on invoices closed in the {BAD_DEBT_DAYS} days to as-of "
            f"(amount − paid_amount: write-offs and short payments) / amount invoiced in those days; alert above "
            f"{policy.alerts.bad_debt_share:.1%}.")
@@ -118,9 +124,9 @@ def _payables(view: Company, company: Company, at: pd.Timestamp) -> tuple[list[d
         return [_absent("open_ap", "money", open_ap, "the data has no bills table"),
                 _absent("dpo", DAYS, dpo, "the data has no bills table")], None
     bills = view[Bill.TABLE]
-    cur = _currency(bills, Bill.CURRENCY)
-    ap = float(bills.loc[bills[Bill.PAID].isna(), Bill.AMOUNT].sum())
-    billed = float(bills.loc[_in_window(bills[Bill.ISSUE], at, WINDOW_DAYS), Bill.AMOUNT].sum())
+    cur = unit(view)
+    ap = float(base_amounts(view, Bill.TABLE, at=at)[bills[Bill.PAID].isna()].sum())
+    billed = float(base_amounts(view, Bill.TABLE)[_in_window(bills[Bill.ISSUE], at, WINDOW_DAYS)].sum())
     rows = [_row("open_ap", ap, cur, open_ap),
             _row("dpo", ap / billed * WINDOW_DAYS, DAYS, dpo) if billed > 0 else
             _absent("dpo", DAYS, dpo, f"no bill was received in the {WINDOW_DAYS} days to as-of")]

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+import inspect
+import logging
+import os
 import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
+from features.asof import parse_as_of, why_none_open
+from features.limits import MONTHS, PATHS, WEEKS
 from features.load import Company, ContractError, Validation, validate
+from features.policy import GRADES, Policy
 from features.synthetic import SyntheticConfig, generate, write
+from features.working_capital import COUNT, DAYS, FLAG, KPI_COLUMNS, SHARE
 
 app = typer.Typer(
     name="likvid",
@@ -25,11 +43,57 @@ app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 
+# Third-party chatter that says nothing to a likvid user; what is ours is fixed at its cause instead.
+QUIET_WARNINGS = (
+    (UserWarning, r"Hint: Inferred schema contains integer column"),  # MLflow, on examples it logs
+    (UserWarning, r"LightGBM binary classifier with TreeExplainer"),  # SHAP's note on its output format
+    (FutureWarning, r"The NumPy global RNG was seeded"),  # SHAP's plots, where a caller seeded NumPy
+    (Warning, r"IProgress not found"),  # tqdm (imported by MLflow) in a notebook kernel without ipywidgets
+)
+QUIET_LOGS = ("Passing a Python object as `python_model`",)  # MLflow's CloudPickle notice on every model logged
+
+
+def _drop_quiet_logs(record: logging.LogRecord) -> bool:
+    return not any(text in str(record.msg) for text in QUIET_LOGS)
+
+
+def quiet_third_party() -> None:
+    """Silence third-party warnings, info logs and progress bars for this process and the ones it starts
+    (server workers inherit the environment). A setting the user made in the environment is kept."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    for category, message in QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
+    pyfunc_log = logging.getLogger("mlflow.pyfunc")
+    if _drop_quiet_logs not in pyfunc_log.filters:
+        pyfunc_log.addFilter(_drop_quiet_logs)
+
+
+@app.callback()
+def main() -> None:
+    """Working-capital intelligence from a company's own ledgers."""
+    quiet_third_party()
+
+
 DataArg = Annotated[Path, typer.Argument(help="Data folder: one NAME.csv or NAME.parquet per table.")]
-MappingOpt = Annotated[Optional[Path], typer.Option("--mapping", help="YAML `table: {our_name: their_name}`.")]
+MappingOpt = Annotated[Optional[Path], typer.Option("--mapping", help="A mapping file: how the export names and "
+                                                    "writes its tables and columns (default: DATA/mapping.yaml "
+                                                    "if present).")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="A likvid.yaml policy (default: DATA/likvid.yaml "
+                                                   "if present, else the built-in defaults).")]
 AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", help="Look at the data as known at the end of this "
                                                 "day (YYYY-MM-DD; default: the last date in the data).")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Output file: .csv, or .parquet.")]
+
+# Output columns that hold money: written rounded to cents (probabilities and days keep their own rounding).
+MONEY_COLUMNS = frozenset({
+    "amount", "amount_open", "amount_open_doc", "expected_gain",  # score, worklist, discounts
+    "recommended_credit_limit", "open_amount", "overdue_amount",  # customers
+    *(f"{flow}_p{q}" for flow in ("inflow", "outflow", "net", "balance") for q in (10, 50, 90)),  # forecast
+    "ar_open", "ar_future", "ap_open", "ap_future", "other",
+})
+NOT_MONEY_UNITS = frozenset({DAYS, SHARE, COUNT, FLAG})  # a kpis row in any other unit is an amount of money
+Step = Callable[[str], None]
 
 
 def _progress() -> Progress:
@@ -37,9 +101,63 @@ def _progress() -> Progress:
                     console=console, transient=False)
 
 
+def _bar() -> Progress:
+    """A progress bar for a long step: what is being done, how far, how long so far and still to go."""
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=console, transient=False)
+
+
+@contextmanager
+def _steps(total: int) -> Iterator[Step]:
+    """A bar over a command's ``total`` steps; each call names the next step and counts the one before as done."""
+    with _bar() as bar:
+        task = bar.add_task("Starting", total=total)
+        started = []
+
+        def step(description: str) -> None:
+            if started:
+                bar.advance(task)
+            started.append(description)
+            bar.update(task, description=description)
+
+        yield step
+        bar.update(task, completed=total, description=started[-1] if started else "Done")
+
+
+def _as_of(value: Optional[str]) -> Optional[pd.Timestamp]:
+    """The command's ``--as-of`` (``None``: the last known date); a value that is not a day exits 2."""
+    try:
+        return parse_as_of(value, "--as-of")
+    except ValueError as e:
+        err.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _policy(data: Optional[Path], config: Optional[Path]) -> Policy:
+    """The command's policy: ``--config``, else ``DATA/likvid.yaml``, else the defaults; a bad one exits 2."""
+    from features.policy import PolicyError, load_policy
+
+    try:
+        return load_policy(data, config)
+    except PolicyError as e:
+        err.print(f"[bold red]The configuration cannot be used:[/bold red]\n{e}")
+        raise typer.Exit(2) from None
+
+
+def money_to_cents(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its money (``MONEY_COLUMNS``, and ``kpis`` values in a currency) rounded to cents."""
+    money = [c for c in frame.columns if c in MONEY_COLUMNS and pd.api.types.is_float_dtype(frame[c])]
+    out = frame.assign(**{c: frame[c].round(2) for c in money})
+    if list(frame.columns) == KPI_COLUMNS:
+        amounts = ~out["unit"].isin(NOT_MONEY_UNITS)
+        out.loc[amounts, "value"] = out.loc[amounts, "value"].round(2)
+    return out
+
+
 def write_output(frame: pd.DataFrame, path: Path) -> None:
-    """Write a command's output as CSV, or Parquet when the name ends in .parquet."""
+    """Write a command's output as CSV, or Parquet when the name ends in .parquet; money in cents."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    frame = money_to_cents(frame)
     if path.suffix == ".parquet":
         frame.to_parquet(path, index=False)
     else:
@@ -54,31 +172,41 @@ def _fail(error: ContractError) -> None:
 
 
 def _print_validation(result: Validation, rejects_path: Optional[Path]) -> None:
+    """The summary a person reads: rows per table, what was detected, the rejects by cause with hints."""
+    if result.mapping:
+        console.print(f"Mapping: {result.mapping}")
     table = Table(title="Rows per table")
-    for col in ("table", "file", "read", "used", "rejected"):
-        table.add_column(col, justify="right" if col in ("read", "used", "rejected") else "left")
+    for col in ("table", "file", "read", "used", "rejected", "of which knock-on"):
+        table.add_column(col, justify="left" if col in ("table", "file") else "right")
     for row in result.summary.itertuples(index=False):
         style = "yellow" if row.rows_rejected else ""
         table.add_row(row.table, row.file, f"{row.rows_read:,}", f"{row.rows_used:,}",
-                      f"{row.rows_rejected:,}", style=style)
+                      f"{row.rows_rejected:,}", f"{row.rows_knock_on:,}" if row.rows_knock_on else "", style=style)
     console.print(table)
+    for name, settings in result.detected.items():
+        shown = ", ".join(f"{k} {v!r}" for k, v in settings.items())
+        console.print(f"[cyan]{name}: detected (not declared) {shown}[/cyan]")
     for name, columns in result.ignored.items():
         if columns:
             console.print(f"[dim]{name}: ignored extra columns {', '.join(columns)}[/dim]")
-    rejects = result.rejects
+    rejects, diagnosis = result.rejects, result.diagnosis
     if len(rejects):
         console.print(f"[yellow]{len(rejects):,} problems in "
                       f"{rejects.groupby('table')['row'].nunique().sum():,} rows set aside.[/yellow]")
-        for r in rejects.head(20).itertuples(index=False):
-            console.print(f"  {r.table} row {r.row}, {r.column}: {r.problem}")
-        if len(rejects) > 20:
-            console.print(f"  … and {len(rejects) - 20:,} more"
-                          + ("" if rejects_path else " (write them all with --rejects FILE)"))
+        causes = Table(title="Rejects by cause")
+        for col in ("table", "column", "problem", "rows", "examples", "hint"):
+            causes.add_column(col, justify="right" if col == "rows" else "left", overflow="fold")
+        for r in diagnosis.itertuples(index=False):
+            causes.add_row(r.table, r.column, ("knock-on: " if r.knock_on else "") + r.problem, f"{r.rows:,}",
+                           r.examples, r.hint, style="dim" if r.knock_on else "")
+        console.print(causes)
+        if not rejects_path:
+            console.print("  (every reject, row by row: --rejects FILE)")
     else:
         console.print("[green]No row-level problems.[/green]")
     if rejects_path:
         write_output(rejects, rejects_path)
-        console.print(f"Rejects report: {rejects_path}")
+        console.print(f"Rejects report ({len(rejects):,} lines): {rejects_path}")
 
 
 @app.command("generate")
@@ -116,8 +244,10 @@ def validate_cmd(
     data: DataArg,
     mapping: MappingOpt = None,
     rejects: Annotated[Optional[Path], typer.Option("--rejects", help="Write the rejects report here (CSV).")] = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Check a data folder: summary, rejects report; exit 0 when usable, 2 on errors."""
+    _policy(data, config)  # a bad likvid.yaml is reported before the data is read
     try:
         with _progress() as progress:
             progress.add_task(f"Validating {data}", total=None)
@@ -127,26 +257,21 @@ def validate_cmd(
     _print_validation(result, rejects)
 
 
-def _as_of(value: Optional[str]) -> Optional[pd.Timestamp]:
-    if value is None or value == "":
-        return None
+def _load(data: Path, mapping: Optional[Path], policy: Optional[Policy] = None) -> Company:
+    """Validate quietly and say how many rows were set aside and what was detected; errors exit 2. ``policy``
+    (the command's ``_policy``) gives the base currency, so that ``--config`` reaches validation too."""
     try:
-        return pd.Timestamp(value).normalize()
-    except ValueError:
-        err.print(f"[red]--as-of must be a date YYYY-MM-DD, not {value!r}[/red]")
-        raise typer.Exit(2) from None
-
-
-def _load(data: Path, mapping: Optional[Path]) -> Company:
-    """Validate quietly and say how many rows were set aside; errors exit 2."""
-    try:
-        result = validate(data, mapping)
+        result = validate(data, mapping, policy=policy)
     except ContractError as e:
         _fail(e)
+    for name, settings in result.detected.items():
+        console.print(f"[cyan]{name}: detected {', '.join(f'{k} {v!r}' for k, v in settings.items())}[/cyan]")
     rejected = int(result.summary["rows_rejected"].sum())
     if rejected:
-        console.print(f"[yellow]{rejected:,} rows set aside by validation "
-                      f"(see `likvid validate {data} --rejects FILE`).[/yellow]")
+        knock_on = int(result.summary["rows_knock_on"].sum())
+        console.print(f"[yellow]{rejected:,} rows set aside by validation"
+                      + (f" ({knock_on:,} only because a row they refer to was)" if knock_on else "")
+                      + f" (see `likvid validate {data}`).[/yellow]")
     return result.company
 
 
@@ -157,42 +282,56 @@ def _champion_error(e: LookupError) -> None:
 
 @app.command("train")
 def train_cmd(
-    data: DataArg, as_of: AsOfOpt = None, mapping: MappingOpt = None,
+    data: DataArg, as_of: AsOfOpt = None, mapping: MappingOpt = None, config: ConfigOpt = None,
     n_estimators: Annotated[int, typer.Option(min=1, help="Late-payment model: boosting rounds.")] = 150,
     learning_rate: Annotated[float, typer.Option(min=0.001, max=1.0, help="Late-payment model: learning rate.")] = 0.15,
     num_leaves: Annotated[int, typer.Option(min=2, help="Late-payment model: leaves per tree.")] = 7,
-    customer_n_estimators: Annotated[int, typer.Option(min=1, help="Customer model (p_late_next): boosting rounds.")] = 200,
+    customer_n_estimators: Annotated[int, typer.Option(
+        min=1, help="Customer model (p_late_next): boosting rounds.")] = 200,
     customer_learning_rate: Annotated[float, typer.Option(
         min=0.001, max=1.0, help="Customer model (p_late_next): learning rate.")] = 0.05,
     customer_num_leaves: Annotated[int, typer.Option(min=2, help="Customer model (p_late_next): leaves per tree.")] = 7,
     warning_alpha: Annotated[float, typer.Option(
         min=1e-6, max=0.5, help="Early warnings: combined p-value below which a change is reported.")] = 0.05,
 ) -> None:
-    """Train every model family, log the runs to MLflow, register and promote when not worse."""
+    """Train every model family for the company: evaluate at as-of minus 13 weeks, register the models
+    refitted on everything known at as-of, and promote each when its recipe is not worse than the champion's."""
     from features.customers import WarningConfig
+    from features.policy import PolicyError
     from training import tracking
     from training.customers import CustomerConfig
     from training.late_payment import LatePaymentConfig
     from training.pipeline import TrainConfig, train
 
-    at = _as_of(as_of)
-    company = _load(data, mapping)
-    cfg = TrainConfig(late=LatePaymentConfig(n_estimators=n_estimators, learning_rate=learning_rate,
-                                             num_leaves=num_leaves),
-                      customers=CustomerConfig(n_estimators=customer_n_estimators,
-                                               learning_rate=customer_learning_rate, num_leaves=customer_num_leaves),
-                      warnings=WarningConfig(alpha=warning_alpha))
-    console.print(f"MLflow tracking: {tracking.tracking_uri()}")
-    with _progress() as progress:
-        task = progress.add_task("Training", total=None)
+    at, policy = _as_of(as_of), _policy(data, config)
+    try:
+        key = policy.company_key(data)
+    except PolicyError as e:
+        err.print(f"[red]{e}[/red]")
+        raise typer.Exit(2) from None
+    cfg = TrainConfig.from_policy(
+        policy, late=LatePaymentConfig(n_estimators=n_estimators, learning_rate=learning_rate, num_leaves=num_leaves),
+        customers=CustomerConfig(n_estimators=customer_n_estimators, learning_rate=customer_learning_rate,
+                                 num_leaves=customer_num_leaves),
+        warnings=WarningConfig(alpha=warning_alpha))
+    company = _load(data, mapping, policy)
+    console.print(f"Company {key}; MLflow tracking: {tracking.tracking_uri()}")
+    with _bar() as bar:
+        task = bar.add_task("Training", total=len(tracking.FAMILIES))
+
+        def progress(done: int, total: int, description: str) -> None:
+            bar.update(task, completed=done, total=total, description=description)
+
         try:
-            result = train(company, str(data), at, cfg=cfg, progress=lambda m: progress.update(task, description=m))
-        except ValueError as e:
+            result = train(company, str(data), at, cfg=cfg, progress=progress, policy=policy)
+        except (ValueError, tracking.RegistryBusy) as e:
             err.print(f"[red]Cannot train: {e}[/red]")
             raise typer.Exit(2) from None
-        progress.update(task, description="Trained")
-    console.print(f"Trained as of {result.as_of:%Y-%m-%d}; holdout: snapshots after {result.origin:%Y-%m-%d}.")
-    for title, frame in (("Late payment, holdout", result.late_metrics), ("Payment timing, holdout", result.timing_metrics)):
+    console.print(f"Company {result.company}: models fitted on everything known at {result.as_of:%Y-%m-%d}; "
+                  f"the holdout figures below are of the same recipes fitted at {result.origin:%Y-%m-%d} "
+                  "and scored on what followed.")
+    for title, frame in (("Late payment, holdout", result.late_metrics),
+                         ("Payment timing, holdout", result.timing_metrics)):
         table = Table(title=title)
         table.add_column("model")
         for col in frame.columns:
@@ -202,80 +341,115 @@ def train_cmd(
         console.print(table)
     for name, decision in result.decisions.items():
         verdict = "[green]promoted to champion[/green]" if decision.promote else "[yellow]kept the champion[/yellow]"
-        console.print(f"{name} v{result.versions[name]}: {verdict} ({decision.reason})")
+        console.print(f"{tracking.model_name(name, result.company)} v{result.versions[name]}: {verdict} "
+                      f"({decision.reason})")
+
+def _read(data: Path, mapping: Optional[Path], step: Step, policy: Optional[Policy] = None) -> Company:
+    step(f"Reading and validating {data}")
+    return _load(data, mapping, policy)
 
 
 @app.command("score")
-def score_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, mapping: MappingOpt = None) -> None:
-    """Risk for every invoice open at as-of, with reasons, from the champion models."""
+def score_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, mapping: MappingOpt = None,
+              config: ConfigOpt = None) -> None:
+    """Risk for every invoice open at as-of, with reasons, from the company's champion models."""
     from training.pipeline import score
 
-    at = _as_of(as_of)
-    company = _load(data, mapping)
-    with _progress() as progress:
-        progress.add_task("Scoring open invoices", total=None)
+    at, policy = _as_of(as_of), _policy(data, config)
+    with _steps(2) as step:
+        company = _read(data, mapping, step, policy)
+        step("Scoring the open invoices: champion models, features, reasons")
         try:
-            scored = score(company, at)
+            scored = score(company, at, policy=policy, company_key=policy.company_key(data))
         except LookupError as e:
             _champion_error(e)
     write_output(scored, out)
-    bands = scored["risk_band"].value_counts().to_dict()
-    console.print(f"{len(scored):,} open invoices scored -> {out}  ({', '.join(f'{k}: {v}' for k, v in bands.items())})")
+    if scored.empty:
+        console.print(f"[yellow]0 open invoices scored -> {out}: {why_none_open(company, at)}.[/yellow]")
+        return
+    bands = ", ".join(f"{k}: {v}" for k, v in scored["risk_band"].value_counts().items())
+    console.print(f"{len(scored):,} open invoices scored -> {out}  ({bands})")
 
 
 @app.command("customers")
 def customers_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, mapping: MappingOpt = None,
-                  config: Annotated[Optional[Path], typer.Option("--config", help="A likvid.yaml policy (default: "
-                                    "DATA/likvid.yaml if present, else the built-in defaults).")] = None) -> None:
+                  config: ConfigOpt = None) -> None:
     """Segment, credit grade, recommended limit and early warning for every customer, from the champion models."""
     from training.customers import customer_risk
 
     at, policy = _as_of(as_of), _policy(data, config)
-    company = _load(data, mapping)
-    with _progress() as progress:
-        progress.add_task("Grading customers", total=None)
+    with _steps(2) as step:
+        company = _read(data, mapping, step, policy)
+        step("Grading the customers: segments, grades, limits, early warnings")
         try:
-            rows = customer_risk(company, at, policy=policy)
+            rows = customer_risk(company, at, policy=policy, company_key=policy.company_key(data))
         except LookupError as e:
             _champion_error(e)
     write_output(rows, out)
-    grades = rows["credit_grade"].value_counts().reindex(["AAA", "AA", "A", "B", "C"]).fillna(0).astype(int)
+    grades = rows["credit_grade"].value_counts().reindex(list(GRADES)).fillna(0).astype(int)
     console.print(f"{len(rows):,} customers -> {out}  (grades {', '.join(f'{k}: {v}' for k, v in grades.items())}; "
                   f"{int((rows['warning'] != '').sum())} warnings)")
 
 
-WeeksOpt = Annotated[int, typer.Option("--weeks", min=1, max=52, help="Weeks ahead (1-52).")]
+WeeksOpt = Annotated[int, typer.Option("--weeks", min=WEEKS.low, max=WEEKS.high, help=f"{WEEKS.description}.")]
+
+
+def _paths_opt(text: str) -> typer.models.OptionInfo:
+    """A ``--paths`` option bounded by ``features.limits.PATHS``."""
+    return typer.Option(min=PATHS.low, max=PATHS.high, help=text)
+
+
+def _with_shock_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` (which takes ``**shocks``) one ``--shock-name`` option per shock of
+    ``training.cash.shocks.SHOCKS``, bounded by the shock's range, after its ``--weeks``."""
+    from training.cash.shocks import SHOCKS
+
+    shocks = [inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=0.0,
+                                annotation=Annotated[float, typer.Option(min=s.low, max=s.high, metavar=s.unit,
+                                                                         help=f"{s.description}.")])
+              for s in SHOCKS.values()]
+    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+           for p in inspect.signature(command, eval_str=True).parameters.values() if p.kind is not p.VAR_KEYWORD]
+    at = [p.name for p in own].index("weeks") + 1
+    command.__signature__ = inspect.Signature(own[:at] + shocks + own[at:], return_annotation=None)
+    return command
 
 
 @app.command("forecast")
+@_with_shock_options
 def forecast_cmd(
-    data: DataArg, out: OutOpt, as_of: AsOfOpt = None, weeks: WeeksOpt = 13,
-    customer_delay_days: Annotated[float, typer.Option(help="What if customers pay this many days later.")] = 0.0,
-    sales_change_pct: Annotated[float, typer.Option(help="What if sales not yet ordered change by this %.")] = 0.0,
-    supplier_lead_time_days: Annotated[float, typer.Option(help="What if purchase orders arrive this many days "
-                                                           "later.")] = 0.0,
-    paths: Annotated[int, typer.Option(min=20, help="Monte Carlo paths.")] = 1000,
+    data: DataArg, out: OutOpt, as_of: AsOfOpt = None, weeks: WeeksOpt = WEEKS.default,
+    paths: Annotated[int, _paths_opt(f"{PATHS.description}.")] = PATHS.default,
     config: Annotated[Optional[Path], typer.Option("--config", help="A likvid.yaml policy (cash floor).")] = None,
     mapping: MappingOpt = None,
+    save: Annotated[bool, typer.Option("--save", help="Also keep this forecast as a version (MLflow run) for "
+                                       "`likvid variance`; prints its id last.")] = False,
+    months: Annotated[Optional[int], typer.Option("--months", min=MONTHS.low, max=MONTHS.high, help="Write the "
+                                                  "monthly view of this many months to --out instead of the weeks "
+                                                  "(downside / base / upside month-end balances).")] = None,
+    **shocks: float,
 ) -> None:
     """Weekly cash forecast with downside / base / upside (p10 / p50 / p90) and what-if shocks."""
-    from training.cash_forecast import Shocks, forecast
+    from training.cash.family import load_forecast_models
+    from training.cash.forecast import forecast
+    from training.cash.shocks import Shocks
 
     at = _as_of(as_of)
-    try:
-        shocks = Shocks(customer_delay_days, sales_change_pct, supplier_lead_time_days)
-    except ValueError as e:
-        err.print(f"[red]{e}[/red]")
-        raise typer.Exit(2) from None
+    shocks = Shocks(**shocks)  # in range: the options' bounds are the shocks' ranges
     policy = _policy(data, config)
-    company = _load(data, mapping)
+    company = _load(data, mapping, policy)
     with _progress() as progress:
         progress.add_task(f"Simulating {paths:,} cash paths over {weeks} weeks", total=None)
         try:
-            rows = forecast(company, at, weeks, shocks, policy=policy, paths=paths)
+            models = load_forecast_models(policy.company_key(data), policy)
+            rows = forecast(company, at, weeks, shocks, models=models, policy=policy, paths=paths)
+            if months is not None:
+                from training.cash.monthly import monthly
+
+                month_rows, _ = monthly(company, at, months, shocks, models=models, paths=paths)
         except LookupError as e:
             _champion_error(e)
-    write_output(rows, out)
+    write_output(rows if months is None else month_rows, out)
     table = Table(title=f"Cash forecast from {rows['week_start'].iloc[0] - pd.Timedelta(days=1):%Y-%m-%d}")
     for col in ("week", "ends", "inflow p50", "outflow p50", "balance p10", "balance p50", "balance p90"):
         table.add_column(col, justify="right")
@@ -285,36 +459,53 @@ def forecast_cmd(
                       style="red" if r.below_floor else "")
     console.print(table)
     flagged = rows.loc[rows["below_floor"], "week"].tolist()
-    console.print(f"{len(rows)} weeks -> {out}; " + (f"[red]p10 balance below the cash floor "
+    written = f"{len(rows)} weeks -> {out}; " if months is None else ""
+    console.print(written + (f"[red]p10 balance below the cash floor "
                   f"{policy.cash_floor:,.0f} in weeks {', '.join(map(str, flagged))}[/red]" if flagged
                   else f"p10 balance stays above the cash floor {policy.cash_floor:,.0f}"))
+    if rows["opening_note"].iloc[0]:
+        err.print(f"[yellow]{rows['opening_note'].iloc[0]}[/yellow]")
+    if months is not None:
+        console.print(f"{len(month_rows)} months (downside / base / upside month-end balance) -> {out}")
+    if save:
+        from training.cash.versions import save_version
+
+        start = rows["week_start"].iloc[0] - pd.Timedelta(days=1)
+        print(save_version(rows, policy.company_key(data), start, shocks, models.versions, paths=paths, seed=0,
+                           data=str(data)))
 
 
 @app.command("backtest")
 def backtest_cmd(
-    data: DataArg, as_of: AsOfOpt = None, weeks: WeeksOpt = 13,
+    data: DataArg, as_of: AsOfOpt = None, weeks: WeeksOpt = WEEKS.default,
     every_weeks: Annotated[int, typer.Option(min=1, help="Weeks between origins.")] = 4,
     span_weeks: Annotated[int, typer.Option(min=0, help="Origins lie within this many weeks.")] = 52,
     origins: Annotated[Optional[int], typer.Option(min=1, help="Only the latest N origins.")] = None,
-    paths: Annotated[int, typer.Option(min=20, help="Monte Carlo paths per origin.")] = 500,
+    paths: Annotated[int, _paths_opt(f"{PATHS.description} per origin.")] = 500,
     out: Annotated[Optional[Path], typer.Option("--out", help="Write every origin's weeks here.")] = None,
     mapping: MappingOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Rolling-origin backtest of the cash forecast against four baselines, logged to MLflow."""
     from training import tracking
-    from training.backtest import BacktestConfig, backtest, log_backtest
+    from training.cash.backtest import BacktestConfig, backtest
+    from training.cash.family import log_backtest
 
     at = _as_of(as_of)
     company = _load(data, mapping)
     cfg = BacktestConfig(every_weeks=every_weeks, span_weeks=span_weeks, weeks=weeks, origins=origins, paths=paths)
-    with _progress() as progress:
-        task = progress.add_task("Backtesting", total=None)
+    with _bar() as bar:
+        task = bar.add_task("Backtesting", total=None)
+
+        def origin_done(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, total=total, description=what)
+
         try:
-            result = backtest(company, at, cfg, progress=lambda m: progress.update(task, description=m))
+            result = backtest(company, at, cfg, progress=origin_done)
         except ValueError as e:
             err.print(f"[red]Cannot backtest: {e}[/red]")
             raise typer.Exit(2) from None
-        progress.update(task, description="Logging to MLflow")
+        bar.update(task, description="Logging to MLflow")
         run_id = log_backtest(result, str(data), cfg)
     table = Table(title=f"{len(result.origins)} origins, {result.origins[0]:%Y-%m-%d} to "
                   f"{result.origins[-1]:%Y-%m-%d}, {weeks} weeks each")
@@ -331,29 +522,17 @@ def backtest_cmd(
     console.print(f"MLflow run {run_id} at {tracking.tracking_uri()} (fan chart, error by horizon)")
 
 
-PolicyOpt = Annotated[Optional[Path], typer.Option("--config", help="A likvid.yaml policy (default: DATA/likvid.yaml "
-                                                   "if present, else the built-in defaults).")]
-
-
-def _policy(data: Path, config: Optional[Path]):
-    """The policy for a data folder; a bad configuration exits 2 with its message."""
-    from features.policy import PolicyError, load_policy
-
-    try:
-        return load_policy(data, config)
-    except PolicyError as e:
-        err.print(f"[bold red]The configuration cannot be used:[/bold red]\n{e}")
-        raise typer.Exit(2) from None
-
-
 @app.command("kpis")
-def kpis_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, config: PolicyOpt = None,
+def kpis_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, config: ConfigOpt = None,
              mapping: MappingOpt = None) -> None:
     """Working-capital figures at as-of: DSO, DPO, DIO, CCC, aging, overdue and bad-debt shares, stock, alerts."""
     from features.working_capital import kpis
 
     at, policy = _as_of(as_of), _policy(data, config)
-    figures = kpis(_load(data, mapping), at, policy)
+    with _steps(2) as step:
+        company = _read(data, mapping, step, policy)
+        step("Computing the working-capital figures")
+        figures = kpis(company, at, policy)
     write_output(figures, out)
     table = Table(title="Working capital")
     for col in ("figure", "value", "unit"):
@@ -370,44 +549,62 @@ TopOpt = Annotated[Optional[int], typer.Option("--top", min=1, help="Only the fi
 
 
 @app.command("worklist")
-def worklist_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, top: TopOpt = None, config: PolicyOpt = None,
+def worklist_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, top: TopOpt = None, config: ConfigOpt = None,
                  mapping: MappingOpt = None) -> None:
     """The open invoices to act on first, with the dunning step and why, from the champion models."""
     from training.collections import NO_ACTION, worklist
 
     at, policy = _as_of(as_of), _policy(data, config)
-    company = _load(data, mapping)
-    with _progress() as progress:
-        progress.add_task("Ranking open invoices by the cash that acting brings in", total=None)
+    with _steps(2) as step:
+        company = _read(data, mapping, step, policy)
+        step("Ranking the open invoices by the cash that acting brings in")
         try:
-            rows = worklist(company, at, top, policy)
+            rows = worklist(company, at, top, policy, company_key=policy.company_key(data))
         except LookupError as e:
             _champion_error(e)
     write_output(rows, out)
+    if rows.empty:
+        console.print(f"[yellow]0 open invoices ranked -> {out}: {why_none_open(company, at)}.[/yellow]")
+        return
     acted = rows[rows["action"] != NO_ACTION]
     counts = ", ".join(f"{k}: {v}" for k, v in acted["action"].value_counts().items())
     console.print(f"{len(rows):,} open invoices ranked -> {out}  ({counts or 'no action due'}); expected cash "
                   f"from acting: {acted['expected_gain'].sum():,.0f}")
 
 
+def _why_no_terms(company: Company, at: Optional[pd.Timestamp]) -> str:
+    from features.contract import Bill
+
+    bills = company.get(Bill.TABLE)
+    if bills.empty:
+        return "the data holds no bills"
+    if not (bills[Bill.DISCOUNT_PCT].fillna(0) > 0).any():
+        return f"no bill carries early-payment terms ({Bill.DISCOUNT_PCT} is empty or 0 throughout)"
+    return f"no bill with early-payment terms is open: {why_none_open(company, at, Bill.TABLE)}"
+
+
 @app.command("discounts")
-def discounts_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, config: PolicyOpt = None,
+def discounts_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, config: ConfigOpt = None,
                   mapping: MappingOpt = None) -> None:
     """For each open bill with early-payment terms: take the discount or not, and what it earns."""
     from training.collections import discounts
 
     at, policy = _as_of(as_of), _policy(data, config)
-    company = _load(data, mapping)
-    with _progress() as progress:
-        progress.add_task("Forecasting cash and deciding discounts", total=None)
+    with _steps(2) as step:
+        company = _read(data, mapping, step, policy)
+        step("Forecasting cash and deciding the discounts")
         try:
-            rows = discounts(company, at, policy)
+            rows = discounts(company, at, policy, company_key=policy.company_key(data))
         except LookupError as e:
             _champion_error(e)
         except ValueError as e:
             err.print(f"[red]Cannot decide discounts: {e}[/red]")
             raise typer.Exit(2) from None
     write_output(rows, out)
+    if rows.empty:
+        console.print(f"[yellow]0 open bills with early-payment terms -> {out}: {_why_no_terms(company, at)}."
+                      "[/yellow]")
+        return
     taken = rows[rows["take"].astype(bool)]
     saved = (taken["amount"] * taken["discount_pct"] / 100).sum()
     console.print(f"{len(rows):,} open bills with early-payment terms -> {out}; take {len(taken):,} "
@@ -421,25 +618,25 @@ ServeAsOfOpt = Annotated[Optional[str], typer.Option("--as-of", help="The servic
                                                      "champion's training as-of).")]
 PortOpt = Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")]
 HostOpt = Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0: every interface).")]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="A likvid.yaml policy (default: DATA/likvid.yaml).")]
 
 
 def _start_service(data: Optional[Path], at: Optional[pd.Timestamp], config: Optional[Path], host: str, port: int,
-                   serve: bool = True) -> None:
+                   serve: bool = True, mapping: Optional[Path] = None) -> None:
     """Check that the service can start (models, data, policy), then serve it until stopped."""
     import os
 
     from serving import service
+    from serving import state as startup
 
-    os.environ.update(service.serve_environment(data, at, config))
+    os.environ.update(startup.serve_environment(data, at, config, mapping))
     with _progress() as progress:
         progress.add_task("Loading the champion models and the served history", total=None)
         try:
-            state = service.load_state(service.Settings.from_env())
-        except service.StartupError as e:
+            state = startup.load_state(startup.Settings.from_env())
+        except startup.StartupError as e:
             err.print(f"[bold red]The service cannot start:[/bold red] {e}")
             raise typer.Exit(1) from None
-    versions = ", ".join(f"{c.name} v{c.version}" for c in state.cards)
+    versions = ", ".join(f"{c.name} v{c.version}" for c in state.models.cards)
     console.print(f"Serving {versions} over {state.data} as of {state.at:%Y-%m-%d} "
                   f"({len(state.customers):,} customers, {state.open_invoices:,} open invoices).")
     if os.environ.get(service.ENV_TOKEN):
@@ -460,24 +657,26 @@ def _start_service(data: Optional[Path], at: Optional[pd.Timestamp], config: Opt
 
 @app.command("serve")
 def serve_cmd(data: ServeDataOpt = None, as_of: ServeAsOfOpt = None, port: PortOpt = 3000,
-              host: HostOpt = "127.0.0.1", config: ConfigOpt = None) -> None:
+              host: HostOpt = "127.0.0.1", config: ConfigOpt = None, mapping: MappingOpt = None) -> None:
     """The HTTP API (BentoML) over the champion models and the company's history."""
-    _start_service(data, _as_of(as_of), config, host, port)
+    at = _as_of(as_of)
+    _policy(data, config)  # a bad likvid.yaml exits 2 here; the service's workers read the same file
+    _start_service(data, at, config, host, port, mapping=mapping)
 
 
 @app.command("build")
 def build_cmd() -> None:
     """Import the champion models into BentoML's model store and build a deployable bento (bentofile.yaml)."""
-    from serving import service
+    from serving import bento as bentos
 
     with _progress() as progress:
         task = progress.add_task("Importing the champion models into BentoML's model store", total=None)
         try:
-            imported = service.import_champions()
+            imported = bentos.import_champions()
         except LookupError as e:
             _champion_error(e)
         progress.update(task, description="Building the bento from bentofile.yaml")
-        bento = service.build_bento()
+        bento = bentos.build_bento()
     for tag in imported:
         console.print(f"model {tag}")
     console.print(f"[green]Bento {bento.tag} built[/green] at {bento.path}\n"
@@ -485,12 +684,26 @@ def build_cmd() -> None:
                   f"Containerise it (needs Docker): .venv/bin/bentoml containerize {bento.tag}")
 
 
+DEMO = SyntheticConfig(customers=300, years=3.0, seed=7)  # the demo company: `make demo` and the notebooks
+DEMO_FOLDER = Path("demo")  # in the working folder; its data is DEMO_FOLDER / "company"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def demo_company(root: Path = REPO) -> Path:
+    """The demo company's data folder under ``root`` (default: the repository), generated when missing:
+    the notebooks' default data, the same company `make demo` writes."""
+    data = root / DEMO_FOLDER / "company"
+    if not (data / "invoices.csv").exists():
+        write(generate(DEMO), data)
+    return data
+
+
 @app.command("demo")
 def demo_cmd(
-    workdir: Annotated[Path, typer.Option(help="Folder for the demo company and its outputs.")] = Path("demo"),
-    customers: Annotated[int, typer.Option(min=1)] = 300,
-    years: Annotated[float, typer.Option(min=0.5)] = 3.0,
-    seed: Annotated[int, typer.Option()] = 7,
+    workdir: Annotated[Path, typer.Option(help="Folder for the demo company and its outputs.")] = DEMO_FOLDER,
+    customers: Annotated[int, typer.Option(min=1)] = DEMO.customers,
+    years: Annotated[float, typer.Option(min=0.5)] = DEMO.years,
+    seed: Annotated[int, typer.Option()] = DEMO.seed,
     port: PortOpt = 3000,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="End by serving the HTTP API.")] = True,
 ) -> None:
@@ -513,6 +726,134 @@ def demo_cmd(
                   f"`export {service.ENV_TOKEN}=$(openssl rand -hex 16)` before `make demo` or `likvid serve`; "
                   "the calls below send it.")
     _start_service(data.resolve(), None, None, "127.0.0.1", port, serve=serve)
+
+
+CustomerIdOpt = Annotated[str, typer.Option("--customer", help="The customer's id (as in customers.customer_id).")]
+AmountOpt = Annotated[float, typer.Option("--amount", min=0.01, help="The new order's or credit's amount, in the base "
+                                          "currency.")]
+OptionalOutOpt = Annotated[Optional[Path], typer.Option("--out", help="Also write the row to this file (.csv or "
+                                                        ".parquet).")]
+
+
+@app.command("credit-check")
+def credit_check_cmd(data: DataArg, customer: CustomerIdOpt, amount: AmountOpt, as_of: AsOfOpt = None,
+                     out: OptionalOutOpt = None, config: ConfigOpt = None, mapping: MappingOpt = None) -> None:
+    """Approve, refer (to whom, by approval_tiers) or block a new order or credit, with the reasons."""
+    from features.asof import last_known_date
+    from training.customers import customer_risk
+    from training.decisions.credit_check import CREDIT_CHECK_COLUMNS, credit_check
+
+    at, policy = _as_of(as_of), _policy(data, config)
+    with _steps(2) as step:
+        company = _read(data, mapping, step, policy)
+        step("Grading the customer and checking the amount against its headroom")
+        at = at if at is not None else last_known_date(company)
+        try:
+            customers = customer_risk(company, at, policy=policy, company_key=policy.company_key(data))
+        except LookupError as e:
+            _champion_error(e)
+        try:
+            row = credit_check(company, customer, amount, at, customers, policy)
+        except ValueError as e:
+            err.print(f"[red]--customer: {e}[/red]")
+            raise typer.Exit(2) from None
+    if out is not None:
+        write_output(row, out)
+    print(row[CREDIT_CHECK_COLUMNS].to_csv(index=False), end="")
+
+
+VersionOpt = Annotated[Optional[str], typer.Option("--version", help="A saved forecast's id (from `likvid forecast "
+                                                   "--save` or --list; a unique prefix will do; default: the "
+                                                   "latest with a passed week).")]
+AgainstOpt = Annotated[Optional[str], typer.Option("--against", help="A later saved forecast: write the bridge "
+                                                   "between the two (how much each cause moved the balance).")]
+
+
+@app.command("variance")
+def variance_cmd(data: DataArg, out: OutOpt, version: VersionOpt = None, against: AgainstOpt = None,
+                 as_of: AsOfOpt = None, list_: Annotated[bool, typer.Option("--list", help="Write the saved versions "
+                                                                            "instead.")] = False,
+                 config: ConfigOpt = None, mapping: MappingOpt = None) -> None:
+    """A saved forecast against what happened (plus accuracy by horizon over all saved versions and a plot), or
+    the bridge between two saved forecasts, or (--list) the saved versions."""
+    from features.asof import last_known_date
+    from training.cash import variance as var
+    from training.cash.versions import list_versions, load_version
+
+    policy = _policy(data, config)
+    key = policy.company_key(data)
+    saved = list_versions(key)
+    if list_:
+        write_output(saved, out)
+        console.print(f"{len(saved)} saved forecasts of company {key} -> {out}")
+        return
+    company = _load(data, mapping, policy)
+    at = _as_of(as_of) or last_known_date(company)
+    if version is None:
+        passed = saved[pd.to_datetime(saved["as_of"]) + pd.Timedelta(days=7) <= at]
+        if passed.empty:
+            err.print(f"[red]--version: company {key} has no saved forecast with a week passed by {at:%Y-%m-%d}; "
+                      "save one with `likvid forecast DATA --save`[/red]")
+            raise typer.Exit(2)
+        version = passed["version"].iloc[-1]
+    try:
+        first = load_version(key, version)
+        later = load_version(key, against) if against is not None else None
+    except (LookupError, ValueError) as e:
+        err.print(f"[red]{'--against' if against and str(against) in str(e) else '--version'}: {e}[/red]")
+        raise typer.Exit(2) from None
+    if later is not None:
+        from training.cash.bridge import bridge, waterfall_plot
+        from training.cash.versions import load_models
+
+        try:
+            rows = bridge(company, first, later, load_models(key, first.models), load_models(key, later.models))
+        except (LookupError, ValueError) as e:
+            err.print(f"[red]--against: {e}[/red]")
+            raise typer.Exit(2) from None
+        write_output(rows, out)
+        plot = out.with_suffix(".png")
+        start = first.table.set_index("week_end")["balance_p50"].get(rows["week_end"].max(), 0.0)
+        waterfall_plot(rows, float(start), str(plot))
+        last = rows[rows["week_end"] == rows["week_end"].max()]
+        for r in last.itertuples(index=False):
+            console.print(f"{r.cause:>32}  {r.amount:>14,.0f}")
+        console.print(f"bridge over {rows['week_end'].nunique()} weeks -> {out}; waterfall -> {plot}")
+        return
+    rows = var.variance(company, first, at)
+    write_output(rows, out)
+    history = var.accuracy(company, [load_version(key, v) for v in saved["version"]], at)
+    accuracy_out = out.with_name(out.stem + "_accuracy" + out.suffix)
+    write_output(history, accuracy_out)
+    plot = out.with_suffix(".png")
+    if len(rows):
+        var.variance_plot(rows, str(plot), f"Forecast of {first.as_of:%Y-%m-%d} against actual")
+    inside = int(rows["inflow_inside"].sum()) if len(rows) else 0
+    console.print(f"{len(rows)} passed weeks of {first.version[:8]} (as of {first.as_of:%Y-%m-%d}) -> {out}; receipts "
+                  f"inside the p10-p90 band in {inside}; accuracy by horizon -> {accuracy_out}"
+                  + (f"; plot -> {plot}" if len(rows) else ""))
+
+
+@app.command("provision")
+def provision_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, config: ConfigOpt = None,
+                  mapping: MappingOpt = None) -> None:
+    """Expected credit loss on open receivables: the loss-rate matrix by aging bucket and the model's, side by side."""
+    from features.asof import last_known_date
+    from training.decisions.provision import MATRIX, MODEL, TOTAL, provision
+
+    at, policy = _as_of(as_of), _policy(data, config)
+    with _steps(2) as step:
+        company = _read(data, mapping, step, policy)
+        step("Learning loss rates from the history and weighing the open invoices")
+        at = at if at is not None else last_known_date(company)
+        try:
+            rows = provision(company, at, policy, company_key=policy.company_key(data))
+        except LookupError as e:
+            _champion_error(e)
+    write_output(rows, out)
+    total = rows[rows["level"] == TOTAL].set_index("method")
+    console.print(f"Provision on {total.at[MATRIX, 'amount_open']:,.0f} open -> {out}  (loss-rate matrix: "
+                  f"{total.at[MATRIX, 'provision']:,.0f}; model: {total.at[MODEL, 'provision']:,.0f})")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""Pydantic models of the HTTP service's requests and answers (CONTRACT.md section 3).
+"""Pydantic models of the HTTP service's requests and answers (CONTRACT.md section 3), and the two
+translations at the edge: request invoices to an ``invoices`` table, output frames to answer rows.
 
 Each answer row has the same columns as the matching command's output file. Every field carries a
-description and an example, so that the OpenAPI page documents the service by itself.
+description and an example, so that the OpenAPI page documents the service by itself. Bounds come from
+``features.limits``.
 """
 
 from __future__ import annotations
@@ -10,9 +12,13 @@ import math
 from datetime import date
 from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
+from starlette.responses import JSONResponse
 
-MAX_BATCH = 10_000
+from features.contract import TABLES, Inv, dtype_of
+from features.limits import BATCH, TOP_N, WEEKS
+from training.cash.shocks import SHOCKS
 
 # Dates are ISO strings (YYYY-MM-DD) only: a number is not silently read as a Unix time.
 Day = Annotated[date, Field(strict=True, ge=date(1900, 1, 1), le=date(2199, 12, 31))]
@@ -21,11 +27,14 @@ Money = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    """A request part: unknown fields are refused (a typo must not silently mean the default) and types are
+    strict (``true`` is not a number, ``"5"`` is not an amount)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class InvoiceIn(_In):
-    """One invoice as in the ``invoices`` table; extra columns are ignored, as in a data folder."""
+    """One invoice as in the ``invoices`` table (its columns only)."""
 
     invoice_id: Id = Field(description="The invoice's id (kept as text, leading zeros too).", examples=["INV-000123"])
     customer_id: Id = Field(description="A customer the service knows (in the served data's `customers`).",
@@ -35,8 +44,9 @@ class InvoiceIn(_In):
     due_date: Day = Field(description="Due date, YYYY-MM-DD; not before the issue date.", examples=["2025-07-02"])
     # ge=0 plus the check below (not gt=0): OpenAPI 3.0 has no numeric exclusiveMinimum.
     amount: Money = Field(ge=0, description="Invoiced amount in the row's currency (> 0).", examples=[12500.0])
-    currency: Optional[str] = Field(None, max_length=10, description="Currency code; informational.",
-                                    examples=["EUR"])
+    currency: Optional[str] = Field(None, max_length=10, description="Currency code (empty: the base currency); "
+                                    "converted at the latest fx_rates rate on or before the service's as-of, and "
+                                    "a 400 when there is none.", examples=["EUR"])
     dispute_date: Optional[Day] = Field(None, description="When the customer disputed it, if they did.",
                                         examples=["2025-06-20"])
     delivery: Optional[Literal["electronic", "paper"]] = Field(None, description="How the invoice was sent.",
@@ -60,30 +70,31 @@ class InvoiceIn(_In):
         return v
 
 
-Invoices = Annotated[list[InvoiceIn], Field(min_length=1, max_length=MAX_BATCH,
-                                            description=f"1 to {MAX_BATCH:,} invoices to score.")]
-CustomerIds = Annotated[list[Id], Field(min_length=1, max_length=MAX_BATCH,
-                                        description=f"1 to {MAX_BATCH:,} customer ids.",
+Invoices = Annotated[list[InvoiceIn], Field(min_length=BATCH.low, max_length=BATCH.high,
+                                            description=f"{BATCH.low} to {BATCH.high:,} invoices to score.")]
+CustomerIds = Annotated[list[Id], Field(min_length=BATCH.low, max_length=BATCH.high,
+                                        description=f"{BATCH.low} to {BATCH.high:,} customer ids.",
                                         examples=[["C0001", "C0002"]])]
-Weeks = Annotated[int, Field(ge=1, le=104, description="Weeks to forecast (1 to 104).", examples=[13])]
-TopN = Annotated[int, Field(strict=True, ge=1, le=MAX_BATCH, description=f"How many invoices to list, best first "
-                            f"(1 to {MAX_BATCH:,}).", examples=[50])]
+Weeks = Annotated[int, Field(strict=True, ge=WEEKS.low, le=WEEKS.high, examples=[WEEKS.default],
+                             description=f"{WEEKS.description} ({WEEKS.low} to {WEEKS.high}).")]
+TopN = Annotated[int, Field(strict=True, ge=TOP_N.low, le=TOP_N.high, description=f"{TOP_N.description} "
+                            f"({TOP_N.low} to {TOP_N.high:,}).", examples=[TOP_N.default])]
 AsOf = Annotated[Optional[Day], Field(description="As-of date YYYY-MM-DD, not after the service's "
                                       "(default: the service's).", examples=["2025-06-29"])]
 
 
-class ShocksIn(_In):
-    """Driver shocks applied to the forecast; zero means none."""
+class _Shocks(_In):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    customer_delay_days: float = Field(0.0, allow_inf_nan=False,
-                                       description="Every customer pays this many days later (negative: earlier).",
-                                       examples=[10.0])
-    sales_change_pct: float = Field(0.0, allow_inf_nan=False,
-                                    description="Change of future sales in percent (-20 = a fifth fewer).",
-                                    examples=[-10.0])
-    supplier_lead_time_days: float = Field(0.0, allow_inf_nan=False,
-                                           description="Suppliers deliver (and so bill) this many days later.",
-                                           examples=[0.0])
+
+# One field a shock of the registry, with its range: an unknown shock or a non-number is a 4xx naming it.
+ShocksIn = create_model(
+    "ShocksIn", __base__=_Shocks,
+    __doc__="Driver shocks applied to the forecast; zero (the default) means none. Unknown shocks are refused.",
+    **{s.name: (float, Field(0.0, ge=s.low, le=s.high, allow_inf_nan=False, examples=[s.example],
+                             description=f"{s.description}; {s.low:g} to {s.high:g} {s.unit}."))
+       for s in SHOCKS.values()},
+)
 
 
 # ---- answers: one model per output row, the columns of the matching command's file ----
@@ -106,7 +117,8 @@ class _Out(BaseModel):
 class ScoreRow(_Out):
     invoice_id: str = Field(description="The invoice's id.", examples=["INV-000123"])
     customer_id: str = Field(description="The customer's id.", examples=["C0042"])
-    amount_open: float = Field(description="Amount still open.", examples=[12500.0])
+    amount_open: float = Field(description="Amount still open, net of payments and credit notes, in the base "
+                               "currency at the as-of rate.", examples=[12500.0])
     due_date: date = Field(description="Due date.", examples=["2025-07-02"])
     p_late: float = Field(description="Calibrated probability of being paid after the due date (1 when it "
                                       "already is).", examples=[0.37])
@@ -123,6 +135,11 @@ class ScoreRow(_Out):
                                                                              "(lowers risk)"])
     reason_3: Optional[str] = Field(description="Third reason.", examples=["invoice was sent on paper "
                                                                             "(raises risk)"])
+    customer_name: Optional[str] = Field(None, description="The customer's name (empty: none given).",
+                                         examples=["Acme AB"])
+    currency: Optional[str] = Field(None, description="The invoice's currency.", examples=["EUR"])
+    amount_open_doc: Optional[float] = Field(None, description="Amount still open in the invoice's currency.",
+                                             examples=[12500.0])
 
 
 class CustomerRow(_Out):
@@ -132,13 +149,17 @@ class CustomerRow(_Out):
     p_late_next: Optional[float] = Field(description="Probability that its next invoice is paid late.",
                                          examples=[0.22])
     recommended_credit_limit: Optional[float] = Field(description="Recommended credit limit.", examples=[50000.0])
-    open_amount: Optional[float] = Field(description="Open receivables.", examples=[18000.0])
-    overdue_amount: Optional[float] = Field(description="Open receivables past due.", examples=[2500.0])
+    open_amount: Optional[float] = Field(description="Open receivables net of payments and credit notes, less "
+                                         "credit on the account, in the base currency.", examples=[18000.0])
+    overdue_amount: Optional[float] = Field(description="Open receivables past due, net of payments and credit "
+                                            "notes applied to them, in the base currency.", examples=[2500.0])
     dso_days: Optional[float] = Field(description="The customer's days sales outstanding.", examples=[41.5])
     trend: Optional[str] = Field(description="Direction of its payment behaviour.", examples=["stable"])
     warning: Optional[str] = Field(description="Empty, or what changed.", examples=[""])
     headroom: Optional[float] = Field(None, description="Credit limit less open amount (when the data has "
                                       "credit limits).", examples=[32000.0])
+    customer_name: Optional[str] = Field(None, description="The customer's name (empty: none given).",
+                                         examples=["Acme AB"])
 
 
 class ForecastRow(_Out):
@@ -164,6 +185,10 @@ class ForecastRow(_Out):
     other: float = Field(description="Other net bank flows (p50).", examples=[-10000.0])
     below_floor: Optional[bool] = Field(None, description="The p10 balance falls below the configured cash floor.",
                                         examples=[False])
+    opening_balance: Optional[float] = Field(None, description="Cash at as-of the balances start from; empty when "
+                                             "the data has no cash_balances (see opening_note).", examples=[450000.0])
+    opening_note: str = Field("", description="Empty, or 'no opening balance: ...' when the data has no "
+                              "cash_balances and the balances are cumulative net flows from 0.", examples=[""])
 
 
 class WorklistRow(_Out):
@@ -178,6 +203,16 @@ class WorklistRow(_Out):
     expected_gain: float = Field(description="Expected cash brought in by acting.", examples=[1800.0])
     why: str = Field(description="Why it ranks here.", examples=["12 days overdue, customer usually pays "
                                                                   "after a reminder"])
+    customer_name: Optional[str] = Field(None, description="The customer's name.", examples=["Acme AB"])
+    currency: Optional[str] = Field(None, description="The invoice's currency.", examples=["EUR"])
+    amount_open_doc: Optional[float] = Field(None, description="Amount still open in the invoice's currency.",
+                                             examples=[12500.0])
+    last_contact: Optional[str] = Field(None, description="Last logged contact with the customer, YYYY-MM-DD "
+                                        "(empty: none).", examples=["2025-06-20"])
+    promise: Optional[str] = Field(None, description="The customer's promise to pay, if any (open, kept or "
+                                   "broken).", examples=[""])
+    message: Optional[str] = Field(None, description="A ready-to-send draft for the action.",
+                                   examples=["Dear Acme AB, our invoice INV-000123 ..."])
 
 
 class DiscountRow(_Out):
@@ -191,6 +226,9 @@ class DiscountRow(_Out):
     take: bool = Field(description="Take the discount.", examples=[True])
     cash_ok: Optional[bool] = Field(description="The forecast balance stays above the cash floor (null: not "
                                     "decided yet, or the discount window has closed).", examples=[True])
+    reason: Optional[str] = Field(None, description="Why, in words: window closed, return below the cost of "
+                                  "capital, cash would fall below the floor, beyond the horizon, taken.",
+                                  examples=["taken: 36.9% a year beats the cost of capital 8.0%"])
 
 
 class KpiRow(_Out):
@@ -202,7 +240,11 @@ class KpiRow(_Out):
 
 
 class ModelCard(BaseModel):
-    name: str = Field(description="Registered model name.", examples=["likvid-late-payment"])
+    model_config = ConfigDict(frozen=True)
+
+    family: str = Field(description="The model family: late payment, payment timing, segmentation or cash "
+                        "forecast.", examples=["likvid-late-payment"])
+    name: str = Field(description="Registered model name.", examples=["acme.likvid-late-payment"])
     version: str = Field(description="Registry version serving as champion.", examples=["3"])
     run_id: Optional[str] = Field(description="MLflow run that trained it.", examples=["5b1f..."])
     trained_as_of: Optional[str] = Field(description="The data's as-of date of its training run.",
@@ -212,6 +254,8 @@ class ModelCard(BaseModel):
 
 
 class ModelInfo(BaseModel):
+    company: str = Field(description="The company served: likvid.yaml's `company`, else the data folder's name.",
+                         examples=["acme"])
     service_as_of: str = Field(description="The as-of date of the history the service scores against.",
                                examples=["2025-06-30"])
     data: str = Field(description="The data folder the service loaded.", examples=["demo/company"])
@@ -220,3 +264,92 @@ class ModelInfo(BaseModel):
     endpoints: list[str] = Field(description="The endpoints this service answers.",
                                  examples=[["/score_invoices", "/model_info"]])
     models: list[ModelCard] = Field(description="The champion models the service loaded at start-up.")
+
+
+# ---- the edge: request rows in, answer rows out ----
+
+
+def invoice_frame(invoices: list[InvoiceIn]) -> pd.DataFrame:
+    """Request invoices as a typed ``invoices`` table (still open: no payment)."""
+    rows = [inv.model_dump() for inv in invoices]
+    return pd.DataFrame({c.name: pd.Series([r.get(c.name) for r in rows], dtype=object).astype(dtype_of(c))
+                         for c in TABLES[Inv.TABLE].columns})
+
+
+def records(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
+    """Output rows as JSON-ready dicts: dates as dates, missing values as None."""
+    values = []
+    for col in columns:  # through numpy: pandas' frame-wide astype/where/to_dict costs ms per request
+        a = frame[col].to_numpy()
+        if a.dtype.kind == "M":
+            values.append([None if v != v else v.item() for v in a.astype("datetime64[D]")])
+        else:
+            values.append([_plain(v) for v in a])
+    return [dict(zip(columns, row)) for row in zip(*values)]
+
+
+def _plain(v):
+    """A numpy or pandas scalar as a plain Python value; NaN, NA and NaT as None."""
+    if v is None or v is pd.NA or v is pd.NaT or v != v:
+        return None
+    return v.item() if hasattr(v, "item") else v
+
+
+def bad_request(*problems: tuple[list, str]) -> JSONResponse:
+    """A 400 shaped like BentoML's own validation errors: each problem names its field (``loc``)."""
+    detail = [{"loc": loc, "msg": msg, "type": "value_error"} for loc, msg in problems]
+    n = len(detail)
+    return JSONResponse({"error": f"{n} validation error{'s' if n > 1 else ''}: "
+                                  + "; ".join(f"{'.'.join(map(str, d['loc']))}: {d['msg']}" for d in detail[:5]),
+                         "detail": detail}, status_code=400)
+
+
+VersionId = Annotated[str, Field(min_length=6, max_length=64, pattern=r"^[0-9a-f]+$",
+                                 description="A saved forecast's id (from `likvid forecast --save` or `likvid "
+                                 "variance --list`), or a unique prefix of at least 6 characters.",
+                                 examples=["3f2a9c1d"])]
+OptionalVersionId = Optional[VersionId]
+
+
+class VarianceRow(_Out):
+    """One row of ``likvid variance``: a passed week (forecast against actual), or with ``against`` a bridge row
+    (``week_end, cause, amount``)."""
+
+    model_config = ConfigDict(extra="allow")
+    week_end: date = Field(description="Last day of the week.", examples=["2025-07-06"])
+
+
+CustomerId = Annotated[Id, Field(description="The customer's id, as in the served data's customers.",
+                                 examples=["000001"])]
+CreditAmount = Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False, description="The new order's or "
+                                      "credit's amount, in the base currency.", examples=[25000.0])]
+
+
+class CreditCheckRow(_Out):
+    """The ``likvid credit-check`` answer."""
+
+    customer_id: str = Field(description="The customer's id.", examples=["000001"])
+    amount: float = Field(description="The amount checked.", examples=[25000.0])
+    decision: str = Field(description="approve, refer or block.", examples=["refer"])
+    approver: Optional[str] = Field(None, description="Who approves a referred amount (approval_tiers); empty "
+                                    "otherwise.", examples=["sales manager"])
+    grade: str = Field(description="The customer's credit grade.", examples=["A"])
+    headroom_after: float = Field(description="Recommended limit less what is open less this amount.",
+                                  examples=[-1200.0])
+    reasons: str = Field(description="The facts behind the decision.", examples=["headroom after this amount "
+                         "-1,200 (recommended limit 30,000 less 6,200 open less 25,000); grade A"])
+
+
+class ProvisionRow(_Out):
+    """A row of ``likvid provision``: a bucket or total of one method, or one invoice of the model."""
+
+    method: str = Field(description="loss_rate_matrix or model.", examples=["loss_rate_matrix"])
+    level: str = Field(description="bucket, total or invoice.", examples=["bucket"])
+    bucket: str = Field(description="Aging bucket (or total).", examples=["31-60"])
+    invoice_id: Optional[str] = Field(None, description="The invoice (model rows per invoice).", examples=[None])
+    customer_id: Optional[str] = Field(None, description="The invoice's customer.", examples=[None])
+    amount_open: float = Field(description="Open amount, base currency.", examples=[120000.0])
+    loss_rate: Optional[float] = Field(None, description="Expected share lost.", examples=[0.015])
+    provision: float = Field(description="Expected credit loss, base currency.", examples=[1800.0])
+    history_amount: Optional[float] = Field(None, description="Loss-rate matrix: the history's amount that "
+                                            "reached this bucket.", examples=[8400000.0])

@@ -93,18 +93,20 @@ def store(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def champions(store, small_loaded, fitted):
-    """The ``fitted`` late-payment and timing models registered as champions in the ``store``."""
+def champions(store, small_loaded, small_company, fitted):
+    """The ``fitted`` late-payment and timing models registered as the small company's champions in the ``store``."""
     import mlflow
 
     from features.invoices import FEATURES, invoice_features
     from training import tracking
+    from training.invoice_families import late_payment_output, payment_timing_output
 
-    client = tracking.connect()
+    tracking.connect()
     mlflow.set_experiment("fixture-champions")
     example = invoice_features(small_loaded, fitted["at"])[FEATURES].head(5)
     with mlflow.start_run():
-        for model, name in ((fitted["late"], tracking.LATE_PAYMENT), (fitted["timing"], tracking.PAYMENT_TIMING)):
-            info = tracking.log_model(model, name, example)
-            client.set_registered_model_alias(name, tracking.CHAMPION, info.registered_model_version)
+        for model, name, output in ((fitted["late"], tracking.LATE_PAYMENT, late_payment_output),
+                                    (fitted["timing"], tracking.PAYMENT_TIMING, payment_timing_output)):
+            info = tracking.log_model(model, name, small_company.name, example, output)
+            tracking.promote(name, small_company.name, info.registered_model_version)
     return store

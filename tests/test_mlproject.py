@@ -26,7 +26,8 @@ def test_entry_point_parses_against_the_cli(entry, tmp_path):
         default = None if isinstance(param, str) else param.get("default")
         values[name] = str(tmp_path) if default is None and kind == "path" else default
     # MLflow quotes every value (an empty as_of stays an empty argument).
-    args = shlex.split(spec["command"].format(**{k: shlex.quote("" if v is None else str(v)) for k, v in values.items()}))
+    quoted = {k: shlex.quote("" if v is None else str(v)) for k, v in values.items()}
+    args = shlex.split(spec["command"].format(**quoted))
     command = typer.main.get_command(app)
     sub = command.get_command(None, args[1])
     context = sub.make_context(args[1], args[2:])  # raises on an unknown option or a bad value

@@ -10,3 +10,4 @@ def test_notebook_02_executes(small_company, monkeypatch, tmp_path):
     assert "silhouette by k" in text and "late_share_365" in text  # segment profiles
     assert "mean_p_late_next" in text  # the grade table
     assert "cusum" in text  # the warning timeline
+    assert images >= 1  # its plots

@@ -18,7 +18,8 @@ the payment week, and on through the week before the due date, since paying earl
 lower until the bill would have been paid anyway. A bill whose pay-by date lies beyond the forecast
 horizon is not decided yet (``cash_ok`` empty, ``take`` false): nothing is lost by waiting, since it
 can be paid any day up to pay-by, and a later run whose horizon covers that date decides it. A bill
-whose discount window has closed is listed with ``take`` false and ``cash_ok`` empty.
+whose discount window has closed is listed last, with ``take`` false and ``cash_ok`` empty. ``reason`` says
+which of these it is, in words: window closed, below the cost of capital, cash floor, beyond the horizon, taken.
 """
 
 from __future__ import annotations
@@ -31,20 +32,22 @@ import pandas as pd
 from features.asof import as_of as _view
 from features.asof import last_known_date, to_date
 from features.contract import Bill, Inv
-from features.invoices import DAYS_OVERDUE, OPEN_AMOUNT, invoice_features
+from features.invoices import DAYS_OVERDUE, OPEN_AMOUNT, FeatureConfig, invoice_features
 from features.load import Company
 from features.policy import Policy
 from training import tracking
+from training.decisions.dunning import LOG_COLUMNS, NO_ACTION, honour_log, log_facts
+from training.decisions.reasons import Reason
 from training.late_payment import LatePaymentModel
 from training.payment_timing import PaymentTimingModel
-from training.pipeline import score_features
+from training.scoring import score_features
 
-WORKLIST_COLUMNS = ["rank", "invoice_id", "customer_id", "amount_open", "days_overdue", "aging_bucket", "action",
-                    "p_late", "expected_gain", "why"]
+RANKED_COLUMNS = ["rank", "invoice_id", "customer_id", "amount_open", "days_overdue", "aging_bucket", "action",
+                  "p_late", "expected_gain", "why"]
+WORKLIST_COLUMNS = [*RANKED_COLUMNS, *LOG_COLUMNS]  # the log's columns: training.decisions.dunning
 DISCOUNT_COLUMNS = ["bill_id", "supplier_id", "amount", "discount_pct", "pay_by", "annualized_return",
-                    "cost_of_capital", "take", "cash_ok"]
+                    "cost_of_capital", "take", "cash_ok", "reason"]
 FORECAST_NEEDS = ["week", "week_start", "week_end", "balance_p10"]
-NO_ACTION = "no action"
 
 
 @dataclass(frozen=True)
@@ -57,10 +60,20 @@ class CollectionsConfig:
     grid: int = 200  # points of each invoice's payment-timing distribution
     forecast_weeks: int = 13  # horizon of the cash forecast that discounts ask for
 
+    @classmethod
+    def from_policy(cls, policy: Policy) -> CollectionsConfig:
+        """The policy's ``collections`` settings (likvid.yaml), with the default grid and forecast horizon."""
+        c = policy.collections
+        return cls(horizon_days=c.horizon_days, action_effect=c.action_effect, pre_due_effect=c.pre_due_effect)
 
-def _models(models) -> tuple[LatePaymentModel, PaymentTimingModel]:
+
+def _models(models, company_key: str | None, policy: Policy) -> tuple[LatePaymentModel, PaymentTimingModel]:
+    """The given pair, else the company's late-payment and payment-timing champions (checked against the policy)."""
     if models is None:
-        return (tracking.load_champion(tracking.LATE_PAYMENT)[0], tracking.load_champion(tracking.PAYMENT_TIMING)[0])
+        if company_key is None:
+            raise ValueError("the worklist needs the models or the company key of their champions")
+        return (tracking.load_champion(tracking.LATE_PAYMENT, company_key, policy).model,
+                tracking.load_champion(tracking.PAYMENT_TIMING, company_key, policy).model)
     late, timing = models
     return late, timing
 
@@ -75,15 +88,11 @@ def unpaid_chances(x: pd.DataFrame, timing: PaymentTimingModel, horizon_days: in
     return (delays > at_horizon[:, None]).mean(axis=1), (delays > 0).mean(axis=1)
 
 
-def _risk_reason(scored: pd.Series) -> str:
+def _risk_reason(facts: list[Reason]) -> str:
     """The strongest model reason that raises risk, other than when the invoice is due."""
-    for col in ("reason_1", "reason_2", "reason_3"):
-        text = scored[col]
-        if not isinstance(text, str) or not text.endswith("(raises risk)"):
-            continue
-        if not text.startswith(("invoice is due in", "invoice is due today")) and not (
-                text.startswith("invoice is ") and "past due" in text):  # the sentence says when it is due
-            return text.removesuffix(" (raises risk)")
+    for fact in facts:
+        if fact.raises and fact.feature != "days_to_due":
+            return fact.sentence(direction=False)
     return ""
 
 
@@ -116,20 +125,35 @@ def _why(row: dict, policy: Policy, cfg: CollectionsConfig) -> str:
 
 def worklist(company: Company, as_of: str | pd.Timestamp | None = None, top: int | None = None,
              policy: Policy = Policy(), models: tuple[LatePaymentModel, PaymentTimingModel] | None = None,
-             config: CollectionsConfig = CollectionsConfig()) -> pd.DataFrame:
-    """Open invoices at as-of, best first by the expected cash that acting brings in (``WORKLIST_COLUMNS``).
+             config: CollectionsConfig | None = None, company_key: str | None = None) -> pd.DataFrame:
+    """Open invoices at as-of, best first by the expected cash that acting brings in, with the collections
+    log's rules applied (``WORKLIST_COLUMNS``; the first ``top`` rows when given).
 
-    ``models`` is the pair (late payment, payment timing); by default the registry's champions.
+    ``models`` is the pair (late payment, payment timing); by default ``company_key``'s champions. ``config``
+    defaults to the policy's collections settings; the features follow the policy's definition of late.
     """
     if top is not None and top < 1:
         raise ValueError(f"top must be at least 1, got {top}")
     at = to_date(as_of) if as_of is not None else last_known_date(company)
-    late, timing = _models(models)
-    x = invoice_features(company, at)
-    if x.empty:
+    ranked = ranked_invoices(company, at, policy, models, config, company_key)
+    if ranked.empty:
         return pd.DataFrame(columns=WORKLIST_COLUMNS)
+    return honour_log(ranked, log_facts(company, at), policy, top)
+
+
+def ranked_invoices(company: Company, as_of: str | pd.Timestamp | None = None, policy: Policy = Policy(),
+                    models: tuple[LatePaymentModel, PaymentTimingModel] | None = None,
+                    config: CollectionsConfig | None = None, company_key: str | None = None) -> pd.DataFrame:
+    """Every open invoice at as-of with its ladder step and expected gain, best first (``RANKED_COLUMNS``):
+    the worklist before the collections log's rules."""
+    config = config or CollectionsConfig.from_policy(policy)
+    at = to_date(as_of) if as_of is not None else last_known_date(company)
+    late, timing = _models(models, company_key, policy)
+    x = invoice_features(company, at, FeatureConfig.from_policy(policy))
+    if x.empty:
+        return pd.DataFrame(columns=RANKED_COLUMNS)
     x = x.reset_index(drop=True)
-    scored = score_features(x, late, timing)
+    scored, facts = score_features(x, late, timing, policy=policy, facts=True)
     unpaid, after_due = unpaid_chances(x, timing, config.horizon_days, config.grid)
     days = x[DAYS_OVERDUE].astype(int).to_numpy()
     amount = x[OPEN_AMOUNT].to_numpy(float)
@@ -153,15 +177,13 @@ def worklist(company: Company, as_of: str | pd.Timestamp | None = None, top: int
         "p_late": np.round(p_late, 4), "expected_gain": np.round(gain, 2),
         # for ordering and the sentence only
         "_unpaid_amount": amount * unpaid, "unpaid": unpaid, "good_standing": good, "due_date": x[Inv.DUE],
-        "late_share": x["late_share_recent_weighted"].to_numpy(), "reason": scored.apply(_risk_reason, axis=1),
+        "late_share": x["late_share_recent_weighted"].to_numpy(), "reason": [_risk_reason(f) for f in facts],
     })
     out = out.sort_values(["expected_gain", "_unpaid_amount", "invoice_id"], ascending=[False, False, True],
                           kind="stable").reset_index(drop=True)
-    if top is not None:
-        out = out.head(top)
     out["why"] = [_why(r, policy, config) for r in out.to_dict("records")]
     out.insert(0, "rank", np.arange(1, len(out) + 1))
-    return out[WORKLIST_COLUMNS]
+    return out[RANKED_COLUMNS]
 
 
 def evaluate_worklist(company: Company, as_of: str | pd.Timestamp, ranked: pd.DataFrame, top: int = 50,
@@ -205,17 +227,23 @@ def annualized_return(discount_pct: pd.Series | float, days_early: pd.Series | f
 
 
 def discounts(company: Company, as_of: str | pd.Timestamp | None = None, policy: Policy = Policy(),
-              forecast: pd.DataFrame | None = None, config: CollectionsConfig = CollectionsConfig()) -> pd.DataFrame:
+              forecast: pd.DataFrame | None = None, config: CollectionsConfig | None = None,
+              company_key: str | None = None) -> pd.DataFrame:
     """Each bill open at as-of with early-payment terms: its annualised return and whether to take it."""
+    config = config or CollectionsConfig.from_policy(policy)
     at = to_date(as_of) if as_of is not None else last_known_date(company)
     bills = _view(company, at).get(Bill.TABLE)
     terms = bills[bills[Bill.PAID].isna() & (bills[Bill.DISCOUNT_PCT].fillna(0) > 0)]
     if terms.empty:
         return pd.DataFrame(columns=DISCOUNT_COLUMNS)
     if forecast is None:
-        from training.cash_forecast import forecast as cash_forecast
+        if company_key is None:
+            raise ValueError("discounts need the cash forecast or the company key of its champion")
+        from training.cash.family import load_forecast_models
+        from training.cash.forecast import forecast as cash_forecast
 
-        forecast = cash_forecast(company, at, weeks=config.forecast_weeks, policy=policy)
+        models = load_forecast_models(company_key, policy)
+        forecast = cash_forecast(company, at, weeks=config.forecast_weeks, models=models, policy=policy)
     fc = _check_forecast(forecast)
 
     pay_by = terms[Bill.ISSUE] + pd.to_timedelta(terms[Bill.DISCOUNT_DAYS], unit="D")
@@ -223,17 +251,22 @@ def discounts(company: Company, as_of: str | pd.Timestamp | None = None, policy:
         "bill_id": terms[Bill.ID], "supplier_id": terms[Bill.SUPPLIER], "amount": terms[Bill.AMOUNT],
         "discount_pct": terms[Bill.DISCOUNT_PCT], "pay_by": pay_by,
         "annualized_return": annualized_return(terms[Bill.DISCOUNT_PCT], (terms[Bill.DUE] - pay_by).dt.days),
-        "cost_of_capital": policy.cost_of_capital, "take": False, "cash_ok": pd.NA,
+        "cost_of_capital": policy.cost_of_capital, "take": False, "cash_ok": pd.NA, "reason": "",
     }).astype({"cash_ok": "boolean"})
+    horizon_end = fc["week_end"].iloc[-1]
     due = terms[Bill.DUE]
     balance = fc["balance_p10"].to_numpy(float)
     ends = fc["week_end"].to_numpy()
     shift = np.zeros(len(fc))
     # Decide in order of return, so the best discounts get the cash first.
     for i in out.sort_values("annualized_return", ascending=False, kind="stable").index:
-        when = out.at[i, "pay_by"]
-        if pd.isna(when) or when <= at or when > fc["week_end"].iloc[-1]:
-            continue  # no usable terms, window closed, or beyond the horizon: not decided
+        when, ret = out.at[i, "pay_by"], out.at[i, "annualized_return"]
+        if pd.isna(when) or when <= at or when > horizon_end:  # no usable terms, window closed, or beyond the horizon
+            out.at[i, "reason"] = ("no discount days given" if pd.isna(when) else
+                                   f"window closed on {when:%Y-%m-%d}" if when <= at else
+                                   f"beyond the horizon: pay by {when:%Y-%m-%d} is after the forecast's last week "
+                                   f"(ends {horizon_end:%Y-%m-%d}); a later run decides it")
+            continue
         pay_week = int(np.searchsorted(ends, np.datetime64(when), side="left"))
         due_week = int(np.searchsorted(ends, np.datetime64(due[i]), side="left"))
         trial = shift.copy()
@@ -241,8 +274,14 @@ def discounts(company: Company, as_of: str | pd.Timestamp | None = None, policy:
         until = max(pay_week, min(due_week, len(fc)) - 1) + 1  # through the payment week, and on while it bites
         ok = bool((balance[:until] - trial[:until] > policy.cash_floor).all())
         out.at[i, "cash_ok"] = ok
-        if ok and out.at[i, "annualized_return"] > policy.cost_of_capital:
+        if ret <= policy.cost_of_capital:
+            out.at[i, "reason"] = f"return {ret:.1%} a year is below the cost of capital {policy.cost_of_capital:.1%}"
+        elif not ok:
+            out.at[i, "reason"] = f"cash would fall below the floor of {policy.cash_floor:,.0f} (p10 forecast)"
+        else:
             out.at[i, "take"] = True
+            out.at[i, "reason"] = f"taken: {ret:.1%} a year beats the cost of capital {policy.cost_of_capital:.1%}"
             shift = trial
     out["annualized_return"] = out["annualized_return"].round(4)
-    return out.sort_values(["pay_by", "bill_id"], kind="stable").reset_index(drop=True)[DISCOUNT_COLUMNS]
+    out["_closed"] = out["pay_by"].isna() | (out["pay_by"] <= at)  # closed windows last: nothing to decide there
+    return out.sort_values(["_closed", "pay_by", "bill_id"], kind="stable").reset_index(drop=True)[DISCOUNT_COLUMNS]

@@ -14,22 +14,17 @@ Two fitted parts travel together as one registered model, ``likvid-segmentation`
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from importlib.metadata import version
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-import joblib
 import lightgbm as lgb
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from mlflow.models import infer_signature  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 from sklearn.cluster import KMeans  # noqa: E402
 from sklearn.impute import SimpleImputer  # noqa: E402
@@ -39,7 +34,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler  # noqa: E
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 from features.asof import as_of, last_known_date  # noqa: E402
-from features.contract import Cust, Inv, Ord  # noqa: E402
+from features.contract import Credit, Cust, Fx, Inv, Ord, Pay  # noqa: E402
 from features.customers import (  # noqa: E402
     CUSTOMER_FEATURES,
     CustomerFeatureConfig,
@@ -55,7 +50,8 @@ from features.policy import Grades, Policy  # noqa: E402
 from training import metrics, tracking  # noqa: E402
 
 CUSTOMER_COLUMNS = ["customer_id", "segment", "credit_grade", "p_late_next", "recommended_credit_limit",
-                    "open_amount", "overdue_amount", "dso_days", "trend", "warning"]
+                    "open_amount", "overdue_amount", "dso_days", "trend", "warning",
+                    "customer_name"]  # beside the contract's columns: who the id is ("" when no name is given)
 HEADROOM = "headroom"
 NEW = "new"
 SEGMENT_FEATURES = ["late_share_365", "mean_delay_365", "delay_std_365", "delay_trend", "monthly_invoiced",
@@ -120,9 +116,9 @@ def customer_examples(company: Company, at: pd.Timestamp, cfg: CustomerConfig = 
                       features: CustomerFeatureConfig = CustomerFeatureConfig()) -> pd.DataFrame:
     """Customer snapshots whose next quarter is over by ``at``, labelled with its late share as known at
     ``at`` (``late_share_next``, ``n`` invoices); customers with no invoice due in it are left out."""
-    # Only the tables the customer features read, seen as at ``at`` once.
-    view = as_of(Company({t: company[t] for t in (Cust.TABLE, Inv.TABLE, Ord.TABLE) if company.has(t)},
-                         company.supplied), at)
+    # Only the tables the customer features read (the ledger's too: open amounts, currencies), seen as at ``at`` once.
+    read = (Cust.TABLE, Inv.TABLE, Ord.TABLE, Pay.TABLE, Credit.TABLE, Fx.TABLE)
+    view = as_of(Company({t: company[t] for t in read if company.has(t)}, company.supplied, company.base_currency), at)
     hist = decided_invoices(view, at, features.grace_days)
     first_issue = view[Inv.TABLE][Inv.ISSUE].min()
     last = at - pd.Timedelta(days=cfg.horizon_days)
@@ -202,7 +198,8 @@ class CustomerSegmentation:
             same = [i for i in names if names[i] == name]
             if len(same) > 1:  # tell apart clusters that read alike by their size
                 for rank, i in enumerate(sorted(same, key=lambda i: -volume[i])):
-                    names[i] = f"{name}, {'larger' if rank == 0 else 'smaller' if rank == len(same) - 1 else 'mid-size'} accounts"
+                    size = "larger" if rank == 0 else "smaller" if rank == len(same) - 1 else "mid-size"
+                    names[i] = f"{name}, {size} accounts"
                 if len({names[i] for i in same}) < len(same):
                     for n_, i in enumerate(same, 1):
                         names[i] = f"{name} {n_}"
@@ -275,14 +272,17 @@ def recommended_limit(grade: pd.Series, monthly_invoiced: pd.Series, grades: Gra
 
 
 def customer_risk(company: Company, as_of: str | pd.Timestamp | None = None, models: CustomerModels | None = None,
-                  policy: Policy = Policy(), cfg: CustomerConfig = CustomerConfig()) -> pd.DataFrame:
-    """The contract's ``customers`` rows for every customer known at as-of (champion models unless given);
-    ``headroom`` (credit limit less open amount) is added when the data has a credit_limit column."""
+                  policy: Policy = Policy(), cfg: CustomerConfig = CustomerConfig(),
+                  company_key: str | None = None) -> pd.DataFrame:
+    """The contract's ``customers`` rows for every customer known at as-of (``company_key``'s champion models
+    unless given, refused when they learned another grace than the policy's); ``headroom`` (credit limit
+    less open amount) is added when the data has a credit_limit column."""
     at = pd.Timestamp(as_of).normalize() if as_of is not None else last_known_date(company)
     if models is None:
-        models = load_customer_models()
-    feats = CustomerFeatureConfig(**{**asdict(models.features), "grace_days": policy.grace_days})
-    x = customer_features(company, at, feats)
+        if company_key is None:
+            raise ValueError("customer_risk needs the models or the company key of their champion")
+        models = load_customer_models(company_key, policy)
+    x = customer_features(company, at, models.features)
     predicted = models.predict(x)
     warnings = early_warnings(company, at, models.warnings, grace_days=policy.grace_days).reindex(x.index)
     grade = predicted["p_late_next"].map(policy.grades.grade)
@@ -300,42 +300,26 @@ def customer_risk(company: Company, as_of: str | pd.Timestamp | None = None, mod
         "dso_days": x["dso_days"].round(1).to_numpy(),
         "trend": warnings["trend"].fillna("stable").to_numpy(),
         "warning": warnings["warning"].fillna("").to_numpy(),
+        "customer_name": company[Cust.TABLE].drop_duplicates(Cust.ID).set_index(Cust.ID)[Cust.NAME]
+        .reindex(x.index).astype("string").fillna("").to_numpy(dtype=object),
     })
     if has_limit:
         out[HEADROOM] = (x[Cust.CREDIT_LIMIT] - x["open_amount"]).round(2).to_numpy()
     return out[CUSTOMER_COLUMNS + ([HEADROOM] if has_limit else [])]
 
 
-# --- MLflow ------------------------------------------------------------------------------------------
+# --- MLflow: the customer family -------------------------------------------------------------------
 
 
-class CustomerPyfunc(mlflow.pyfunc.PythonModel):
-    """A pyfunc around ``CustomerModels``: customer feature rows in, segment and p_late_next out.
-    ``unwrap_python_model().model`` is the bundle."""
-
-    def load_context(self, context) -> None:
-        self.model = joblib.load(context.artifacts["model"])
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        return self.model.predict(model_input).reset_index(drop=True)
+def customer_output(models: CustomerModels, x: pd.DataFrame) -> pd.DataFrame:
+    """The customer pyfunc: customer feature rows in, segment and p_late_next out."""
+    return models.predict(x).reset_index(drop=True)
 
 
-def _log_bundle(models: CustomerModels, example: pd.DataFrame):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.joblib"
-        joblib.dump(models, path)
-        output = models.predict(example).reset_index(drop=True)
-        requirements = [f"{p}=={version(p)}" for p in ("lightgbm", "scikit-learn", "pandas", "numpy", "joblib", "mlflow")]
-        return mlflow.pyfunc.log_model(
-            name="model", python_model=CustomerPyfunc(), artifacts={"model": str(path)},
-            signature=infer_signature(example, output), input_example=example,
-            registered_model_name=tracking.SEGMENTATION, pip_requirements=requirements,
-        )
-
-
-def load_customer_models() -> CustomerModels:
-    """The champion customer models; LookupError saying to run `likvid train DATA` first when missing."""
-    return tracking.load_champion(tracking.SEGMENTATION)[0]
+def load_customer_models(company: str, policy: Policy | None = None) -> CustomerModels:
+    """``company``'s champion customer models (checked against the policy's definition of late when given);
+    ``LookupError`` saying to run `likvid train DATA` first when missing."""
+    return tracking.load_champion(tracking.SEGMENTATION, company, policy).model
 
 
 def _weighted_brier(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> float:
@@ -360,58 +344,106 @@ def _profile_plot(x: pd.DataFrame, segments: np.ndarray, path: Path) -> Path:
     return metrics.save_figure(fig, path)
 
 
-def train_segmentation(company: Company, data: str, as_of: str | pd.Timestamp | None = None,
-                       progress: Progress = lambda _: None, cfg: CustomerConfig = CustomerConfig(),
-                       warnings: WarningConfig = WarningConfig()) -> tuple[tracking.GateDecision, str]:
-    """Fit the customer models, evaluate next-quarter lateness on the quarter before as-of, log to the
-    MLflow experiment ``likvid-segmentation``, register, and promote when the holdout Brier score is not
-    worse than the champion's on the same customers."""
-    tracking.connect()
-    at = pd.Timestamp(as_of).normalize() if as_of is not None else last_known_date(company)
-    origin = at - pd.Timedelta(days=cfg.holdout_days)
-    features = CustomerFeatureConfig()
-    progress("Building customer snapshots")
-    train = customer_examples(company, origin, cfg, features)
-    holdout = customer_features(company, origin, features).join(
-        late_share_next(company, origin, at, cfg.horizon_days, features.grace_days), how="inner")
-    if len(holdout) < 3:
-        raise ValueError(f"too few customers with invoices due after {origin:%Y-%m-%d} to evaluate the customer model")
-    progress("Training the customer models (next-quarter lateness, segments)")
-    mlflow.set_experiment(tracking.SEGMENTATION)
-    with mlflow.start_run(run_name="customers"), tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        risk = build_customer_risk(cfg).fit(train, train["late_share_next"].to_numpy(), train["n"].to_numpy())
-        current = customer_features(company, at, features)
-        seg = build_segmentation(cfg).fit(current)
-        models = CustomerModels(risk, seg, features, warnings)
+@dataclass(frozen=True)
+class CustomerExamples:
+    """What the customer models learn from at a date: labelled snapshots and the customers as they stand."""
+
+    snapshots: pd.DataFrame
+    current: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class CustomerFamily:
+    """The customer models (``likvid-segmentation``): next-quarter lateness against the recent and
+    365-day late shares, and segments; the gate's figure is the invoice-weighted holdout Brier score."""
+
+    config: CustomerConfig = CustomerConfig()
+    features: CustomerFeatureConfig = CustomerFeatureConfig()
+    warnings: WarningConfig = WarningConfig()
+    name: str = tracking.SEGMENTATION
+    rule: tracking.GateRule = tracking.GateRule("brier", lower_is_better=True, tolerance=1e-4)
+    output = staticmethod(customer_output)
+
+    @property
+    def holdout_days(self) -> int:
+        return self.config.holdout_days
+
+    def settings(self) -> dict:
+        return {"customers": self.config.params(), "features": asdict(self.features),
+                "warnings": asdict(self.warnings)}
+
+    def definition(self) -> dict:
+        return {k: v for k, v in asdict(self.features).items() if k in tracking.DEFINITION}
+
+    def with_settings(self, settings: dict) -> CustomerFamily:
+        return CustomerFamily(tracking.rebuild(CustomerConfig, settings["customers"]),
+                              tracking.rebuild(CustomerFeatureConfig, settings["features"]),
+                              tracking.rebuild(WarningConfig, settings["warnings"]))
+
+    def examples(self, company: Company, date: pd.Timestamp) -> CustomerExamples:
+        return CustomerExamples(customer_examples(company, date, self.config, self.features),
+                                customer_features(company, date, self.features))
+
+    def fit(self, examples: CustomerExamples) -> CustomerModels:
+        snaps = examples.snapshots
+        risk = build_customer_risk(self.config).fit(snaps, snaps["late_share_next"].to_numpy(), snaps["n"].to_numpy())
+        seg = build_segmentation(self.config).fit(examples.current)
+        return CustomerModels(risk, seg, self.features, self.warnings)
+
+    def holdout(self, company: Company, origin: pd.Timestamp, at: pd.Timestamp) -> pd.DataFrame:
+        holdout = customer_features(company, origin, self.features).join(
+            late_share_next(company, origin, at, self.config.horizon_days, self.features.grace_days), how="inner")
+        if len(holdout) < 3:
+            raise ValueError(f"too few customers with invoices due after {origin:%Y-%m-%d} to evaluate the "
+                             "customer model")
+        return holdout
+
+    def measure(self, models: CustomerModels, holdout: pd.DataFrame) -> float:
+        return _weighted_brier(holdout["late_share_next"].to_numpy(), models.risk_.predict(holdout),
+                               holdout["n"].to_numpy())
+
+    def evaluate(self, models: CustomerModels, examples: CustomerExamples, holdout: pd.DataFrame,
+                 out: Path) -> tracking.Evaluation:
         y, w = holdout["late_share_next"].to_numpy(), holdout["n"].to_numpy()
-        table = evaluate_risk(y, w, {"lightgbm": risk.predict(holdout),
+        table = evaluate_risk(y, w, {"lightgbm": models.risk_.predict(holdout),
                                      "recent_late_share": holdout["late_share_weighted"].to_numpy(),
                                      "late_share_365": holdout["late_share_365"].to_numpy()})
-        mlflow.log_params({**{f"model.{k}": v for k, v in cfg.params().items()},
-                           **{f"warnings.{k}": v for k, v in asdict(warnings).items()}, "data": data,
-                           "as_of": f"{at:%Y-%m-%d}", "origin": f"{origin:%Y-%m-%d}",
-                           "rows.train": len(train), "rows.holdout": len(holdout), "customers": len(current),
-                           "rows.invoices": len(company[Inv.TABLE]), "segments.k": seg.k_,
-                           "segments.criterion": "silhouette"})
-        for k, s in seg.silhouette_.items():
-            mlflow.log_metric("silhouette", s, step=k)
-        mlflow.log_metric("silhouette_chosen", seg.silhouette_[seg.k_])
-        for name, row in table.iterrows():
-            mlflow.log_metrics({f"{m}_{name}" if name != "lightgbm" else m: float(v) for m, v in row.items()})
+        seg, current = models.segmentation_, examples.current
         segments = seg.predict(current)
         segment_profiles(current, segments).to_csv(out / "segment_profiles.csv")
         table.to_csv(out / "p_late_next_vs_baselines.csv")
         _profile_plot(current, segments, out / "segments.png")
-        for f in ("segment_profiles.csv", "p_late_next_vs_baselines.csv", "segments.png"):
-            mlflow.log_artifact(str(out / f))
-        champion = tracking.champion_or_none(tracking.SEGMENTATION)
-        champion_brier = _weighted_brier(y, champion[0].risk_.predict(holdout), w) if champion else None
-        decision = tracking.gate("brier", float(table.loc["lightgbm", "brier"]), champion_brier, tolerance=1e-4)
-        info = _log_bundle(models, current[CUSTOMER_FEATURES].head(5))
-        tracking.apply_gate(tracking.SEGMENTATION, info, decision)
-    return decision, str(info.registered_model_version)
+        params = {"rows.train": len(examples.snapshots), "rows.holdout": len(holdout), "customers": len(current),
+                  "segments.k": seg.k_, "segments.criterion": "silhouette"}
+        extra = {**{f"silhouette_k{k}": s for k, s in seg.silhouette_.items()},
+                 "silhouette_chosen": seg.silhouette_[seg.k_]}
+        files = ("segment_profiles.csv", "p_late_next_vs_baselines.csv", "segments.png")
+        return tracking.Evaluation(table, float(table.loc["lightgbm", "brier"]), params, [out / f for f in files],
+                                   extra)
 
+    def input_example(self, models: CustomerModels, company: Company, at: pd.Timestamp) -> pd.DataFrame:
+        return customer_features(company, at, self.features)[CUSTOMER_FEATURES].head(5)
+
+
+def features_for(policy: Policy, **settings) -> CustomerFeatureConfig:
+    """The customer features with the policy's definition of late (the ``tracking.DEFINITION`` fields it has)."""
+    names = {f.name for f in fields(CustomerFeatureConfig)}
+    return CustomerFeatureConfig(**{k: v for k, v in tracking.definition_of(policy).items() if k in names}, **settings)
+
+
+def train_segmentation(company: Company, data: str, as_of: str | pd.Timestamp | None = None,
+                       progress: Progress = lambda _: None, cfg: CustomerConfig = CustomerConfig(),
+                       warnings: WarningConfig = WarningConfig(),
+                       policy: Policy = Policy()) -> tuple[tracking.GateDecision, str]:
+    """The customer family alone through ``tracking.run_recipe`` for the company of ``data``, under its
+    training lock: (gate decision, registered version)."""
+    at = pd.Timestamp(as_of).normalize() if as_of is not None else last_known_date(company)
+    key = policy.company_key(data)
+    family = CustomerFamily(cfg, features_for(policy), warnings)
+    with tracking.company_lock(key, say=progress):
+        result = tracking.run_recipe(family, company, key, data, at, progress,
+                                     {"rows.invoices": len(company[Inv.TABLE])})
+    return result.decision, result.version
 
 def truth_check(rows: pd.DataFrame, truth_folder: str | Path, at: str | pd.Timestamp,
                 cfg: CustomerConfig = CustomerConfig()) -> dict[str, object]:

@@ -8,6 +8,7 @@ scores with what happened. This is how a credit team would have used the model.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from features.asof import last_known_date
 from features.contract import Inv
 from features.invoices import FEATURES, FeatureConfig, invoice_features, label
 from features.load import Company
+from features.policy import Policy
 from training import metrics
 from training.examples import ExampleConfig, examples, not_yet_due
 from training.late_payment import LatePaymentConfig, build_late_payment, build_logistic, history_baseline, time_slices
@@ -48,12 +50,14 @@ def weekly_new_invoices(company: Company, train_as_of: str, start: str, end: str
 
 
 def evaluate_champions(company: Company, data: str, as_of_date: str | pd.Timestamp | None = None,
-                       ex: ExampleConfig = ExampleConfig(), features: FeatureConfig = FeatureConfig(),
-                       max_delay_days: float = 365.0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The champion models and the baselines on the holdout as of a date, logged as an MLflow run.
+                       ex: ExampleConfig = ExampleConfig(), features: FeatureConfig | None = None,
+                       max_delay_days: float = 365.0, policy: Policy = Policy()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The company's champion models and the baselines on the holdout as of a date, logged as an MLflow run.
 
     The holdout is the one ``likvid train`` uses (snapshots in the 13 weeks before as-of); the
-    logistic baseline is refitted on the training snapshots. Returns (late-payment, timing) tables.
+    logistic baseline is refitted on the training snapshots. The champions are the ones of
+    ``policy.company_key(data)``, refused when they learned another definition of late than the policy's.
+    Returns (late-payment, timing) tables.
     """
     import mlflow
 
@@ -61,8 +65,11 @@ def evaluate_champions(company: Company, data: str, as_of_date: str | pd.Timesta
     from training.examples import split
     from training.payment_timing import average_delay_baseline
 
-    late, late_mv = tracking.load_champion(tracking.LATE_PAYMENT)
-    timing, timing_mv = tracking.load_champion(tracking.PAYMENT_TIMING)
+    key = policy.company_key(data)
+    features = features if features is not None else FeatureConfig.from_policy(policy)
+    late_champion = tracking.load_champion(tracking.LATE_PAYMENT, key, policy)
+    timing_champion = tracking.load_champion(tracking.PAYMENT_TIMING, key, policy)
+    late, timing = late_champion.model, timing_champion.model
     at, origin, train, holdout = split(company, as_of_date, ex, features)
     tr, ho = not_yet_due(train), not_yet_due(holdout)
     if len(ho) == 0 or ho["late"].nunique() < 2:
@@ -84,8 +91,9 @@ def evaluate_champions(company: Company, data: str, as_of_date: str | pd.Timesta
     if not under_project:
         mlflow.set_experiment(tracking.LATE_PAYMENT)
     with mlflow.start_run(**({} if under_project else {"run_name": "evaluate-champion"})):
-        mlflow.set_tags({"kind": "evaluation", "late_payment_version": str(late_mv.version),
-                         "payment_timing_version": str(timing_mv.version)})
+        mlflow.set_tags({"kind": "evaluation", tracking.COMPANY_TAG: key,
+                         "late_payment_version": late_champion.version,
+                         "payment_timing_version": timing_champion.version})
         mlflow.log_params({"data": data, "as_of": f"{at:%Y-%m-%d}", "origin": f"{origin:%Y-%m-%d}",
                            "rows.holdout": len(ho), "rows.holdout_settled": len(settled)})
         for table in (late_table, timing_table):
@@ -95,24 +103,29 @@ def evaluate_champions(company: Company, data: str, as_of_date: str | pd.Timesta
 
 
 def _main(argv: list[str] | None = None) -> None:
-    """``python -m training.evaluate DATA [--as-of D] [--mapping M]``: the MLproject evaluate entry."""
+    """``python -m training.evaluate DATA [--as-of D] [--mapping M] [--config C]``: the MLproject evaluate entry."""
     import argparse
 
     from features.load import ContractError, validate
+    from features.policy import PolicyError, load_policy
     from training import tracking
 
     parser = argparse.ArgumentParser(prog="python -m training.evaluate", description=evaluate_champions.__doc__)
     parser.add_argument("data")
     parser.add_argument("--as-of", default="")
     parser.add_argument("--mapping", default=None)
+    parser.add_argument("--config", default=None)
     args = parser.parse_args(argv)
     try:
         company = validate(args.data, args.mapping).company
+        policy = load_policy(Path(args.data), Path(args.config) if args.config else None)
     except ContractError as e:
         raise SystemExit("The data cannot be used:\n" + "\n".join(f"  {p}" for p in e.problems)) from None
+    except PolicyError as e:
+        raise SystemExit(str(e)) from None
     tracking.connect()
     try:
-        late_table, timing_table = evaluate_champions(company, args.data, args.as_of or None)
+        late_table, timing_table = evaluate_champions(company, args.data, args.as_of or None, policy=policy)
     except (LookupError, ValueError) as e:
         raise SystemExit(str(e)) from None
     with pd.option_context("display.width", 160, "display.precision", 4):

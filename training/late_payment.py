@@ -14,13 +14,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from features.invoices import FEATURES
+from features.invoices import CATALOG, FEATURES
 
-# More of these never lowers risk (+1) or never raises it (-1): what a credit controller expects.
-MONOTONE = {
-    "days_to_due": -1, "late_share": 1, "late_last_n": 1, "late_share_recent_weighted": 1,
-    "n_overdue_open": 1, "max_days_overdue_open": 1, "disputed": 1, "expected_delay": 1,
-}
+# More of these never lowers risk (+1) or never raises it (-1): each feature's declared direction.
+MONOTONE = {f.name: f.direction for f in CATALOG if f.direction}
 _LOG_COLUMNS = ["amount", "open_amount", "overdue_amount", "days_since_last_late", "n_settled"]
 
 

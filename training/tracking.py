@@ -1,23 +1,63 @@
-"""MLflow plumbing: where runs go, how models are logged and registered, and the promotion gate.
+"""MLflow plumbing: where runs go, one recipe for every model family, the registry per company, the gate.
 
 The tracking location comes from ``MLFLOW_TRACKING_URI`` and defaults to an embedded SQLite store
-(``mlflow.db``) in the working folder, which also holds the model registry. Serving and scoring
-use the registry alias ``champion``.
+(``mlflow.db``) in the working folder, which also holds the model registry.
+
+One company, one set of models. The company key is ``Policy.company_key(data)`` (``company:`` in
+likvid.yaml, default: the data folder's name). Each family is registered once per company, under
+``<company>.<family>`` (e.g. ``acme.likvid-late-payment``), and the registry alias ``champion`` of that
+registered model is what scoring, forecasting and serving use. Registered models, their versions and the
+training runs carry the tags ``likvid.company`` and ``likvid.family``; a version also records the recipe
+it was fitted with (``likvid.settings``), the definition of late it learned (``likvid.features``: grace and
+month end), ``likvid.fitted_as_of`` and ``likvid.evaluated_origin``. Loading a champion checks its
+version's ``likvid.company`` tag, so a model of another company is refused, never served; training
+company B cannot move company A's alias because they are different registered models. Experiments stay
+one per family (``likvid-late-payment``, ...); filter their runs by the ``likvid.company`` tag.
+
+Serve what was fitted on everything known. ``run_recipe`` fits a family at the origin (as-of minus the
+holdout, 13 weeks) and scores the holdout after it: those are the run's metrics and the gate's figures.
+It then refits the same recipe on everything known at the as-of; that refit model is the one registered
+and promoted. The run's params ``evaluated_origin`` and ``fitted_as_of`` name the two dates.
+
+The honest gate. A challenger and a champion are compared on the same holdout rows, and neither was
+fitted on them: the challenger is its recipe fitted at the origin, and the champion is the champion's
+recipe (its recorded ``likvid.settings``) refitted at the same origin on the same data, not the champion
+model itself (that one was fitted on everything known when it was trained, which may include the
+holdout). When the recorded settings equal the challenger's, both recipes are the same deterministic fit
+(fixed seeds, single-threaded boosters) of the same data, so the champion's refit would be the
+challenger's origin model: the gate passes without the extra fit, honestly, because the comparison could
+only come out equal. When the champion learned another definition of late (grace or month end changed
+in likvid.yaml), the two answer different questions and scoring refuses the old one anyway: the
+challenger is promoted and the reason says so. A champion whose recipe cannot be rebuilt by this version
+of likvid is not compared either (promoted, with that reason). A champion of another company never takes
+part: the champion looked up is the company's own. The gate compares recipes under the current code;
+changes of the code itself are judged by the tests and the backtests, not by the gate.
+
+One training at a time per company. ``company_lock`` holds a file lock keyed by tracking URI and company
+for the whole of ``likvid train``, so a second training of the same company waits (and says so) and
+promotions never interleave. For a local store (SQLite file, ``./mlruns``) the lock file sits next to the
+store; for a remote store (HTTP, a database server) it sits in this machine's temporary folder and so only
+keeps apart trainings started on the same machine.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any, Protocol
 
 import joblib
 import mlflow
 import pandas as pd
+from filelock import FileLock, Timeout
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
@@ -27,6 +67,19 @@ CHAMPION = "champion"
 LATE_PAYMENT = "likvid-late-payment"
 PAYMENT_TIMING = "likvid-payment-timing"
 SEGMENTATION = "likvid-segmentation"
+CASH_FORECAST = "likvid-cash-forecast"
+FAMILIES = (LATE_PAYMENT, PAYMENT_TIMING, SEGMENTATION, CASH_FORECAST)
+COMPANY_TAG = "likvid.company"
+FAMILY_TAG = "likvid.family"
+SETTINGS_TAG = "likvid.settings"
+FEATURES_TAG = "likvid.features"
+FITTED_TAG = "likvid.fitted_as_of"
+ORIGIN_TAG = "likvid.evaluated_origin"
+# The settings that define "late" (from likvid.yaml): a model answers only the question it learned.
+DEFINITION = ("grace_days", "month_end_days")
+LOCK_WAIT_ENV = "LIKVID_TRAIN_LOCK_WAIT"  # seconds a training waits for another one of the same company
+DEFAULT_LOCK_WAIT = 3600.0
+Progress = Callable[[str], None]
 
 
 def tracking_uri() -> str:
@@ -40,24 +93,9 @@ def connect() -> MlflowClient:
     return MlflowClient()
 
 
-class LikvidModel(mlflow.pyfunc.PythonModel):
-    """A pyfunc around one of likvid's fitted models (a joblib artifact).
-
-    ``predict`` takes invoice feature rows; ``unwrap_python_model().model`` is the fitted object,
-    for reasons and sampling that pyfunc's predict cannot express.
-    """
-
-    def __init__(self, kind: str):
-        self.kind = kind
-
-    def load_context(self, context) -> None:
-        self.model = joblib.load(context.artifacts["model"])
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        if self.kind == LATE_PAYMENT:
-            return pd.DataFrame({"p_late": self.model.predict_proba(model_input)})
-        q = self.model.quantiles(model_input)
-        return pd.DataFrame({"delay_p10": q[:, 0], "delay_p50": q[:, 1], "delay_p90": q[:, 2]})
+def model_name(family: str, company: str) -> str:
+    """The registered model of ``family`` for ``company``: ``<company>.<family>``."""
+    return f"{company}.{family}"
 
 
 @contextmanager
@@ -79,45 +117,176 @@ def scratch_store() -> Iterator[Path]:
                 os.environ["MLFLOW_TRACKING_URI"] = before
 
 
+# --- the lock ------------------------------------------------------------------------------------
+
+
+class RegistryBusy(RuntimeError):
+    """Another training of the same company holds the registry lock."""
+
+
+def lock_path(company: str, uri: str | None = None) -> Path:
+    """The lock file of ``company``'s registry entries in the store at ``uri``: next to a local store,
+    else in the temporary folder (keyed by a hash of the URI)."""
+    uri = uri or tracking_uri()
+    key = hashlib.sha1(f"{uri}|{company}".encode()).hexdigest()[:12]
+    folder = Path(tempfile.gettempdir())
+    if uri.startswith("sqlite:///"):
+        folder = Path(uri[len("sqlite:///"):]).resolve().parent
+    elif uri.startswith("file:"):
+        folder = Path(uri[len("file:"):].lstrip("/") if uri.startswith("file:./") else uri[len("file:"):])
+        folder = folder.resolve()
+    elif "://" not in uri:
+        folder = Path(uri).resolve()
+    return folder / f".likvid-train-{company}-{key}.lock"
+
+
+@contextmanager
+def company_lock(company: str, wait: float | None = None, say: Progress = lambda _: None) -> Iterator[Path]:
+    """Hold ``company``'s training lock: wait up to ``wait`` seconds (``LIKVID_TRAIN_LOCK_WAIT``, default
+    an hour) for another training of the same company, saying so, then ``RegistryBusy``."""
+    wait = float(os.environ.get(LOCK_WAIT_ENV, DEFAULT_LOCK_WAIT)) if wait is None else wait
+    path = lock_path(company)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        say(f"Another `likvid train` of company {company} is running; waiting up to {wait:.0f} s for it "
+            f"(lock {path})")
+        try:
+            lock.acquire(timeout=wait)
+        except Timeout:
+            raise RegistryBusy(f"another `likvid train` of company {company} still holds {path} after {wait:.0f} s; "
+                               f"try again when it has finished (or set {LOCK_WAIT_ENV})") from None
+    try:
+        yield path
+    finally:
+        lock.release()
+
+
+# --- the pyfunc and the registry -------------------------------------------------------------------
+
+
+class LikvidModel(mlflow.pyfunc.PythonModel):
+    """The pyfunc around any of likvid's fitted models (a joblib artifact).
+
+    ``predict`` is the family's ``output(model, frame)`` (a module-level function, pickled by reference);
+    ``unwrap_python_model().model`` is the fitted object, for reasons and sampling that pyfunc's predict
+    cannot express.
+    """
+
+    def __init__(self, family: str, output: Callable[[Any, pd.DataFrame], pd.DataFrame]):
+        self.family = family
+        self.output = output
+
+    def load_context(self, context) -> None:
+        self.model = joblib.load(context.artifacts["model"])
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        return self.output(self.model, model_input)
+
+
 def _requirements() -> list[str]:
     return [f"{p}=={version(p)}" for p in ("lightgbm", "scikit-learn", "pandas", "numpy", "joblib", "mlflow")]
 
 
-def log_model(model: object, kind: str, example: pd.DataFrame) -> mlflow.models.model.ModelInfo:
-    """Log a fitted model as a pyfunc with signature and input example, registered under ``kind``."""
+def log_model(model: object, family: str, company: str, example: pd.DataFrame,
+              output: Callable[[Any, pd.DataFrame], pd.DataFrame], tags: dict[str, str] | None = None):
+    """Log a fitted model as a pyfunc with signature and input example, registered as
+    ``<company>.<family>``; the registered model and the version carry the company and family tags."""
+    client = connect()
+    name = model_name(family, company)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.joblib"
         joblib.dump(model, path)
-        wrapper = LikvidModel(kind)
-        wrapper.model = model
-        output = wrapper.predict(None, example)
-        return mlflow.pyfunc.log_model(
-            name="model", python_model=LikvidModel(kind), artifacts={"model": str(path)},
-            signature=infer_signature(example, output), input_example=example,
-            registered_model_name=kind, pip_requirements=_requirements(),
+        result = output(model, example)
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=LikvidModel(family, output), artifacts={"model": str(path)},
+            signature=infer_signature(example, result), input_example=example,
+            registered_model_name=name, pip_requirements=_requirements(),
         )
+    version_ = str(info.registered_model_version)
+    for key, value in {COMPANY_TAG: company, FAMILY_TAG: family}.items():
+        client.set_registered_model_tag(name, key, value)
+    for key, value in {COMPANY_TAG: company, FAMILY_TAG: family, **(tags or {})}.items():
+        client.set_model_version_tag(name, version_, key, value)
+    return info
 
 
-def load_champion(name: str) -> tuple[object, object]:
-    """The champion's fitted model and its registry version; a clear error when there is none."""
+def promote(family: str, company: str, version_: str) -> None:
+    """Point ``company``'s ``champion`` alias of ``family`` at ``version_``."""
+    connect().set_registered_model_alias(model_name(family, company), CHAMPION, str(version_))
+
+
+class ChampionError(LookupError):
+    """No usable champion: none yet, another company's, or one trained with another definition of late."""
+
+
+@dataclass(frozen=True)
+class Champion:
+    """A company's champion of one family: the fitted model and what the registry records about it."""
+
+    family: str
+    company: str
+    name: str
+    version: str
+    run_id: str | None
+    model: Any
+    settings: dict = field(default_factory=dict)
+    features: dict = field(default_factory=dict)
+    tags: dict = field(default_factory=dict)
+
+    def check_features(self, expected: dict) -> None:
+        """Refuse scoring with a definition of late (grace, month end) other than the one learned."""
+        differ = {k: (self.features[k], v) for k, v in expected.items() if k in self.features and self.features[k] != v}
+        if differ:
+            said = ", ".join(f"{k}={old} but the policy says {new}" for k, (old, new) in differ.items())
+            raise ChampionError(f"the {self.family} champion of company {self.company} (v{self.version}) was trained "
+                                f"with {said}; retrain with `likvid train DATA` so that training and scoring "
+                                "mean the same by late")
+
+
+def definition_of(policy) -> dict:
+    """The policy's definition of late (``DEFINITION`` fields of ``features.policy.Policy``)."""
+    return {k: getattr(policy, k) for k in DEFINITION}
+
+
+def load_champion(family: str, company: str, policy=None) -> Champion:
+    """``company``'s champion of ``family``; ``ChampionError`` (a ``LookupError``) when there is none, when
+    its version was trained on another company, or, given the ``policy``, when it learned another
+    definition of late than the policy's."""
     client = connect()
+    name = model_name(family, company)
     try:
         mv = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException as e:
-        raise LookupError(f"no '{CHAMPION}' version of model {name} in the registry at {tracking_uri()}; "
-                          "run `likvid train DATA` first") from e
-    model = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}").unwrap_python_model().model
-    return model, mv
+        raise ChampionError(f"no '{CHAMPION}' {family} model for company {company} in the registry at "
+                            f"{tracking_uri()}; run `likvid train DATA` first") from e
+    owner = mv.tags.get(COMPANY_TAG)
+    if owner != company:
+        raise ChampionError(f"the {family} champion {name} v{mv.version} was trained on company {owner!r}, not "
+                            f"{company!r}; run `likvid train DATA` for {company}")
+    model = mlflow.pyfunc.load_model(f"models:/{name}/{mv.version}").unwrap_python_model().model
+    champion = Champion(family, company, name, str(mv.version), mv.run_id, model,
+                        json.loads(mv.tags.get(SETTINGS_TAG, "{}")), json.loads(mv.tags.get(FEATURES_TAG, "{}")),
+                        dict(mv.tags))
+    if policy is not None:
+        champion.check_features(definition_of(policy))
+    return champion
 
 
-def champion_or_none(name: str) -> tuple[object, object] | None:
+def champion_or_none(family: str, company: str) -> Champion | None:
+    """The company's champion, or None when there is none or it cannot be loaded (recorded on the run)."""
     try:
-        return load_champion(name)
+        return load_champion(family, company)
     except LookupError:
         return None
     except Exception as e:  # noqa: BLE001 - an unloadable champion cannot block a new model
-        mlflow.set_tag(f"gate.{name}.champion_error", str(e)[:500])
+        mlflow.set_tag(f"gate.{family}.champion_error", str(e)[:500])
         return None
+
+
+# --- the gate ------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -129,6 +298,15 @@ class GateDecision:
     reason: str
 
 
+@dataclass(frozen=True)
+class GateRule:
+    """Which holdout metric decides, which way is better, and how much worse is still "not worse"."""
+
+    metric: str
+    lower_is_better: bool = True
+    tolerance: float = 0.0
+
+
 def gate(metric: str, candidate: float, champion: float | None, lower_is_better: bool = True,
          tolerance: float = 0.0) -> GateDecision:
     """Promote a candidate unless it is worse than the champion on the same holdout."""
@@ -137,20 +315,197 @@ def gate(metric: str, candidate: float, champion: float | None, lower_is_better:
     worse = candidate > champion + tolerance if lower_is_better else candidate < champion - tolerance
     verdict = "worse than" if worse else "not worse than"
     return GateDecision(not worse, metric, candidate, champion,
-                        f"candidate {metric} {candidate:.4f} is {verdict} champion's {champion:.4f}")
+                        f"candidate {metric} {candidate:.4f} is {verdict} champion's recipe's {champion:.4f}")
 
 
-def apply_gate(name: str, info, decision: GateDecision) -> None:
-    """Record the decision on the run and the new version; move the champion alias if promoted."""
+def record_gate(family: str, company: str, version_: str, decision: GateDecision) -> None:
+    """Record the decision on the active run and the new version; move the champion alias if promoted."""
     client = connect()
-    version_ = info.registered_model_version
+    name = model_name(family, company)
     mlflow.set_tags({"gate.decision": "promote" if decision.promote else "keep",
                      "gate.reason": decision.reason, "gate.metric": decision.metric,
-                     "registered_version": str(version_)})
+                     "registered_model": name, "registered_version": str(version_)})
     mlflow.log_metric(f"gate_candidate_{decision.metric}", decision.candidate)
     if decision.champion is not None:
         mlflow.log_metric(f"gate_champion_{decision.metric}", decision.champion)
     client.set_model_version_tag(name, version_, "gate", "promote" if decision.promote else "keep")
     client.set_model_version_tag(name, version_, "gate_reason", decision.reason)
     if decision.promote:
-        client.set_registered_model_alias(name, CHAMPION, version_)
+        promote(family, company, version_)
+
+
+# --- the recipe ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Evaluation:
+    """A model and its baselines on the same holdout rows: ``table`` (rows: scorers, columns: metrics),
+    the gate's figure of the model, params to log (row counts...) and artifact files written."""
+
+    table: pd.DataFrame
+    metric: float
+    params: dict = field(default_factory=dict)
+    artifacts: list[Path] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)  # extra metrics (e.g. stepped silhouettes)
+
+
+class Family(Protocol):
+    """What ``run_recipe`` needs of a model family; the modules ``training.late_payment``,
+    ``payment_timing``, ``customers`` and ``cash`` each provide one."""
+
+    name: str
+    rule: GateRule
+    holdout_days: int
+
+    def settings(self) -> dict:
+        """The recipe's settings (JSON-able): logged as params and recorded on the version."""
+
+    def definition(self) -> dict:
+        """The definition of the target the recipe learns (grace, month end): scoring must match it."""
+
+    def with_settings(self, settings: dict) -> Family:
+        """The same family with a recorded recipe (the champion's); ``ValueError`` if it cannot be rebuilt."""
+
+    def examples(self, company, date: pd.Timestamp) -> Any:
+        """What the model learns from, as known at ``date``."""
+
+    def fit(self, examples: Any) -> Any:
+        """The fitted model (scikit-learn style: a ``build_*()`` factory, then ``fit``)."""
+
+    def holdout(self, company, origin: pd.Timestamp, at: pd.Timestamp) -> Any:
+        """The rows after ``origin``, with outcomes as known at ``at``; ``ValueError`` when too few."""
+
+    def evaluate(self, model: Any, examples: Any, holdout: Any, out: Path) -> Evaluation:
+        """The origin model against the baselines on ``holdout`` (baselines fitted on ``examples``)."""
+
+    def measure(self, model: Any, holdout: Any) -> float:
+        """The gate's metric of a model on ``holdout``."""
+
+    def input_example(self, model: Any, company, at: pd.Timestamp) -> pd.DataFrame:
+        """A few rows for the pyfunc signature and input example."""
+
+    def output(self, model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+        """The pyfunc's predict; a module-level function (pickled by reference)."""
+
+
+@dataclass
+class RecipeResult:
+    """One family's training: holdout figures of the origin model, the gate, the registered refit model."""
+
+    family: str
+    company: str
+    origin: pd.Timestamp
+    at: pd.Timestamp
+    evaluation: Evaluation
+    decision: GateDecision
+    version: str
+    model: Any  # fitted on everything known at ``at``: what was registered
+    origin_model: Any  # fitted at ``origin``: what the figures are of
+    run_id: str
+
+
+def _json(value: dict) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _decide(family: Family, company, company_key: str, origin: pd.Timestamp, holdout: Any, candidate: float,
+            progress: Progress) -> GateDecision:
+    rule = family.rule
+    champion = champion_or_none(family.name, company_key)
+    if champion is None:
+        return gate(rule.metric, candidate, None)
+    if _json(champion.features) != _json(family.definition()):
+        return GateDecision(True, rule.metric, candidate, None,
+                            f"the champion (v{champion.version}) learned another definition of late "
+                            f"({_json(champion.features)}); promoted without comparison")
+    if _json(champion.settings) == _json(family.settings()):
+        return GateDecision(True, rule.metric, candidate, candidate,
+                            f"same recipe as the champion (v{champion.version}): its refit at the origin is this "
+                            f"model, {rule.metric} {candidate:.4f} on the same holdout")
+    try:
+        theirs = family.with_settings(champion.settings)
+    except (ValueError, TypeError) as e:
+        return GateDecision(True, rule.metric, candidate, None,
+                            f"the champion's (v{champion.version}) recipe cannot be rebuilt ({e}); "
+                            "promoted without comparison")
+    progress(f"{family.name}: refitting the champion's recipe (v{champion.version}) at the origin")
+    figure = theirs.measure(theirs.fit(theirs.examples(company, origin)), holdout)
+    return gate(rule.metric, candidate, figure, rule.lower_is_better, rule.tolerance)
+
+
+def run_recipe(family: Family, company, company_key: str, data: str, at: pd.Timestamp,
+               progress: Progress = lambda _: None, params: dict | None = None) -> RecipeResult:
+    """Train one family for ``company_key``: fit at the origin (``at`` minus the holdout), evaluate against
+    the baselines on the holdout, log, refit on everything known at ``at``, register that refit model,
+    gate against the champion's recipe at the same origin and promote (see the module docstring)."""
+    connect()
+    origin = at - pd.Timedelta(days=family.holdout_days)
+    progress(f"{family.name}: building examples as known at the origin {origin:%Y-%m-%d}")
+    examples = family.examples(company, origin)
+    holdout = family.holdout(company, origin, at)
+    progress(f"{family.name}: fitting at the origin and evaluating on the holdout")
+    origin_model = family.fit(examples)
+    mlflow.set_experiment(family.name)
+    with mlflow.start_run(run_name=family.name.removeprefix("likvid-")) as run, \
+            tempfile.TemporaryDirectory() as tmp:
+        mlflow.set_tags({COMPANY_TAG: company_key, FAMILY_TAG: family.name,
+                         "mlflow.note.content": f"Metrics are the holdout figures of the model fitted at the "
+                         f"evaluated_origin {origin:%Y-%m-%d}; the registered model was refitted on everything "
+                         f"known at fitted_as_of {at:%Y-%m-%d}."})
+        evaluation = family.evaluate(origin_model, examples, holdout, Path(tmp))
+        flat = {f"model.{k}": v for k, v in _flatten(family.settings()).items()}
+        mlflow.log_params({**flat, **{f"features.{k}": v for k, v in family.definition().items()},
+                           **(params or {}), **evaluation.params, "data": data, "company": company_key,
+                           "as_of": f"{at:%Y-%m-%d}", "fitted_as_of": f"{at:%Y-%m-%d}",
+                           "evaluated_origin": f"{origin:%Y-%m-%d}", "origin": f"{origin:%Y-%m-%d}"})
+        scorer = evaluation.table.index[0]
+        for name, row in evaluation.table.iterrows():
+            mlflow.log_metrics({(k if name == scorer else f"{k}_{name}"): float(v) for k, v in row.items()
+                                if pd.notna(v)})
+        if evaluation.metrics:
+            mlflow.log_metrics(evaluation.metrics)
+        for path in evaluation.artifacts:
+            mlflow.log_artifact(str(path))
+        decision = _decide(family, company, company_key, origin, holdout, evaluation.metric, progress)
+        progress(f"{family.name}: refitting on everything known at {at:%Y-%m-%d}")
+        model = family.fit(family.examples(company, at))
+        progress(f"{family.name}: registering for company {company_key}")
+        tags = {SETTINGS_TAG: _json(family.settings()), FEATURES_TAG: _json(family.definition()),
+                FITTED_TAG: f"{at:%Y-%m-%d}", ORIGIN_TAG: f"{origin:%Y-%m-%d}"}
+        info = log_model(model, family.name, company_key, family.input_example(model, company, at), family.output,
+                         tags)
+        version_ = str(info.registered_model_version)
+        record_gate(family.name, company_key, version_, decision)
+        return RecipeResult(family.name, company_key, origin, at, evaluation, decision, version_, model,
+                            origin_model, run.info.run_id)
+
+
+def _flatten(settings: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in settings.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def rebuild(cls: type, values: dict):
+    """A frozen config dataclass from its recorded ``asdict`` (nested configs and tuples restored);
+    ``ValueError`` naming an unknown or missing setting."""
+    default = cls()
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no setting {', '.join(sorted(unknown))}")
+    kwargs = {}
+    for name in names & set(values):
+        current, value = getattr(default, name), values[name]
+        if dataclasses.is_dataclass(current) and isinstance(value, dict):
+            value = rebuild(type(current), value)
+        elif isinstance(current, tuple) and isinstance(value, list):
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)

@@ -1,4 +1,9 @@
-"""The README's IBM figures: train before 2013-07-01, score each week's new invoices of 2013H2.
+"""IBM baselines beside likvid's model: train before 2013-07-01, score each week's new invoices of 2013H2
+with likvid's LightGBM, a logistic regression and the customer's late share (in-process, no registry).
+
+The README's headline figure comes from the product's own commands instead: ``weekly_auc.py`` runs
+``likvid train --as-of 2013-06-30`` and ``likvid score --as-of`` at each week's end (the invoices still
+open then; this script also scores those paid within their week).
 
 Run: .venv/bin/python examples/ibm-ar/prepare.py ../shared/data/ibm-ar-late-payment OUT [--dispute-at-issue]
 then: .venv/bin/python examples/ibm-ar/evaluate.py OUT

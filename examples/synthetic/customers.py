@@ -38,14 +38,16 @@ def _report(tmp: Path, args: argparse.Namespace) -> None:
     from features.contract import Cust
     from features.customers import early_warnings
     from features.load import validate
+    from features.policy import load_policy
     from features.synthetic import SyntheticConfig, generate, write
     from training.customers import customer_risk, train_segmentation, truth_check
 
     folder = tmp / "company"
     write(generate(SyntheticConfig(customers=args.customers, years=args.years, seed=args.seed)), folder)
     company = validate(folder).company
-    train_segmentation(company, str(folder), args.as_of)
-    rows = customer_risk(company, args.as_of)
+    policy = load_policy(folder)
+    train_segmentation(company, str(folder), args.as_of, policy=policy)
+    rows = customer_risk(company, args.as_of, policy=policy, company_key=policy.company_key(folder))
     check = truth_check(rows, folder, args.as_of)
     print(f"seed {args.seed}, {args.customers} customers, {args.years:g} years, as of {args.as_of}")
     for key, value in check.items():

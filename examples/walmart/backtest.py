@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from training.weekly_series import METHODS, build_weekly_series
+from training.cash.series import METHODS, build_weekly_series
 
 DEFAULT = Path(__file__).resolve().parents[3] / "shared" / "data" / "walmart-weekly-sales" / "Walmart.csv"
 PEER_SEASONAL_NAIVE_MAPE = 0.033

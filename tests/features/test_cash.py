@@ -7,7 +7,8 @@ import pandas as pd
 
 from features import cash
 from features.asof import as_of
-from features.contract import Bill, Inv, Txn
+from features.contract import Bill, Inv, Pay, Txn
+from features.ledger import base_amounts
 from features.load import validate
 from tests.conftest import tiny_customers, tiny_invoices, write_tables
 
@@ -30,10 +31,12 @@ def test_weekly_series_is_long_format_and_ignores_the_future(small_loaded):
     assert (series.groupby("unique_id").size().nunique()) == 1
     # the view as known at the date gives the same series: later rows change nothing
     pd.testing.assert_frame_equal(series, cash.weekly_series(as_of(small_loaded, at), at))
-    inv = as_of(small_loaded, at)[Inv.TABLE]
-    paid = inv[(inv[Inv.PAID] > at - pd.Timedelta(days=7)) & (inv[Inv.PAID] <= at)]
+    # receipts are the week's payments (instalments included), in the base currency at each day's rate
+    view = as_of(small_loaded, at)
+    pay = view[Pay.TABLE]
+    week = (pay[Pay.DATE] > at - pd.Timedelta(days=7)) & (pay[Pay.DATE] <= at)
     last = series[(series["unique_id"] == cash.RECEIPTS) & (series["ds"] == at)]["y"].iloc[0]
-    assert np.isclose(last, cash.received_amount(paid).sum())
+    assert np.isclose(last, base_amounts(view, Pay.TABLE)[week].sum())
 
 
 def test_bill_payment_amount_takes_the_discount_only_inside_the_window():

@@ -144,7 +144,8 @@ def test_warning_fires_for_a_deteriorating_customer_and_not_for_stable_ones():
     assert bad["warning"].startswith("Payments slipped")
     assert f"since {pd.Timestamp(bad['change_since']):%Y-%m-%d}" in bad["warning"]
     since = pd.Timestamp(bad["change_since"])
-    assert pd.Timestamp("2025-06-30") - pd.Timedelta(days=200) <= since <= pd.Timestamp("2025-06-30") - pd.Timedelta(days=60)
+    end = pd.Timestamp("2025-06-30")
+    assert end - pd.Timedelta(days=200) <= since <= end - pd.Timedelta(days=60)
     stable = w.drop(index="BAD")
     assert (stable["warning"] == "").mean() >= 0.9  # the test's stable customers are pure noise
     assert w.loc["C00", "warning"] == "" and w.loc["C00", "trend"] in ("stable", "improving")

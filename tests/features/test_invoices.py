@@ -55,7 +55,8 @@ def _history(paid_offsets: list[int | None], due: str = "2025-01-31") -> pd.Data
     rows = []
     for i, off in enumerate(paid_offsets):
         due_d = pd.Timestamp(due) + pd.Timedelta(days=7 * i)
-        rows.append({"invoice_id": f"I{i}", "customer_id": "007", "issue_date": f"{due_d - pd.Timedelta(days=30):%Y-%m-%d}",
+        rows.append({"invoice_id": f"I{i}", "customer_id": "007",
+                     "issue_date": f"{due_d - pd.Timedelta(days=30):%Y-%m-%d}",
                      "due_date": f"{due_d:%Y-%m-%d}", "amount": "100",
                      "paid_date": "" if off is None else f"{due_d + pd.Timedelta(days=off):%Y-%m-%d}"})
     return pd.DataFrame(rows)
@@ -83,3 +84,36 @@ def test_labels_and_censoring(tmp_path):
     # The payment after the label date is not seen: I2 is then open and 3 days late... unless grace.
     graced = label(x, company, pd.Timestamp("2025-02-25"), FeatureConfig(grace_days=5)).set_index(x[Inv.ID])
     assert graced.loc["I2", "late"] == 0 and np.isnan(graced.loc["I3", "late"])
+
+
+def test_every_feature_is_declared_once_with_words_for_its_reason(small_loaded):
+    from features.invoices import BY_NAME, CATALOG
+    from training.late_payment import MONOTONE
+
+    assert FEATURES == [f.name for f in CATALOG] and len(set(FEATURES)) == len(FEATURES) == len(BY_NAME)
+    assert MONOTONE == {f.name: f.direction for f in CATALOG if f.direction}
+    x = invoice_features(small_loaded, "2025-03-31")
+    missing = [f for f in FEATURES if f not in x.columns]
+    assert not missing, f"declared but never computed: {missing}"
+    for row in x.head(50).to_dict("records"):
+        for feature in CATALOG:
+            assert feature.fact, f"{feature.name} has no reason template"
+            words = feature.words(row)
+            assert words and "{" not in words and "nan" not in words, (feature.name, words)
+    for feature in CATALOG:
+        if feature.compare is not None:
+            assert feature.compare.column in x.columns, feature.name
+        assert feature.direction in (-1, 0, 1) and feature.sense in (-1, 0, 1)
+
+
+def test_due_dates_read_naturally():
+    from features.invoices import BY_NAME
+
+    due = BY_NAME["days_to_due"]
+    assert [due.words({"days_to_due": d}) for d in (0, 1, 3, -1, -3)] == [
+        "invoice is due today", "invoice is due tomorrow", "invoice is due in 3 days", "invoice is 1 day past due",
+        "invoice is 3 days past due"]
+    run = BY_NAME["days_after_run_weekday"]
+    assert run.words({"days_after_run_weekday": 0}) == "due date is on the customer's usual weekly payment day"
+    assert run.words({"days_after_run_weekday": 3}) == ("due date is 3 days after the customer's usual weekly "
+                                                        "payment day")

@@ -98,6 +98,8 @@ def test_reference_to_a_rejected_row_says_so(tmp_path):
 def test_used_plus_rejected_equals_read_for_every_table(small_company, tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
+    (broken / "likvid.yaml").write_bytes((small_company / "likvid.yaml").read_bytes())  # its base currency
+    (broken / "likvid.yaml").write_text((small_company / "likvid.yaml").read_text())  # its base currency
     for f in small_company.glob("*.csv"):
         frame = pd.read_csv(f, dtype=str, keep_default_na=False)
         bad = frame.iloc[:3].copy()
@@ -115,7 +117,7 @@ def test_six_broken_invoice_rows_on_a_generated_company(small_company, tmp_path)
     """The issue's acceptance case: each broken row reported with its number, no good row lost."""
     folder = tmp_path / "six"
     folder.mkdir()
-    for f in small_company.glob("*.csv"):
+    for f in [*small_company.glob("*.csv"), small_company / "likvid.yaml"]:
         (folder / f.name).write_bytes(f.read_bytes())
     invoices = pd.read_csv(folder / "invoices.csv", dtype=str, keep_default_na=False)
     n, good = len(invoices), invoices.iloc[-1].to_dict()

@@ -69,7 +69,7 @@ def test_the_example_file_documents_every_setting_at_its_default():
         out = set()
         for name in type(model).model_fields:
             out.add(prefix + name)
-            if hasattr(getattr(model, name), "model_fields"):
+            if hasattr(type(getattr(model, name)), "model_fields"):
                 out |= names(getattr(model, name), f"{prefix}{name}.")
         return out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -10,19 +11,15 @@ import pytest
 
 from features.asof import as_of
 from features.policy import Policy
-from training.backtest import BacktestConfig, backtest, log_backtest
-from training.cash_forecast import (
-    FORECAST_COLUMNS,
-    ForecastModels,
-    Shocks,
-    build_cash_model,
-    forecast,
-    load_forecast_models,
-    train_cash_forecast,
-)
+from training.cash.backtest import BacktestConfig, backtest
+from training.cash.evaluate import wape
+from training.cash.family import load_forecast_models, log_backtest, train_cash_forecast
+from training.cash.forecast import FORECAST_COLUMNS, forecast
+from training.cash.model import ForecastModels, build_cash_model
+from training.cash.series import SeriesConfig, build_weekly_series
+from training.cash.shocks import Shocks
 from training.examples import ExampleConfig
 from training.payment_timing import PaymentTimingConfig
-from training.weekly_series import SeriesConfig, build_weekly_series, wape
 
 PATHS = 300
 
@@ -105,6 +102,62 @@ def test_bad_arguments_are_named(small_loaded, fitted, models):
         Shocks(supplier_lead_time_days="soon")
 
 
+def test_a_shock_is_one_registry_entry_and_everything_derives_from_it():
+    import json
+
+    from pydantic import BaseModel, ValidationError
+    from typer.testing import CliRunner
+
+    from serving.cli import app
+    from serving.schemas import ShocksIn
+    from training.cash.shocks import SHOCKS, Draw
+
+    assert [f.name for f in dataclasses.fields(Shocks)] == list(SHOCKS)
+    with pytest.raises(TypeError):
+        Shocks(1.0, 2.0, 3.0)  # keyword only: no positional order to keep in step
+    days = np.array([[3.0, 10.0]])
+    shocked = Shocks(customer_delay_days=7, supplier_lead_time_days=-2)
+    assert np.array_equal(shocked.apply(Draw.CUSTOMER_PAY_DAY, days), days + 7)
+    assert np.array_equal(shocked.apply(Draw.DELIVERY_DAY, days), days - 2)
+    assert np.array_equal(Shocks(sales_change_pct=-20).apply(Draw.UNORDERED_SALES, days), days * 0.8)
+
+    schema = ShocksIn.model_json_schema()
+    assert set(schema["properties"]) == set(SHOCKS) and schema["additionalProperties"] is False
+    for s in SHOCKS.values():
+        assert (schema["properties"][s.name]["minimum"], schema["properties"][s.name]["maximum"]) == (s.low, s.high)
+
+    class Request(BaseModel):
+        shocks: ShocksIn = ShocksIn()
+
+    name = next(iter(SHOCKS))
+    for bad in ({"bogus": 1}, {name: True}, {name: "5"}, {name: SHOCKS[name].high + 1}):
+        with pytest.raises(ValidationError):
+            Request.model_validate_json(json.dumps({"shocks": bad}))
+    assert Request.model_validate_json(json.dumps({"shocks": {name: 5}})).shocks.model_dump()[name] == 5.0
+
+    help_text = CliRunner().invoke(app, ["forecast", "--help"], env={"COLUMNS": "200"}).output
+    for s in SHOCKS.values():
+        assert f"--{s.name.replace('_', '-')}" in help_text
+
+
+def test_weeks_limits_are_the_request_models(small_loaded, fitted, models):
+    import json
+
+    from pydantic import BaseModel, ValidationError
+
+    from features.limits import WEEKS
+    from serving.schemas import Weeks
+
+    class Request(BaseModel):
+        weeks: Weeks = WEEKS.default
+
+    for weeks in (0, 53, 60, 104, 105, True, 13.5, "13"):
+        with pytest.raises(ValidationError):
+            Request.model_validate_json(json.dumps({"weeks": weeks}))
+    assert Request.model_validate_json('{"weeks": 52}').weeks == WEEKS.high
+    assert len(forecast(small_loaded, fitted["at"], np.int64(WEEKS.high), models=models, paths=20)) == WEEKS.high
+
+
 def test_stratified_draws_match_the_timing_models_sampling(small_loaded, fitted):
     from features.invoices import invoice_features
 
@@ -135,24 +188,17 @@ def test_weekly_series_model_learns_seasonality_and_growth():
 
 def test_missing_champions_say_to_train_first(store):
     with pytest.raises(LookupError, match="likvid train"):
-        load_forecast_models()
+        load_forecast_models("nobody-trained-this")
 
 
 def test_registered_forecast_is_the_champion_and_forecasts(store, small_company, small_loaded, fitted):
-    from training import tracking
-
-    tracking.connect()
     import mlflow
 
-    mlflow.set_experiment(tracking.PAYMENT_TIMING)
-    with mlflow.start_run():
-        info = tracking.log_model(fitted["timing"], tracking.PAYMENT_TIMING, fitted["holdout"].head(5))
-        tracking.apply_gate(tracking.PAYMENT_TIMING, info, tracking.gate("mae_days", 1.0, None))
     decision, version = train_cash_forecast(small_loaded, str(small_company), fitted["at"], paths=100)
     assert decision.promote and version == "1"
-    loaded = load_forecast_models()
+    loaded = load_forecast_models(small_company.resolve().name)
     assert loaded.versions["likvid-cash-forecast"] == "1"
-    rows = forecast(small_loaded, fitted["at"], 3, paths=50)  # models=None: the champions
+    rows = forecast(small_loaded, fitted["at"], 3, models=loaded, paths=50)  # the champions
     assert list(rows.columns) == FORECAST_COLUMNS and len(rows) == 3
     run = mlflow.search_runs(experiment_names=["likvid-cash-forecast"])
     assert {"metrics.wape_receipts_likvid", "metrics.wape_receipts_mean8"} <= set(run.columns)
@@ -167,14 +213,17 @@ def test_registered_forecast_is_the_champion_and_forecasts(store, small_company,
     assert result.exit_code == 0, result.output
     assert list(pd.read_csv(out).columns) == FORECAST_COLUMNS
     bad = CliRunner().invoke(app, ["forecast", str(small_company), "--sales-change-pct", "-150", "--out", str(out)])
-    assert bad.exit_code == 2 and "sales_change_pct" in bad.output
+    assert bad.exit_code == 2 and "--sales-change-pct" in bad.output
 
 
 def test_backtest_refits_at_each_origin_and_logs(store, small_loaded):
     cfg = BacktestConfig(every_weeks=4, span_weeks=4, weeks=6, paths=100,
                          examples=ExampleConfig(every_days=42, max_snapshots=6),
                          timing=PaymentTimingConfig(n_estimators=40, num_leaves=7))
-    result = backtest(small_loaded, None, cfg)
+    told = []
+    result = backtest(small_loaded, None, cfg, progress=lambda done, total, what: told.append((done, total, what)))
+    assert [(d, t) for d, t, _ in told] == [(0, 2), (0, 2), (1, 2), (1, 2), (2, 2)]  # before each step, then done
+    assert "Origin 2/2" in told[2][2]
     assert len(result.origins) == 2 and result.origins[1] - result.origins[0] == pd.Timedelta(weeks=4)
     assert len(result.weekly) == 12
     table = result.summary.set_index(["metric", "target", "method"])["value"]
@@ -191,7 +240,7 @@ def test_backtest_refits_at_each_origin_and_logs(store, small_loaded):
 
 
 def test_block_wise_draws_and_sums_are_the_whole_array_ones():
-    from training.cash_forecast import _Paths, _Uniforms
+    from training.cash.engine import _Paths, _Uniforms
 
     for make in (np.random.default_rng, lambda seed: np.random.Generator(np.random.MT19937(seed))):
         whole, blocks = make(4), make(4)

@@ -8,33 +8,42 @@ import pytest
 
 from features.asof import as_of
 from features.invoices import invoice_features
-from features.load import validate
+from features.load import Company, validate
 from features.policy import Policy, parse_policy
 from tests.conftest import write_tables
 from training.collections import (
     DISCOUNT_COLUMNS,
     NO_ACTION,
+    RANKED_COLUMNS,
     WORKLIST_COLUMNS,
     CollectionsConfig,
     annualized_return,
     discounts,
     evaluate_worklist,
+    ranked_invoices,
     unpaid_chances,
     worklist,
 )
 
 
 @pytest.fixture(scope="module")
-def listed(small_loaded, fitted):
+def unlogged(small_loaded):
+    """The small company without its collections log: the plain ladder (the log's rules: test_dunning.py)."""
+    return Company({k: v for k, v in small_loaded.tables.items() if k != "actions"}, small_loaded.supplied,
+                   small_loaded.base_currency)
+
+
+@pytest.fixture(scope="module")
+def listed(unlogged, fitted):
     at = fitted["at"] - pd.Timedelta(days=45)
-    return at, worklist(small_loaded, at, models=(fitted["late"], fitted["timing"]))
+    return at, ranked_invoices(unlogged, at, models=(fitted["late"], fitted["timing"]))
 
 
-def test_worklist_rows_ranks_and_actions(small_loaded, listed):
+def test_worklist_rows_ranks_and_actions(unlogged, listed):
     at, w = listed
-    inv = as_of(small_loaded, at)["invoices"]
+    inv = as_of(unlogged, at)["invoices"]
     open_ids = inv.loc[inv["paid_date"].isna(), "invoice_id"]
-    assert list(w.columns) == WORKLIST_COLUMNS
+    assert list(w.columns) == RANKED_COLUMNS
     assert sorted(w["invoice_id"]) == sorted(open_ids) and w["rank"].tolist() == list(range(1, len(w) + 1))
     assert w["expected_gain"].is_monotonic_decreasing and (w["expected_gain"] >= 0).all()
     overdue = w[w["days_overdue"] > 0]
@@ -46,9 +55,9 @@ def test_worklist_rows_ranks_and_actions(small_loaded, listed):
     assert (w.loc[w["action"] == NO_ACTION, "expected_gain"] == 0).all()
 
 
-def test_good_payers_are_not_chased_before_due_and_risky_ones_are(small_loaded, fitted, listed):
+def test_good_payers_are_not_chased_before_due_and_risky_ones_are(unlogged, fitted, listed):
     at, w = listed
-    x = invoice_features(small_loaded, at).set_index("invoice_id")
+    x = invoice_features(unlogged, at).set_index("invoice_id")
     rows = w.set_index("invoice_id").join(x[["n_overdue_open", "late_share_recent_weighted"]])
     d = Policy().dunning
     not_due = rows[rows["days_overdue"] <= 0]
@@ -61,9 +70,9 @@ def test_good_payers_are_not_chased_before_due_and_risky_ones_are(small_loaded, 
     assert (-not_due.loc[reminded, "days_overdue"] <= d.pre_due_days).all() and not (reminded & good).any()
 
 
-def test_expected_gain_follows_the_stated_action_effect(small_loaded, fitted, listed):
+def test_expected_gain_follows_the_stated_action_effect(unlogged, fitted, listed):
     at, w = listed
-    x = invoice_features(small_loaded, at).reset_index(drop=True)
+    x = invoice_features(unlogged, at).reset_index(drop=True)
     unpaid, after_due = unpaid_chances(x, fitted["timing"], 30)
     chance = pd.Series(unpaid, index=x["invoice_id"])
     overdue = w[w["days_overdue"] > 0].set_index("invoice_id")
@@ -72,38 +81,41 @@ def test_expected_gain_follows_the_stated_action_effect(small_loaded, fitted, li
     assert ((unpaid >= 0) & (unpaid <= 1)).all()
     reachable = (x["days_overdue"] + 30 >= 0).to_numpy()  # due by the horizon: unpaid then means late
     assert (unpaid[reachable] <= after_due[reachable] + 1e-12).all()
-    doubled = worklist(small_loaded, at, top=5, models=(fitted["late"], fitted["timing"]),
-                       config=CollectionsConfig(action_effect=0.6, pre_due_effect=0.6))
+    doubled = ranked_invoices(unlogged, at, models=(fitted["late"], fitted["timing"]),
+                              config=CollectionsConfig(action_effect=0.6, pre_due_effect=0.6)).head(5)
     assert np.allclose(doubled["expected_gain"], 2 * w["expected_gain"].head(5), atol=0.02)
 
 
-def test_configured_ladder_and_top(small_loaded, fitted, listed):
+def test_configured_ladder_and_top(unlogged, fitted, listed):
     at, _ = listed
     policy = parse_policy({"dunning": {"steps": [{"from_days_overdue": 1, "action": "call"},
                                                  {"from_days_overdue": 8, "action": "letter"}]}})
-    w = worklist(small_loaded, at, top=40, policy=policy, models=(fitted["late"], fitted["timing"]))
-    assert len(w) == 40
+    top = worklist(unlogged, at, top=40, policy=policy, models=(fitted["late"], fitted["timing"]))
+    assert len(top) == 40 and list(top.columns) == WORKLIST_COLUMNS
+    w = ranked_invoices(unlogged, at, policy=policy, models=(fitted["late"], fitted["timing"]))
     overdue = w[w["days_overdue"] > 0]
     assert set(overdue["action"]) <= {"call", "letter"}
     assert (overdue["action"] == np.where(overdue["days_overdue"] >= 8, "letter", "call")).all()
     with pytest.raises(ValueError, match="top must be at least 1"):
-        worklist(small_loaded, at, top=0, models=(fitted["late"], fitted["timing"]))
+        worklist(unlogged, at, top=0, models=(fitted["late"], fitted["timing"]))
 
 
-def test_worklist_sees_nothing_after_as_of(small_loaded, fitted, listed):
+def test_worklist_sees_nothing_after_as_of(unlogged, fitted, listed):
     at, w = listed
-    known = worklist(as_of(small_loaded, at), at, models=(fitted["late"], fitted["timing"]))
+    known = ranked_invoices(as_of(unlogged, at), at, models=(fitted["late"], fitted["timing"]))
     pd.testing.assert_frame_equal(w, known)
 
 
-def test_worklist_beats_days_overdue_times_amount(small_loaded, fitted, listed):
+def test_worklist_beats_days_overdue_times_amount(unlogged, fitted, listed):
     at, w = listed
-    result = evaluate_worklist(small_loaded, at, w, top=50)
+    result = evaluate_worklist(unlogged, at, w, top=50)
     assert result["worklist_top"] >= result["days_x_amount_top"] > 0
 
 
 def test_champions_are_required_when_no_models_given(small_loaded, store):
     with pytest.raises(LookupError, match="likvid train"):
+        worklist(small_loaded, company_key="nobody-trained-this")
+    with pytest.raises(ValueError, match="company key"):
         worklist(small_loaded)
 
 

@@ -105,11 +105,12 @@ def test_too_little_history_is_a_clear_error(small_loaded):
 
 
 def test_train_registers_the_champion_and_the_cli_uses_it(small_loaded, small_company, store, tmp_path):
+    key = small_company.resolve().name
     with pytest.raises(LookupError, match="run `likvid train DATA` first"):
-        load_customer_models()
+        load_customer_models(key)
     decision, version = train_segmentation(small_loaded, str(small_company), AT)
     assert decision.promote and version == "1"
-    loaded = load_customer_models()
+    loaded = load_customer_models(key)
     assert loaded.segmentation_.k_ in loaded.segmentation_.silhouette_
 
     from serving.cli import app

@@ -11,7 +11,8 @@ from features.invoices import FEATURES
 from features.load import validate
 from tests.conftest import TODAY, write_tables
 from training.payment_timing import kaplan_meier
-from training.pipeline import SCORE_COLUMNS, score, score_features
+from training.pipeline import score
+from training.scoring import SCORE_COLUMNS, score_features
 
 
 def test_more_days_overdue_never_lowers_risk(fitted):
@@ -31,7 +32,8 @@ def test_a_punctual_customer_scores_below_a_late_one(fitted, tmp_path):
     for cust, offset in (("GOOD", -2), ("BAD", 15)):
         for i in range(30):
             due = pd.Timestamp("2024-03-01") + pd.Timedelta(days=10 * i)
-            rows.append({"invoice_id": f"{cust}{i}", "customer_id": cust, "issue_date": f"{due - pd.Timedelta(days=30):%Y-%m-%d}",
+            rows.append({"invoice_id": f"{cust}{i}", "customer_id": cust,
+                         "issue_date": f"{due - pd.Timedelta(days=30):%Y-%m-%d}",
                          "due_date": f"{due:%Y-%m-%d}", "amount": "1000", "delivery": "electronic",
                          "paid_date": f"{due + pd.Timedelta(days=offset):%Y-%m-%d}"})
         rows.append({"invoice_id": f"{cust}-open", "customer_id": cust, "issue_date": "2025-01-20",

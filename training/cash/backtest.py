@@ -1,4 +1,5 @@
-"""Rolling-origin backtest of the cash forecast against four baselines, logged to MLflow.
+"""Rolling-origin backtest of the cash forecast against four baselines (``training.cash.family``
+logs it to MLflow).
 
 At each origin every model is refitted on what was known then (the payment-timing model, in a
 lighter configuration, on snapshots up to the origin; the cash model on history up to it), the
@@ -11,16 +12,13 @@ The due-date methods see only open items; their net adds the 8-week mean of the 
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import mlflow  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen before pyplot loads
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -30,23 +28,15 @@ from features.asof import last_known_date, to_date  # noqa: E402
 from features.contract import Bill, Inv  # noqa: E402
 from features.invoices import invoice_features  # noqa: E402
 from features.load import Company  # noqa: E402
-from training import metrics, tracking  # noqa: E402
-from training.cash_forecast import (  # noqa: E402
-    CASH_FORECAST,
-    CashForecastConfig,
-    ForecastModels,
-    Shocks,
-    build_cash_model,
-    path_totals,
-    simulate,
-)
+from training import metrics  # noqa: E402
+from training.cash.engine import path_totals, simulate  # noqa: E402
+from training.cash.evaluate import METHODS, TARGETS, by_horizon, summary  # noqa: E402
+from training.cash.model import CashForecastConfig, ForecastModels, build_cash_model  # noqa: E402
+from training.cash.shocks import Shocks  # noqa: E402
 from training.examples import ExampleConfig, examples  # noqa: E402
 from training.payment_timing import PaymentTimingConfig, build_payment_timing  # noqa: E402
-from training.weekly_series import wape  # noqa: E402
 
-TARGETS = ("receipts", "payments", "net")
-METHODS = ("likvid", "mean8", "last_year", "due_date", "due_plus_delay")
-Progress = Callable[[str], None]
+Progress = Callable[[int, int, str], None]  # (origins done, origins in all, what is being done)
 
 
 @dataclass(frozen=True)
@@ -141,49 +131,23 @@ def evaluate_origin(company: Company, origin: pd.Timestamp, known_at: pd.Timesta
     return pd.concat([out.reset_index(drop=True), base], axis=1)
 
 
-def _coverage(frame: pd.DataFrame, target: str, lo: str, hi: str) -> float:
-    y = frame[target]
-    return float(((y >= frame[lo]) & (y <= frame[hi])).mean())
-
-
-def summary(weekly: pd.DataFrame) -> pd.DataFrame:
-    """WAPE of every method and p10-p90 coverage (likvid, and the 8-week mean's band) per target."""
-    rows = []
-    for target in TARGETS:
-        for method in METHODS:
-            rows.append(("wape", target, method, wape(weekly[target], weekly[f"{target}_{method}"].fillna(0.0))))
-        rows.append(("coverage", target, "likvid", _coverage(weekly, target, f"{target}_p10", f"{target}_p90")))
-        rows.append(("coverage", target, "mean8", _coverage(weekly, target, f"{target}_mean8_p10",
-                                                            f"{target}_mean8_p90")))
-    return pd.DataFrame(rows, columns=["metric", "target", "method", "value"])
-
-
-def by_horizon(weekly: pd.DataFrame) -> pd.DataFrame:
-    """WAPE of every method and likvid's coverage at each horizon (week), per target."""
-    rows = []
-    for h, part in weekly.groupby("week"):
-        for target in TARGETS:
-            cover = _coverage(part, target, f"{target}_p10", f"{target}_p90")
-            for method in METHODS:
-                rows.append((int(h), target, method, wape(part[target], part[f"{target}_{method}"].fillna(0.0)),
-                             cover if method == "likvid" else np.nan))
-    return pd.DataFrame(rows, columns=["horizon", "target", "method", "wape", "coverage"])
-
-
 def backtest(company: Company, as_of: str | pd.Timestamp | None = None, cfg: BacktestConfig = BacktestConfig(),
-             progress: Progress = lambda _: None) -> BacktestResult:
-    """Rolling-origin evaluation: refit at each origin on what was known then, forecast, compare."""
+             progress: Progress = lambda done, total, what: None) -> BacktestResult:
+    """Rolling-origin evaluation: refit at each origin on what was known then, forecast, compare.
+    ``progress(done, total, what)`` is told before each step and once all origins are done."""
     at = to_date(as_of) if as_of is not None else last_known_date(company)
     origins = backtest_origins(at, cfg)
     frames = []
     for i, origin in enumerate(origins, 1):
-        progress(f"Origin {i}/{len(origins)} ({origin:%Y-%m-%d}): refitting on what was known then")
+        step = f"Origin {i}/{len(origins)} ({origin:%Y-%m-%d})"
+        progress(i - 1, len(origins), f"{step}: refitting on what was known then")
         ex = examples(company, origin, cfg.examples)
         timing = build_payment_timing(cfg.timing).fit(ex, ex["delay"].to_numpy(), ex["censored"].to_numpy())
         model = build_cash_model(cfg.cash).fit(company, origin)
-        progress(f"Origin {i}/{len(origins)} ({origin:%Y-%m-%d}): forecasting {cfg.weeks} weeks")
+        progress(i - 1, len(origins), f"{step}: forecasting {cfg.weeks} weeks")
         frames.append(evaluate_origin(company, origin, at, ForecastModels(timing, model), cfg.weeks, cfg.paths,
                                       cfg.seed + i))
+    progress(len(origins), len(origins), f"{len(origins)} origins evaluated")
     weekly = pd.concat(frames, ignore_index=True)
     return BacktestResult(at, origins, weekly, summary(weekly), by_horizon(weekly))
 
@@ -215,25 +179,3 @@ def error_by_horizon_plot(table: pd.DataFrame, path: str) -> str:
         ax.set_xlabel("weeks ahead")
     axes[0].legend(fontsize=8)
     return metrics.save_figure(fig, path)
-
-
-def log_backtest(result: BacktestResult, data: str, cfg: BacktestConfig) -> str:
-    """Log the backtest's figures, tables and plots as one run of ``likvid-cash-forecast``; its run id."""
-    tracking.connect()
-    mlflow.set_experiment(CASH_FORECAST)
-    with mlflow.start_run(run_name="backtest") as run, tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        mlflow.log_params({**cfg.params(), "data": data, "as_of": f"{result.as_of:%Y-%m-%d}",
-                           "n_origins": len(result.origins), "first_origin": f"{result.origins[0]:%Y-%m-%d}",
-                           "last_origin": f"{result.origins[-1]:%Y-%m-%d}"})
-        mlflow.log_metrics({f"{r.metric}_{r.target}_{r.method}": float(r.value)
-                            for r in result.summary.itertuples() if np.isfinite(r.value)})
-        result.weekly.to_csv(out / "backtest_weeks.csv", index=False)
-        result.summary.to_csv(out / "backtest_summary.csv", index=False)
-        result.by_horizon.to_csv(out / "backtest_by_horizon.csv", index=False)
-        fan_chart(result.weekly, str(out / "fan_chart.png"))
-        error_by_horizon_plot(result.by_horizon, str(out / "error_by_horizon.png"))
-        for f in ("backtest_weeks.csv", "backtest_summary.csv", "backtest_by_horizon.csv", "fan_chart.png",
-                  "error_by_horizon.png"):
-            mlflow.log_artifact(str(out / f))
-        return run.info.run_id

@@ -17,6 +17,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from training.cash.evaluate import wape
+
 METHODS = ("lightgbm", "seasonal_growth", "seasonal_naive", "mean8")
 _FEATURES = ["h", "woy_sin", "woy_cos", "ly_ratio", "ly_ratio_smooth", "growth", "growth13", "recent"]
 _LEVEL = 8
@@ -38,13 +40,6 @@ class SeriesConfig:
         return asdict(self)
 
 
-def wape(actual: np.ndarray, predicted: np.ndarray) -> float:
-    """Weighted absolute percentage error: sum |error| / sum |actual|."""
-    actual, predicted = np.asarray(actual, float), np.asarray(predicted, float)
-    denom = np.abs(actual).sum()
-    return float(np.abs(actual - predicted).sum() / denom) if denom > 0 else float("nan")
-
-
 def _level(y: np.ndarray, t: int) -> float:
     return float(y[max(0, t - _LEVEL + 1): t + 1].mean())
 
@@ -54,7 +49,7 @@ def _rows(y: np.ndarray, ends: pd.DatetimeIndex, t: int, hs: np.ndarray) -> pd.D
     level = _level(y, t)
     ly_level = _level(y, t - _YEAR) if t - _YEAR >= 0 else np.nan
     target_day = ends[t] + pd.to_timedelta(7 * hs, unit="D")
-    angle = 2 * np.pi * target_day.dayofyear.to_numpy() / 365.25
+    angle = 2 * np.pi * target_day.day_of_year.to_numpy() / 365.25
     idx = t + hs - _YEAR
     ly = np.where(idx >= 0, y[np.clip(idx, 0, len(y) - 1)], np.nan)
     smooth = np.array([y[max(i - 1, 0): i + 2].mean() if i >= 1 and i + 1 <= t else np.nan for i in idx])
@@ -132,7 +127,8 @@ class WeeklySeriesModel:
             self.sd_week_ = float((rel - rel.mean(axis=1, keepdims=True)).std(ddof=1))
         else:
             self.holdout_wape_, self.method_ = {}, "mean8"
-            rel = values[_LEVEL:] / np.maximum(pd.Series(values).rolling(_LEVEL).mean().to_numpy()[_LEVEL - 1:-1], 1e-9) - 1
+            level = pd.Series(values).rolling(_LEVEL).mean().to_numpy()[_LEVEL - 1:-1]
+            rel = values[_LEVEL:] / np.maximum(level, 1e-9) - 1
             self.sd_level_, self.sd_week_ = float(np.std(rel)) / 2, float(np.std(rel))
         self.booster_ = self._fit_booster(values, ends, len(values) - 1)
         self.n_weeks_ = len(values)

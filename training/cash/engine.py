@@ -1,180 +1,33 @@
-"""Weekly cash forecast: invoice-by-invoice Monte Carlo with scenarios and what-if shocks.
+"""The Monte Carlo simulation of a cash forecast: every component's weekly sums on every path.
 
 Each path draws every open invoice's payment day from the payment-timing model (write-offs
 included: a draw may be "never"), turns open orders into invoices after the learned lead time
 (some are cancelled), adds sales not yet ordered from the weekly invoicing model with its errors,
 pays open bills and the bills of open purchase orders the way this company pays, and adds the
-recurring bank lines. p10 / p50 / p90 are quantiles of each week's simulated sums across paths.
-Shocks act on the draws: later customer payments, more or fewer sales, later deliveries.
-
-``CashModel`` holds what the forecast learns beyond the invoice models; ``forecast`` combines it
-with the payment-timing champion. ``train_cash_forecast`` logs and registers the pair as the pyfunc
-``likvid-cash-forecast``.
+recurring bank lines. Shocks act on the draws where ``Shocks.apply`` is called (one ``Draw`` each).
+Work is done in blocks of rows x paths that stay in the CPU's cache; ``_Uniforms`` hands out one
+stream's numbers block by block, so the result is that of drawing the whole arrays at once.
 """
 
 from __future__ import annotations
 
-import math
-import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-import joblib
-import mlflow
 import numpy as np
 import pandas as pd
 
-from features import cash
-from features.asof import View, last_known_date, to_date
+from features import cash, ledger
+from features.asof import View
 from features.asof import as_of as view_as_of
-from features.contract import PO, Bill, Inv, Ord
-from features.invoices import invoice_features
+from features.contract import PO, Bill, Fx, Inv, Ord
+from features.invoices import history, invoice_features, open_mask
 from features.load import Company
-from features.policy import Policy
-from training import tracking
+from training.cash.model import CashModel, ForecastModels, one_series
+from training.cash.shocks import Draw, Shocks
 from training.payment_timing import PaymentTimingModel
-from training.weekly_series import SeriesConfig, build_weekly_series, wape
 
-CASH_FORECAST = "likvid-cash-forecast"
-FORECAST_COLUMNS = ["week", "week_start", "week_end", "inflow_p10", "inflow_p50", "inflow_p90",
-                    "outflow_p10", "outflow_p50", "outflow_p90", "net_p10", "net_p50", "net_p90",
-                    "balance_p10", "balance_p50", "balance_p90", "ar_open", "ar_future", "ap_open",
-                    "ap_future", "other", "below_floor"]
 COMPONENTS = ("ar_open", "ar_future", "ap_open", "ap_future", "other")
-MAX_WEEKS = 52
-Progress = Callable[[str], None]
 
-
-@dataclass(frozen=True)
-class Shocks:
-    """What-if drivers applied inside the simulation: customers pay ``customer_delay_days`` later,
-    sales not yet ordered change by ``sales_change_pct`` %, purchase orders arrive
-    ``supplier_lead_time_days`` later (negative values: earlier, fewer)."""
-
-    customer_delay_days: float = 0
-    sales_change_pct: float = 0
-    supplier_lead_time_days: float = 0
-
-    def __post_init__(self) -> None:
-        limits = {"customer_delay_days": (-60, 365), "sales_change_pct": (-100, 1000),
-                  "supplier_lead_time_days": (-60, 365)}
-        for name, (lo, hi) in limits.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{name} must be a finite number, got {value!r}")
-            if not lo <= value <= hi:
-                raise ValueError(f"{name} must be between {lo} and {hi}, got {value:g}")
-
-
-@dataclass(frozen=True)
-class CashForecastConfig:
-    series: SeriesConfig = field(default_factory=SeriesConfig)
-    levels: int = 100  # quantile levels of each invoice's pay-day distribution the paths draw from
-    max_customers: int = 150  # customers that carry the sales not yet ordered (the rest pro rata)
-    max_suppliers: int = 60
-    share_weeks: int = 13  # customers' and suppliers' shares come from these last weeks
-    chunk: int = 4000  # invoices per simulation block (memory: chunk x paths)
-
-    def params(self) -> dict:
-        return {**{k: v for k, v in asdict(self).items() if k != "series"},
-                **{f"series.{k}": v for k, v in self.series.params().items()}}
-
-
-def _sorted_days(values: pd.Series) -> np.ndarray:
-    return np.sort(values.dropna().to_numpy(float))
-
-
-class CashModel:
-    """What a cash forecast learns from a company's history beyond the invoice models."""
-
-    def __init__(self, config: CashForecastConfig = CashForecastConfig()):
-        self.config = config
-
-    def fit(self, company: Company, date: str | pd.Timestamp) -> CashModel:
-        """Learn from the company as known at the end of ``date``."""
-        at = to_date(date)
-        view = view_as_of(company, at)
-        series = cash.weekly_series(view, at)
-        self.as_of_ = at
-        self.invoicing_ = build_weekly_series(self.config.series).fit(_one(series, cash.INVOICED))
-        billed = _one(series, cash.BILLED)
-        self.billing_ = build_weekly_series(self.config.series).fit(billed) if billed.sum() > 0 else None
-        self._fit_sales(view)
-        self._fit_purchases(view)
-        self.lines_ = cash.recurring_lines(view.get("cash_transactions"), at)
-        return self
-
-    def _fit_sales(self, view: Company) -> None:
-        inv, orders = view[Inv.TABLE], view.get(Ord.TABLE)
-        paid = inv[inv[Inv.PAID].notna()]
-        self.collect_ratio_ = float(cash.received_amount(paid).sum() / paid[Inv.AMOUNT].sum()) if len(paid) else 1.0
-        linked = inv.dropna(subset=[Inv.ORDER]).merge(orders[[Ord.ID, Ord.DATE]], left_on=Inv.ORDER,
-                                                      right_on=Ord.ID)
-        lead = (linked[Inv.ISSUE] - linked[Ord.DATE]).dt.days
-        self.order_lead_ = lead.groupby(linked[Inv.CUSTOMER]).median()
-        self.order_lead_global_ = float(lead.median()) if len(lead) else 7.0
-        invoiced = orders[Ord.ID].astype(object).isin(linked[Ord.ID].astype(object))
-        known = orders[orders[Ord.CANCELLED].fillna(False).astype(bool) | invoiced]
-        self.cancel_share_ = float(known[Ord.CANCELLED].fillna(False).astype(bool).mean()) if len(known) else 0.0
-
-    def _fit_purchases(self, view: Company) -> None:
-        bills, pos = view.get(Bill.TABLE), view.get(PO.TABLE)
-        paid = bills[bills[Bill.PAID].notna()]
-        offers = paid[paid[Bill.DISCOUNT_PCT].fillna(0) > 0]
-        window = offers[Bill.ISSUE] + pd.to_timedelta(offers[Bill.DISCOUNT_DAYS].fillna(0), unit="D")
-        taken = offers[offers[Bill.PAID] <= window]
-        self.take_share_ = float(len(taken) / len(offers)) if len(offers) else 0.0
-        self.discount_days_ = _sorted_days((taken[Bill.PAID] - taken[Bill.ISSUE]).dt.days)
-        regular = paid[~paid.index.isin(taken.index)]
-        self.due_offsets_ = _sorted_days((regular[Bill.PAID] - regular[Bill.DUE]).dt.days)
-        terms = (bills[Bill.DUE] - bills[Bill.ISSUE]).dt.days
-        self.supplier_terms_ = terms.groupby(bills[Bill.SUPPLIER]).median()
-        self.terms_global_ = float(terms.median()) if len(terms) else 30.0
-        last_offer = bills[bills[Bill.DISCOUNT_PCT].fillna(0) > 0].groupby(Bill.SUPPLIER).tail(1)
-        self.supplier_discount_ = last_offer.set_index(Bill.SUPPLIER)[[Bill.DISCOUNT_PCT, Bill.DISCOUNT_DAYS]]
-        delivered = pos[pos[PO.DELIVERED].notna()]
-        self.delivery_slip_ = _sorted_days((delivered[PO.DELIVERED] - delivered[PO.EXPECTED]).dt.days)
-        self.po_lead_ = float((delivered[PO.DELIVERED] - delivered[PO.DATE]).dt.days.median()) if len(delivered) else 14.0
-        billed = bills.dropna(subset=[Bill.PO]).merge(delivered[[PO.ID, PO.DELIVERED]], left_on=Bill.PO, right_on=PO.ID)
-        self.bill_lag_ = _sorted_days((billed[Bill.ISSUE] - billed[PO.DELIVERED]).dt.days.clip(lower=0))
-        runs = cash.payment_runs(regular[Bill.PAID], pd.Series("company", index=regular.index))
-        self.bill_run_ = tuple(int(v) for v in runs.iloc[0]) if len(runs) else (cash.RUN_NONE, 0, 1)
-
-
-def build_cash_model(config: CashForecastConfig = CashForecastConfig()) -> CashModel:
-    return CashModel(config)
-
-
-def _one(series: pd.DataFrame, name: str) -> pd.Series:
-    return series[series[cash.UID] == name].set_index(cash.DS)[cash.Y]
-
-
-@dataclass
-class ForecastModels:
-    """The fitted parts a forecast needs: the payment-timing model and the cash model."""
-
-    timing: PaymentTimingModel
-    cash: CashModel
-    versions: dict[str, str] = field(default_factory=dict)
-
-
-def load_forecast_models() -> ForecastModels:
-    """The champion payment-timing and cash-forecast models from the registry."""
-    timing, tv = tracking.load_champion(tracking.PAYMENT_TIMING)
-    client = tracking.connect()
-    try:
-        mv = client.get_model_version_by_alias(CASH_FORECAST, tracking.CHAMPION)
-    except Exception as e:  # noqa: BLE001 - the registry says "not found" in several ways
-        raise LookupError(f"no '{tracking.CHAMPION}' version of model {CASH_FORECAST} in the registry at "
-                          f"{tracking.tracking_uri()}; run `likvid train DATA` first") from e
-    wrapper = mlflow.pyfunc.load_model(f"models:/{CASH_FORECAST}@{tracking.CHAMPION}").unwrap_python_model()
-    wrapper.timing = timing
-    return ForecastModels(timing, wrapper.model, {tracking.PAYMENT_TIMING: str(tv.version),
-                                                  CASH_FORECAST: str(mv.version)})
-
-
-# --- simulation -----------------------------------------------------------------------------------
 
 # Elements (rows x paths) worked on at a time. Whole rows x paths temporaries (tens of MB each) cost
 # more in fresh memory pages than in arithmetic; blocks this small stay in the CPU's cache.
@@ -281,14 +134,14 @@ def _draw(sorted_values: np.ndarray, floor: np.ndarray, uniforms: _Uniforms | No
 
 def _invoice_receipts(paths: _Paths, component: str, timing: PaymentTimingModel, x: pd.DataFrame,
                       weights: Callable[[slice, slice], np.ndarray], paid_after: np.ndarray, due_day: np.ndarray,
-                      first_day: np.ndarray, shift: float, runs: pd.DataFrame, at: pd.Timestamp, levels: int,
+                      first_day: np.ndarray, shocks: Shocks, runs: pd.DataFrame, at: pd.Timestamp, levels: int,
                       chunk: int, rng: np.random.Generator) -> None:
     """Draw each invoice's payment day on every path and add its receipt to that week.
 
     A path draws one of ``levels`` equally likely quantiles of the invoice's pay-day distribution,
     conditioned on being unpaid ``paid_after`` days after due (the same distribution
     ``PaymentTimingModel.sample`` draws from, discretised so that 50k invoices x 1,000 paths fit
-    in seconds). ``shift`` moves every payment later (the customer-delay shock); a customer that
+    in seconds). ``shocks`` move the payment days (``Draw.CUSTOMER_PAY_DAY``); a customer that
     pays in runs is then paid on its nearest run day. ``weights(rows, paths)`` gives the amounts of
     those rows on those paths (broadcastable)."""
     u = (np.arange(levels) + 0.5) / levels
@@ -297,7 +150,7 @@ def _invoice_receipts(paths: _Paths, component: str, timing: PaymentTimingModel,
     for s in range(0, len(x), chunk):
         part = slice(s, s + chunk)
         delay = timing.quantiles(x.iloc[part], u, paid_after[part])  # days after due, inf = never
-        day = due_day[part, None] + delay + shift
+        day = shocks.apply(Draw.CUSTOMER_PAY_DAY, due_day[part, None] + delay)
         day = np.maximum(day, first_day[part, None])
         day = cash.snap_to_runs(day, at, kind[part], weekday[part], monthday[part], first_day[part])
         grid = _weeks_of_days(day, paths.weeks).astype(np.uint8)
@@ -315,6 +168,7 @@ def _hypothetical_invoices(view: Company, at: pd.Timestamp, model: CashModel, we
     terms = cash.customer_terms(inv)
     terms_global = float(terms.median()) if len(terms) else 30.0
     last = inv.sort_values(Inv.ISSUE, kind="stable").groupby(Inv.CUSTOMER).tail(1).set_index(Inv.CUSTOMER)
+    inv = inv.assign(**{Inv.AMOUNT: ledger.base_amounts(view, Inv.TABLE)})  # in the base, at issue-date rates
     typical = inv.groupby(Inv.CUSTOMER)[Inv.AMOUNT].median()
 
     lead = orders[Ord.CUSTOMER].map(model.order_lead_).fillna(model.order_lead_global_).to_numpy(float)
@@ -345,6 +199,7 @@ def _hypothetical_invoices(view: Company, at: pd.Timestamp, model: CashModel, we
     hyp[Inv.DELIVERY] = hyp[Inv.CUSTOMER].map(last[Inv.DELIVERY]).astype("string")
     hyp[Inv.DISPUTE] = pd.NaT
     hyp[Inv.PAID] = pd.NaT
+    hyp[Inv.CURRENCY] = pd.Series(pd.NA, index=hyp.index, dtype="string")  # amounts in the base already
     return hyp, share.to_frame("share")
 
 
@@ -361,19 +216,23 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     # One feature build for the open invoices and the future ones (open orders, sales not yet ordered).
     inv = view[Inv.TABLE]
     runs = cash.payment_runs(inv[Inv.PAID], inv[Inv.CUSTOMER])
-    open_inv = inv[inv[Inv.PAID].isna()]
     orders = cash.open_orders(view, at)
     hyp, _ = _hypothetical_invoices(view, at, model, weeks, orders)
-    columns = [Inv.ID, Inv.CUSTOMER, Inv.ISSUE, Inv.DUE, Inv.AMOUNT, Inv.DELIVERY, Inv.DISPUTE, Inv.ORDER, Inv.PAID]
-    both = invoice_features(view, at, invoices=pd.concat([open_inv[columns], hyp[columns]], ignore_index=True))
+    columns = [Inv.ID, Inv.CUSTOMER, Inv.ISSUE, Inv.DUE, Inv.AMOUNT, Inv.CURRENCY, Inv.DELIVERY, Inv.DISPUTE,
+               Inv.ORDER, Inv.PAID]
+    known = history(view, at)
+    open_inv = inv[open_mask(inv, known.reduced.reindex(inv[Inv.ID].astype(object)).to_numpy())]
+    both = invoice_features(view, at, invoices=pd.concat([open_inv[columns], hyp[columns]], ignore_index=True),
+                            known=known)
     x, hx = both.iloc[: len(open_inv)], both.iloc[len(open_inv):]
 
-    # AR open: every invoice open at as-of, conditioned on being unpaid so far.
+    # AR open: every invoice open at as-of, conditioned on being unpaid so far; only its open part is still to
+    # come, in the base currency at the as-of rate (``amount_open``: net of payments and credit notes).
     if len(x):
         due_day = day_of(x[Inv.DUE])
         receipt = x["amount_open"].to_numpy(float) * model.collect_ratio_
         _invoice_receipts(sim, "ar_open", timing, x, lambda rows, cols: receipt[rows, None], -due_day, due_day,
-                          np.ones(len(x)), shocks.customer_delay_days, runs, at, cfg.levels, cfg.chunk, rng)
+                          np.ones(len(x)), shocks, runs, at, cfg.levels, cfg.chunk, rng)
 
     # AR future: open orders, then sales not yet ordered from the weekly invoicing model.
     issue_day, due_day = day_of(hyp[Inv.ISSUE]), day_of(hyp[Inv.DUE])
@@ -382,9 +241,9 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     expected_from_orders = np.bincount(issue_week[is_order], weights=hyp.loc[is_order, Inv.AMOUNT].to_numpy(float)
                                        * (1 - model.cancel_share_), minlength=weeks + 2)[1: weeks + 1]
     series = cash.weekly_series(view, at)
-    invoiced = _one(series, cash.INVOICED)
+    invoiced = one_series(series, cash.INVOICED)
     total = model.invoicing_.predict(invoiced, weeks)[None, :] * model.invoicing_.multipliers(weeks, paths, rng)
-    unordered = np.maximum(total - expected_from_orders[None, :], 0.0) * (1 + shocks.sales_change_pct / 100.0)
+    unordered = shocks.apply(Draw.UNORDERED_SALES, np.maximum(total - expected_from_orders[None, :], 0.0))
     kept = np.empty((int(is_order.sum()), paths), dtype=bool)  # an order is invoiced on a path, or cancelled
     for rows in _blocks(len(kept), paths):
         kept[rows] = rng.random((rows.stop - rows.start, paths)) >= model.cancel_share_
@@ -403,7 +262,7 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
 
     if len(hyp):
         _invoice_receipts(sim, "ar_future", timing, hx, future_weights, issue_day - due_day, due_day,
-                          np.maximum(issue_day + 1, 1), shocks.customer_delay_days, runs, at, cfg.levels,
+                          np.maximum(issue_day + 1, 1), shocks, runs, at, cfg.levels,
                           cfg.chunk, rng)
 
     _payables(sim, view, at, model, shocks, paths, rng, day_of, series)
@@ -491,8 +350,9 @@ def _payables(sim: _Paths, view: View, at: pd.Timestamp, model: CashModel, shock
     bills = cash.open_bills(view, at)
     if len(bills):
         issue, due = day_of(bills[Bill.ISSUE])[:, None], day_of(bills[Bill.DUE])[:, None]
-        _pay_bills(sim, "ap_open", model, len(bills), lambda part: (issue[part], due[part]),
-                   bills[Bill.AMOUNT].to_numpy(float), bills[Bill.DISCOUNT_PCT].fillna(0).to_numpy(float),
+        owed = ledger.to_base(bills[Bill.AMOUNT], bills[Bill.CURRENCY], at, view.get(Fx.TABLE), ledger.base_of(view))
+        _pay_bills(sim, "ap_open", model, len(bills), lambda part: (issue[part], due[part]), owed.to_numpy(float),
+                   bills[Bill.DISCOUNT_PCT].fillna(0).to_numpy(float),
                    bills[Bill.DISCOUNT_DAYS].fillna(0).to_numpy(float), rng, at, model.bill_run_)
 
     expected_bills = np.zeros(sim.weeks)
@@ -516,7 +376,7 @@ def _payables(sim: _Paths, view: View, at: pd.Timestamp, model: CashModel, shock
             """Issue and due days of the bills of a block of open purchase orders, on every path."""
             shape, none = (part.stop - part.start, paths), np.full(part.stop - part.start, -np.inf)
             slip = _draw(model.delivery_slip_, none, slip_draws, part, paths) if slip_draws else np.zeros(shape)
-            arrive = np.maximum(expected[part, None] + slip + shocks.supplier_lead_time_days, 1)
+            arrive = np.maximum(shocks.apply(Draw.DELIVERY_DAY, expected[part, None] + slip), 1)
             arrive = np.where(known[part, None], delivered[part, None], arrive)
             lag = _draw(model.bill_lag_, none, lag_draws, part, paths) if lag_draws else np.zeros(shape)
             issue = np.maximum(arrive + lag, 1)
@@ -531,12 +391,13 @@ def _payables(sim: _Paths, view: View, at: pd.Timestamp, model: CashModel, shock
             expected_bills[k - 1] = float(in_week.sum() / paths)
 
     if model.billing_ is not None:
-        billed = _one(series, cash.BILLED)
+        billed = one_series(series, cash.BILLED)
         total = model.billing_.predict(billed, sim.weeks)[None, :] * model.billing_.multipliers(sim.weeks, paths, rng)
         unordered = np.maximum(total - expected_bills[None, :], 0.0)  # paths x weeks
         view_bills = view.get(Bill.TABLE)
-        recent = view_bills[view_bills[Bill.ISSUE] > at - pd.Timedelta(weeks=model.config.share_weeks)]
-        share = recent.groupby(Bill.SUPPLIER)[Bill.AMOUNT].sum().sort_values(ascending=False)
+        recent = view_bills[Bill.ISSUE] > at - pd.Timedelta(weeks=model.config.share_weeks)
+        in_base = ledger.base_amounts(view, Bill.TABLE)[recent]  # at issue-date rates
+        share = in_base.groupby(view_bills.loc[recent, Bill.SUPPLIER]).sum().sort_values(ascending=False)
         share = share.head(model.config.max_suppliers)
         if share.sum() > 0:
             share = share / share.sum()
@@ -563,22 +424,6 @@ def _bank_lines(sim: _Paths, model: CashModel, at: pd.Timestamp, weeks: int, pat
     sim.add("other", week, amount)
 
 
-def forecast(company: Company, as_of: str | pd.Timestamp | None = None, weeks: int = 13,
-             shocks: Shocks = Shocks(), models: ForecastModels | None = None, policy: Policy = Policy(),
-             paths: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """The contract's weekly forecast rows (``FORECAST_COLUMNS``) from as-of for ``weeks`` weeks."""
-    if isinstance(weeks, bool) or not isinstance(weeks, (int, np.integer)) or not 1 <= weeks <= MAX_WEEKS:
-        raise ValueError(f"weeks must be a whole number from 1 to {MAX_WEEKS}, got {weeks!r}")
-    if isinstance(paths, bool) or not isinstance(paths, (int, np.integer)) or paths < 20:
-        raise ValueError(f"paths must be a whole number of at least 20, got {paths!r}")
-    if not isinstance(shocks, Shocks):
-        raise ValueError(f"shocks must be a Shocks, got {type(shocks).__name__}")
-    at = to_date(as_of) if as_of is not None else last_known_date(company)
-    models = models if models is not None else load_forecast_models()
-    sim, opening = simulate(company, at, int(weeks), shocks, models, int(paths), seed)
-    return summarise(sim, opening, at, policy)
-
-
 def path_totals(sim: _Paths, opening: float) -> dict[str, np.ndarray]:
     """Per-path weekly totals (paths x weeks): inflow, outflow, net, balance, and supplier payments."""
     inflow = sim.weekly("ar_open") + sim.weekly("ar_future")
@@ -587,117 +432,3 @@ def path_totals(sim: _Paths, opening: float) -> dict[str, np.ndarray]:
     net = inflow - outflow
     return {"inflow": inflow, "outflow": outflow, "net": net, "balance": opening + np.cumsum(net, axis=1),
             "payments": payments}
-
-
-def summarise(sim: _Paths, opening: float, at: pd.Timestamp, policy: Policy = Policy()) -> pd.DataFrame:
-    """Quantiles of the simulated weekly sums; components split the p50 totals by their means."""
-    out = cash.week_bounds(at, sim.weeks)
-    totals = path_totals(sim, opening)
-    for name in ("inflow", "outflow", "net", "balance"):
-        q = np.quantile(totals[name], [0.1, 0.5, 0.9], axis=0)
-        for i, p in enumerate(("p10", "p50", "p90")):
-            out[f"{name}_{p}"] = q[i]
-    means = {c: sim.weekly(c).mean(axis=0) for c in COMPONENTS}
-    ar = means["ar_open"] + means["ar_future"]
-    scale_in = np.divide(out["inflow_p50"].to_numpy(), ar, out=np.zeros_like(ar), where=ar != 0)
-    ap = means["ap_open"] + means["ap_future"] - means["other"]
-    scale_out = np.divide(out["outflow_p50"].to_numpy(), ap, out=np.ones_like(ap), where=ap != 0)
-    out["ar_open"] = means["ar_open"] * scale_in
-    out["ar_future"] = means["ar_future"] * scale_in
-    out["ap_open"] = means["ap_open"] * scale_out
-    out["ap_future"] = means["ap_future"] * scale_out
-    out["other"] = means["other"] * scale_out
-    money = [c for c in FORECAST_COLUMNS if c not in ("week", "week_start", "week_end", "below_floor")]
-    out[money] = out[money].round(2)
-    out["below_floor"] = out["balance_p10"] < policy.cash_floor
-    return out[FORECAST_COLUMNS]
-
-
-# --- MLflow: the registered forecast ---------------------------------------------------------------
-
-SHOCK_FIELDS = ("customer_delay_days", "sales_change_pct", "supplier_lead_time_days")
-
-
-class CashForecastPyfunc(mlflow.pyfunc.PythonModel):
-    """The pyfunc ``likvid-cash-forecast``: the fitted ``CashModel`` with the payment-timing champion
-    (looked up on first use). Each input row asks for one forecast: ``data`` (a data folder),
-    ``as_of`` (empty: the last date in the data), ``weeks`` and the three shocks; the answer is the
-    forecast rows with a ``request`` column naming the input row."""
-
-    def load_context(self, context) -> None:
-        self.model = joblib.load(context.artifacts["model"])
-        self.timing = None
-
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        from features.load import validate
-
-        if self.timing is None:
-            self.timing = tracking.load_champion(tracking.PAYMENT_TIMING)[0]
-        frames = []
-        for i, row in enumerate(model_input.to_dict("records")):
-            company = validate(row["data"]).company
-            shocks = Shocks(**{k: float(row.get(k) or 0) for k in SHOCK_FIELDS})
-            at = row.get("as_of") or None
-            rows = forecast(company, at, int(row.get("weeks") or 13), shocks, ForecastModels(self.timing, self.model),
-                            paths=int(row.get("paths") or 1000))
-            frames.append(rows.assign(request=i))
-        return pd.concat(frames, ignore_index=True)
-
-
-def _log_pyfunc(model: CashModel, timing: PaymentTimingModel, data: str, at: pd.Timestamp):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.joblib"
-        joblib.dump(model, path)
-        example = pd.DataFrame([{"data": str(data), "as_of": f"{at:%Y-%m-%d}", "weeks": 2, "paths": 50,
-                                 **{k: 0.0 for k in SHOCK_FIELDS}}])
-        wrapper = CashForecastPyfunc()
-        wrapper.model, wrapper.timing = model, timing
-        output = wrapper.predict(None, example)
-        return mlflow.pyfunc.log_model(
-            name="model", python_model=CashForecastPyfunc(), artifacts={"model": str(path)},
-            signature=mlflow.models.infer_signature(example, output), input_example=example,
-            registered_model_name=CASH_FORECAST, pip_requirements=tracking._requirements(),
-        )
-
-
-def train_cash_forecast(company: Company, data: str, as_of: str | pd.Timestamp | None = None,
-                        progress: Progress = lambda _: None, config: CashForecastConfig = CashForecastConfig(),
-                        paths: int = 500) -> tuple[tracking.GateDecision, str]:
-    """Fit the cash model at the origin 13 weeks before as-of, forecast those 13 weeks with the
-    payment-timing champion, score receipts against the naive baselines, log to the MLflow
-    experiment ``likvid-cash-forecast``, register the pyfunc and promote it when its receipts WAPE
-    is not worse than the champion's on the same weeks."""
-    from training.backtest import evaluate_origin, fan_chart, summary
-
-    tracking.connect()
-    at = to_date(as_of) if as_of is not None else last_known_date(company)
-    origin = at - pd.Timedelta(weeks=13)
-    timing = tracking.load_champion(tracking.PAYMENT_TIMING)[0]
-    progress("Fitting the cash-forecast model")
-    model = build_cash_model(config).fit(company, origin)
-    progress("Evaluating the cash forecast on the last 13 weeks")
-    weekly = evaluate_origin(company, origin, at, ForecastModels(timing, model), 13, paths)
-    table = summary(weekly)
-    mlflow.set_experiment(CASH_FORECAST)
-    with mlflow.start_run(run_name="cash-forecast"), tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp)
-        mlflow.log_params({**config.params(), "data": data, "as_of": f"{at:%Y-%m-%d}",
-                           "origin": f"{origin:%Y-%m-%d}", "paths": paths, "rows.invoices": len(company[Inv.TABLE]),
-                           "series.invoicing_method": model.invoicing_.method_})
-        mlflow.log_metrics({f"{r.metric}_{r.target}_{r.method}": float(r.value)
-                            for r in table.itertuples() if np.isfinite(r.value)})
-        weekly.to_csv(out / "holdout_weeks.csv", index=False)
-        fan_chart(weekly, str(out / "fan_chart.png"), f"Holdout from {origin:%Y-%m-%d}")
-        for f in ("holdout_weeks.csv", "fan_chart.png"):
-            mlflow.log_artifact(str(out / f))
-        candidate = float(table.query("metric == 'wape' and target == 'receipts' and method == 'likvid'")["value"].iloc[0])
-        champion = tracking.champion_or_none(CASH_FORECAST)
-        champion_wape = None
-        if champion is not None:
-            theirs = evaluate_origin(company, origin, at, ForecastModels(timing, champion[0]), 13, paths)
-            champion_wape = wape(theirs["receipts"], theirs["receipts_p50"])
-        decision = tracking.gate("wape_receipts", candidate, champion_wape, tolerance=0.005)
-        progress("Registering the cash forecast")
-        info = _log_pyfunc(model, timing, data, at)
-        tracking.apply_gate(CASH_FORECAST, info, decision)
-        return decision, str(info.registered_model_version)

@@ -1,0 +1,239 @@
+"""What the HTTP service loads once, at start-up: its settings, the four champion models, the company's data,
+its policy and the invoice history known at the service's as-of.
+
+Settings come from the environment, which ``likvid serve`` fills in: ``LIKVID_DATA`` (data folder; default: the
+one the champion late-payment model was trained on), ``LIKVID_AS_OF`` (default: that training run's as-of),
+``LIKVID_CONFIG`` (a likvid.yaml) and ``LIKVID_MODEL_SOURCE`` (``registry``, the default, or ``bento``: the models
+come from BentoML's model store inside a built bento, see ``serving.bento``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.asof import as_of, last_known_date
+from features.contract import Cust, Inv
+from features.invoices import FeatureConfig, History, history
+from features.load import Company, ContractError, validate
+from features.policy import Policy, PolicyError, load_policy
+from serving.schemas import ModelCard
+from training import tracking
+
+ENV_DATA, ENV_AS_OF, ENV_CONFIG, ENV_SOURCE = "LIKVID_DATA", "LIKVID_AS_OF", "LIKVID_CONFIG", "LIKVID_MODEL_SOURCE"
+ENV_MAPPING = "LIKVID_MAPPING"  # the data folder's mapping file (`likvid serve --mapping`)
+SOURCES = ("registry", "bento")
+# The headline holdout metrics of a training run: the product's own figures, not the baselines' beside them
+# (the cash forecast logs ``{metric}_{target}_{method}``; its own method is ``likvid``).
+HEADLINE = ("auc", "pr_auc", "brier", "log_loss", "ece", "mae_days", "coverage_p10_p90", "spearman",
+            "silhouette_chosen")
+OWN_METHOD = "_likvid"
+
+
+class StartupError(RuntimeError):
+    """The service cannot start; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the service takes its data, as-of, policy and models from."""
+
+    data: Path | None = None
+    as_of: pd.Timestamp | None = None
+    config: Path | None = None
+    source: str = "registry"
+    mapping: Path | None = None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        value = os.environ.get(ENV_AS_OF) or None
+        try:
+            at = pd.Timestamp(value).normalize() if value else None
+        except ValueError:
+            raise StartupError(f"{ENV_AS_OF} must be a date YYYY-MM-DD, not {value!r}") from None
+        data, config = os.environ.get(ENV_DATA), os.environ.get(ENV_CONFIG)
+        mapping = os.environ.get(ENV_MAPPING)
+        return cls(Path(data) if data else None, at, Path(config) if config else None,
+                   os.environ.get(ENV_SOURCE) or "registry", Path(mapping) if mapping else None)
+
+
+@dataclass(frozen=True)
+class Champions:
+    """The four champion models the service answers with, and the cards ``/model_info`` shows."""
+
+    late: Any  # training.late_payment.LatePaymentModel
+    timing: Any  # training.payment_timing.PaymentTimingModel
+    customers: Any  # training.customers.CustomerModels
+    forecast: Any  # the cash forecast's ForecastModels (paired with ``timing``)
+    cards: tuple[ModelCard, ...]  # in ``families()`` order
+
+
+@dataclass(frozen=True)
+class State:
+    """Everything the service loaded at start-up; requests only read it."""
+
+    company: Company
+    at: pd.Timestamp
+    data: str
+    policy: Policy
+    company_key: str
+    models: Champions
+    cfg: FeatureConfig  # the invoice features' settings, as `likvid score` computes them
+    known: History  # the invoice features' per-customer history at ``at``, built once
+    customers: frozenset[str]
+    open_invoices: int
+
+
+def families() -> tuple[str, ...]:
+    """The four champion families, in the order ``/model_info`` lists them."""
+    return tracking.FAMILIES
+
+
+def model_card(family: str, name: str, version: Any, run_id: str | None) -> tuple[ModelCard, dict[str, str]]:
+    """A registered version's model card, with its training run's params."""
+    params, metrics = {}, {}
+    if run_id:
+        run = tracking.connect().get_run(run_id)
+        params, metrics = run.data.params, run.data.metrics
+    card = ModelCard(family=family, name=name, version=str(version), run_id=run_id, trained_as_of=params.get("as_of"),
+                     metrics={k: float(v) for k, v in metrics.items() if k in HEADLINE or k.endswith(OWN_METHOD)})
+    return card, params
+
+
+def trained_on(source: str = "registry") -> Path | None:
+    """The data folder the late-payment champion was trained on, when the store holds one company's only."""
+    if source == "bento":
+
+        return Path(data) if (data := load_bento_model(tracking.LATE_PAYMENT).params.get("data")) else None
+    client = tracking.connect()
+    version = client.get_model_version_by_alias(tracking.model_name(tracking.LATE_PAYMENT, only_company()),
+                                                tracking.CHAMPION)
+    data = client.get_run(version.run_id).data.params.get("data") if version.run_id else None
+    return Path(data) if data else None
+
+
+@dataclass(frozen=True)
+class BentoModel:
+    """One champion from BentoML's model store: the fitted model, its card, and its training run's data/as-of."""
+
+    model: Any
+    card: ModelCard
+    params: dict[str, str]
+
+
+def load_bento_model(name: str) -> BentoModel:
+    """The champion ``name`` imported by ``likvid build``; ``StartupError`` when the store has none."""
+    import bentoml
+    import bentoml.mlflow
+
+    try:
+        stored = bentoml.models.get(f"{name}:latest")
+    except bentoml.exceptions.NotFound:
+        raise StartupError(f"no model {name} in BentoML's model store; run `likvid build`") from None
+    meta = dict(stored.info.metadata)
+    card = ModelCard(family=name, name=meta.get("name", name), version=str(meta.get("version", "")),
+                     run_id=meta.get("run_id") or None, trained_as_of=meta.get("as_of") or None,
+                     metrics=dict(meta.get("metrics", {})))
+    model = bentoml.mlflow.load_model(stored).unwrap_python_model().model
+    return BentoModel(model, card, {"data": meta.get("data", ""), "as_of": meta.get("as_of", "")})
+
+
+def only_company() -> str:
+    """The one company with a late-payment champion in the registry; ``StartupError`` when none or several."""
+    try:
+        models = tracking.connect().search_registered_models(
+            f"tags.`{tracking.FAMILY_TAG}` = '{tracking.LATE_PAYMENT}'")
+    except Exception as e:  # noqa: BLE001 - an unreadable store must still say where and what
+        raise StartupError(f"cannot read the registry at {tracking.tracking_uri()}: {e}") from None
+    companies = sorted({m.tags.get(tracking.COMPANY_TAG) for m in models if _has_champion(m)})
+    if not companies:
+        raise StartupError(f"no '{tracking.CHAMPION}' version of model {tracking.LATE_PAYMENT} for any company in "
+                           f"the registry at {tracking.tracking_uri()}; run `likvid train DATA` first")
+    if len(companies) > 1:
+        raise StartupError(f"the registry holds champions of {len(companies)} companies ({', '.join(companies)}); "
+                           f"set {ENV_DATA} or pass --data to choose one")
+    return companies[0]
+
+
+def _has_champion(model) -> bool:
+    """A registered model with a ``champion`` alias (MLflow lists aliases as a dict or a list)."""
+    return tracking.CHAMPION in (getattr(model, "aliases", None) or {})
+
+
+def load_champions(company: str, policy: Policy, source: str = "registry") -> Champions:
+    """The company's four champions, from the MLflow registry or from BentoML's model store (``source="bento"``).
+
+    The one place the service loads models; ``StartupError`` says which one is missing and what to do."""
+    from training.cash.model import ForecastModels
+
+    if source not in SOURCES:
+        raise StartupError(f"{ENV_SOURCE} must be 'registry' or 'bento', not {source!r}")
+    if source == "bento":
+
+        late, timing, segmentation, cash = (load_bento_model(name) for name in families())
+        cards = tuple(m.card for m in (late, timing, segmentation, cash))
+    else:
+        try:
+            late, timing, segmentation, cash = (tracking.load_champion(f, company, policy) for f in families())
+        except LookupError as e:
+            raise StartupError(str(e)) from None
+        except Exception as e:  # noqa: BLE001 - an unreadable store must still say where and what
+            raise StartupError(f"cannot load the champion models from {tracking.tracking_uri()}: {e}") from None
+        cards = tuple(model_card(m.family, m.name, m.version, m.run_id)[0] for m in (late, timing, segmentation, cash))
+    # The forecast pairs the cash model with the timing model it was registered with (the family's loader).
+    pair = cash.model
+    forecast = ForecastModels(pair.timing, pair.cash, {**pair.versions, cards[3].family: cards[3].version})
+    return Champions(late.model, timing.model, segmentation.model, forecast, cards)
+
+
+def load_state(settings: Settings) -> State:
+    """Load the data, the policy, the company's champions and the served history; ``StartupError`` says what is
+    missing."""
+    data = settings.data or trained_on(settings.source)
+    if data is None:
+        raise StartupError(f"no data folder given and the champion's training run records none; set {ENV_DATA} "
+                           "or pass --data")
+    if not data.is_dir():
+        raise StartupError(f"data folder {data} does not exist (pass --data DATA)")
+    try:
+        policy = load_policy(data, settings.config)
+        key = policy.company_key(data)
+    except PolicyError as e:
+        raise StartupError(str(e)) from None
+    try:  # the policy's base currency (``--config``) and the mapping apply as in every command
+        company = validate(data, settings.mapping, policy=policy).company
+    except ContractError as e:
+        raise StartupError(f"the data in {data} cannot be used:\n  " + "\n  ".join(e.problems)) from None
+    models = load_champions(key, policy, settings.source)
+    at = settings.as_of
+    if at is None:
+        trained = models.cards[0].trained_as_of
+        at = pd.Timestamp(trained) if trained else last_known_date(company)
+    view = as_of(company, at)
+    cfg = FeatureConfig.from_policy(policy)  # as `likvid score`
+    return State(company=company, at=at, data=str(data), policy=policy, company_key=key, models=models, cfg=cfg,
+                 known=history(company, at, cfg), customers=frozenset(view[Cust.TABLE][Cust.ID]),
+                 open_invoices=int(view[Inv.TABLE][Inv.PAID].isna().sum()))
+
+
+def absolute_tracking_uri(uri: str) -> str:
+    """A relative SQLite store made absolute, so that server workers find it from any folder."""
+    prefix = "sqlite:///"
+    if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
+        return prefix + str(Path(uri[len(prefix):]).resolve())
+    return uri
+
+
+def serve_environment(data: Path | None, at: pd.Timestamp | None, config: Path | None,
+                      mapping: Path | None = None) -> dict[str, str]:
+    """The environment ``likvid serve`` hands its server workers: absolute paths, the chosen as-of."""
+    env = {"MLFLOW_TRACKING_URI": absolute_tracking_uri(tracking.tracking_uri())}
+    env[ENV_DATA] = str(data.resolve()) if data is not None else ""
+    env[ENV_AS_OF] = f"{at:%Y-%m-%d}" if at is not None else ""
+    env[ENV_CONFIG] = str(config.resolve()) if config is not None else ""
+    env[ENV_MAPPING] = str(mapping.resolve()) if mapping is not None else ""
+    return env
