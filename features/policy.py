@@ -227,9 +227,38 @@ class Provision(_Frozen):
                                 "counts as lost in the loss-rate history.")
 
 
+class Liquidity(_Frozen):
+    """Surplus and gaps (``likvid liquidity``): the buffer kept above the cash floor, when idle cash is placed, and
+    the terms of what closes a gap (credit line, factoring, delaying discretionary suppliers' bills)."""
+
+    buffer_share_of_monthly_outflows: float = Field(0.10, ge=0, le=1, description="Cash kept above the floor, as a "
+                                                    "share of a month's operating outflows (seed 003: 5-15 %).")
+    placement_min_weeks: int = Field(2, ge=1, le=52, description="Cash above floor plus buffer is placed only when it "
+                                     "stays there this many weeks in a row.")
+    placement_rate: float = Field(0.03, ge=0, le=1, description="Annual rate placed cash earns, as a fraction.")
+    credit_line_limit: float = Field(0.0, ge=0, description="The credit line's limit in the base currency; 0: none.")
+    credit_line_rate: float = Field(0.07, ge=0, le=1, description="Annual interest on what is drawn, as a fraction.")
+    factoring_advance_rate: float = Field(0.80, gt=0, le=1, description="Share of an invoice's open amount the factor "
+                                          "pays in advance.")
+    factoring_fee: float = Field(0.02, ge=0, le=1, description="The factor's fee, as a share of the invoice's open "
+                                 "amount.")
+    factoring_max_p_late: float = Field(0.25, ge=0, le=1, description="Only invoices the late-payment model gives a "
+                                        "p_late below this are offered for factoring.")
+    discretionary_suppliers: tuple[str, ...] = Field((), description="Supplier ids whose bills may be paid late.")
+    bill_delay_days: int = Field(14, ge=1, le=90, description="How many days a discretionary bill may be delayed.")
+    bill_delay_fee: float = Field(0.0, ge=0, le=1, description="Late fee of a delayed bill, as a share of it.")
+
+    @model_validator(mode="after")
+    def _advance_and_fee_fit(self) -> Liquidity:
+        if self.factoring_advance_rate + self.factoring_fee > 1:
+            raise ValueError("factoring_advance_rate plus factoring_fee must not exceed 1 (the factor cannot pay and "
+                             "charge more than the invoice)")
+        return self
+
+
 class Policy(_Frozen):
     """Everything a finance team sets once: the company, grace, month end, aging, the ladder, capital cost,
-    floor, grades, risk bands, collections, alerts, stock."""
+    floor, grades, risk bands, collections, alerts, stock, liquidity."""
 
     company: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
                                 description="The company's key in the model registry (default: the data "
@@ -259,6 +288,7 @@ class Policy(_Frozen):
         ApprovalTier(approver="CFO"),
     )
     provision: Provision = Provision()
+    liquidity: Liquidity = Liquidity()
 
     @field_validator("approval_tiers")
     @classmethod

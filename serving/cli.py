@@ -247,11 +247,11 @@ def validate_cmd(
     config: ConfigOpt = None,
 ) -> None:
     """Check a data folder: summary, rejects report; exit 0 when usable, 2 on errors."""
-    _policy(data, config)  # a bad likvid.yaml is reported before the data is read
+    policy = _policy(data, config)  # a bad likvid.yaml is reported before the data is read
     try:
         with _progress() as progress:
             progress.add_task(f"Validating {data}", total=None)
-            result = validate(data, mapping)
+            result = validate(data, mapping, policy=policy)
     except ContractError as e:
         _fail(e)
     _print_validation(result, rejects)
@@ -487,13 +487,15 @@ def backtest_cmd(
     config: ConfigOpt = None,
 ) -> None:
     """Rolling-origin backtest of the cash forecast against four baselines, logged to MLflow."""
+    from features.invoices import FeatureConfig
     from training import tracking
     from training.cash.backtest import BacktestConfig, backtest
     from training.cash.family import log_backtest
 
-    at = _as_of(as_of)
-    company = _load(data, mapping)
-    cfg = BacktestConfig(every_weeks=every_weeks, span_weeks=span_weeks, weeks=weeks, origins=origins, paths=paths)
+    at, policy = _as_of(as_of), _policy(data, config)
+    company = _load(data, mapping, policy)
+    cfg = BacktestConfig(every_weeks=every_weeks, span_weeks=span_weeks, weeks=weeks, origins=origins, paths=paths,
+                         features=FeatureConfig.from_policy(policy))
     with _bar() as bar:
         task = bar.add_task("Backtesting", total=None)
 
@@ -855,6 +857,72 @@ def provision_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, config: Con
     console.print(f"Provision on {total.at[MATRIX, 'amount_open']:,.0f} open -> {out}  (loss-rate matrix: "
                   f"{total.at[MATRIX, 'provision']:,.0f}; model: {total.at[MODEL, 'provision']:,.0f})")
 
+
+SHOWN_OPTIONS = 15  # options printed; the file has them all
+
+
+@app.command("liquidity")
+@_with_shock_options
+def liquidity_cmd(
+    data: DataArg, out: OutOpt, as_of: AsOfOpt = None, weeks: WeeksOpt = WEEKS.default,
+    paths: Annotated[int, _paths_opt(f"{PATHS.description}.")] = PATHS.default,
+    config: ConfigOpt = None, mapping: MappingOpt = None, **shocks: float,
+) -> None:
+    """Surplus and gaps, week by week: cash above floor plus buffer to place, and what closes a gap below the floor
+    (credit line, factoring, skipping discounts, delaying bills), cheapest first. Writes the weeks to --out and the
+    options beside it (NAME_options)."""
+    from training import tracking
+    from training.cash.family import load_forecast_models
+    from training.cash.liquidity import plan_liquidity, summary
+    from training.cash.shocks import Shocks
+
+    at, policy = _as_of(as_of), _policy(data, config)
+    shocks = Shocks(**shocks)  # in range: the options' bounds are the shocks' ranges
+    company = _load(data, mapping, policy)
+    with _progress() as progress:
+        progress.add_task(f"Simulating {paths:,} cash paths over {weeks} weeks and weighing the options", total=None)
+        try:
+            key = policy.company_key(data)
+            models = load_forecast_models(key, policy)
+            late = tracking.load_champion(tracking.LATE_PAYMENT, key, policy).model
+            _, plan = plan_liquidity(company, at, weeks, shocks, models=models, late=late, policy=policy,
+                                     paths=paths)
+        except LookupError as e:
+            _champion_error(e)
+    write_output(plan.weeks, out)
+    options_out = out.with_name(out.stem + "_options" + out.suffix)
+    write_output(plan.options, options_out)
+    w = plan.weeks
+    table = Table(title=f"Surplus and gaps from {w['week_start'].iloc[0] - pd.Timedelta(days=1):%Y-%m-%d} (floor "
+                  f"{policy.cash_floor:,.0f}, buffer {w['buffer'].iloc[0]:,.0f})")
+    # Without a bank balance the headroom is withheld; the opening balance each week needs is what can be said.
+    for col in ("week", "ends", "balance p10", "headroom" if plan.opening_known else "opening needed", "placeable",
+                "for weeks", "gap"):
+        table.add_column(col, justify="right")
+
+    def money(v: float) -> str:
+        return "—" if pd.isna(v) else f"{v:,.0f}"
+
+    for r in w.itertuples(index=False):
+        table.add_row(str(r.week), f"{r.week_end:%Y-%m-%d}", money(r.balance_p10),
+                      money(r.headroom if plan.opening_known else r.opening_needed),
+                      money(r.surplus_placeable), money(r.placeable_weeks), money(r.gap),
+                      style="red" if r.status == "gap" else "green" if r.surplus_placeable > 0 else "")
+    console.print(table)
+    if len(plan.options):
+        ranked = Table(title="What closes the gap, cheapest per unit of gap and week first")
+        for col in ("rank", "option", "item", "amount", "arrives", "until", "cost", "gap left"):
+            ranked.add_column(col, justify="left" if col in ("option", "item") else "right")
+        for r in plan.options.head(SHOWN_OPTIONS).itertuples(index=False):
+            ranked.add_row(str(r.rank), r.option, r.item, money(r.amount), f"week {r.arrives_week}",
+                           f"week {r.until_week}", money(r.cost), money(r.gap_left))
+        console.print(ranked)
+        if len(plan.options) > SHOWN_OPTIONS:
+            console.print(f"[dim](the first {SHOWN_OPTIONS} of {len(plan.options)}; all in {options_out})[/dim]")
+    for note in plan.notes:  # why an option offers nothing; without a bank balance, why gaps are withheld
+        (console if plan.opening_known else err).print(f"[{'dim' if plan.opening_known else 'yellow'}]{note}[/]")
+    console.print(f"{len(w)} weeks -> {out}; {len(plan.options)} options -> {options_out}")
+    console.print(summary(plan, policy))
 
 if __name__ == "__main__":
     app()

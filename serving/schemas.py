@@ -353,3 +353,63 @@ class ProvisionRow(_Out):
     provision: float = Field(description="Expected credit loss, base currency.", examples=[1800.0])
     history_amount: Optional[float] = Field(None, description="Loss-rate matrix: the history's amount that "
                                             "reached this bucket.", examples=[8400000.0])
+
+
+class LiquidityWeekRow(_Out):
+    """A week of ``likvid liquidity`` (``training.cash.liquidity.WEEK_COLUMNS``)."""
+
+    week: int = Field(description="Week k covers as_of + 7(k-1) + 1 to as_of + 7k.", examples=[1])
+    week_start: date = Field(description="First day of the week.", examples=["2025-06-30"])
+    week_end: date = Field(description="Last day of the week.", examples=["2025-07-06"])
+    balance_p10: float = Field(description="The forecast's downside (p10) closing balance.", examples=[480000.0])
+    floor: float = Field(description="The policy's cash_floor.", examples=[100000.0])
+    buffer: float = Field(description="Kept above the floor: liquidity.buffer_share_of_monthly_outflows of a "
+                          "month's forecast outflows (p50, 52/12 weeks).", examples=[40000.0])
+    headroom: Optional[float] = Field(description="balance_p10 - floor - buffer (null: no opening balance).",
+                                      examples=[340000.0])
+    status: str = Field(description="surplus, inside buffer, gap, or no opening balance.", examples=["surplus"])
+    surplus_placeable: Optional[float] = Field(description="Placeable from this week: the least headroom over the "
+                                               "run of weeks above floor plus buffer (0: the run is shorter than "
+                                               "liquidity.placement_min_weeks).", examples=[300000.0])
+    placeable_weeks: Optional[int] = Field(description="For how many weeks (to the horizon at most).",
+                                           examples=[6])
+    placement_earns: Optional[float] = Field(description="What placing it earns at liquidity.placement_rate.",
+                                             examples=[1038.0])
+    gap: Optional[float] = Field(description="floor - balance_p10 where positive (null: no opening balance).",
+                                 examples=[0.0])
+    opening_needed: float = Field(description="The opening balance at which this week's p10 just holds floor plus "
+                                  "buffer.", examples=[260000.0])
+    opening_note: str = Field("", description="Empty, or 'no opening balance: ...' (gap and surplus withheld).",
+                              examples=[""])
+
+
+class LiquidityOptionRow(_Out):
+    """A way of closing the gap (``training.cash.liquidity.OPTION_COLUMNS``), cheapest first."""
+
+    rank: int = Field(description="1 = cheapest per unit of gap closed for a week.", examples=[1])
+    option: str = Field(description="credit line, factoring, skip discount or delay bill.", examples=["credit line"])
+    item: str = Field(description="The invoice or bill (empty for the credit line).", examples=[""])
+    amount: float = Field(description="Most cash it brings in any week.", examples=[50000.0])
+    arrives_week: int = Field(description="The first week it brings cash.", examples=[3])
+    until_week: int = Field(description="The last week the cash stays.", examples=[5])
+    closes: float = Field(description="The largest weekly gap it closes.", examples=[50000.0])
+    gap_weeks: int = Field(description="Gap weeks it closes some of.", examples=[2])
+    cost: float = Field(description="Interest, fee, discount foregone or late fee.", examples=[67.0])
+    cost_per_unit_week: float = Field(description="Cost / the weekly gaps it closes, summed.", examples=[0.00134])
+    gap_left: float = Field(description="Largest weekly gap left using this and every option ranked above.",
+                            examples=[0.0])
+    note: str = Field(description="What it means, in words.", examples=["drawn in each gap week, up to the limit"])
+
+
+class LiquidityAnswer(BaseModel):
+    """``likvid liquidity``: the weeks, the options, why an option offers nothing, and the one-line summary."""
+
+    weeks: list[LiquidityWeekRow] = Field(description="One row a forecast week.")
+    options: list[LiquidityOptionRow] = Field(description="What closes the gap, cheapest first (empty: no gap, or "
+                                              "no opening balance).")
+    opening_known: bool = Field(description="False when the data has no cash_balances: gap and surplus withheld.",
+                                examples=[True])
+    notes: list[str] = Field(description="Why an option offers nothing, or why gaps are withheld.",
+                             examples=[["no credit line: liquidity.credit_line_limit is 0"]])
+    summary: str = Field(description="The treasurer's one line.", examples=["from week 1 300,000 can be placed for "
+                                                                            "6 weeks (earns 1,038 at 3.0%)"])

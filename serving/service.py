@@ -35,6 +35,7 @@ from serving.schemas import (
     ForecastRow,
     Invoices,
     KpiRow,
+    LiquidityAnswer,
     ModelInfo,
     OptionalVersionId,
     ProvisionRow,
@@ -306,6 +307,28 @@ class Likvid:
         return ModelInfo(company=s.company_key, service_as_of=f"{s.at:%Y-%m-%d}", data=s.data,
                          customers=len(s.customers), open_invoices=s.open_invoices, endpoints=sorted(endpoints),
                          models=list(s.models.cards))
+
+    @_endpoint("/liquidity")
+    def liquidity(self, as_of: AsOf = None, weeks: Weeks = WEEKS.default,
+                  shocks: ShocksIn = ShocksIn()) -> LiquidityAnswer:
+        """Surplus and gaps of the cash forecast: each week's headroom above floor plus buffer and what can be placed,
+        and what closes a gap below the floor, cheapest first (``likvid liquidity``)."""
+        from training.cash.liquidity import OPTION_COLUMNS, WEEK_COLUMNS, plan_liquidity, summary
+        from training.cash.shocks import Shocks
+
+        s = self.state
+        at, problem = _request_as_of(as_of, s)
+        if problem:
+            return bad_request((["as_of"], problem))
+        try:
+            shock = Shocks(**shocks.model_dump())
+        except ValueError as e:
+            return bad_request((["shocks", str(e).split(" ")[0]], str(e)))
+        _, plan = plan_liquidity(s.company, at, weeks, shock, models=s.models.forecast, late=s.models.late,
+                                 policy=s.policy)
+        return LiquidityAnswer(weeks=records(plan.weeks, WEEK_COLUMNS), options=records(plan.options, OPTION_COLUMNS),
+                               opening_known=plan.opening_known, notes=list(plan.notes),
+                               summary=summary(plan, s.policy))
 
 
 def _request_as_of(value: date | None, s: State) -> tuple[pd.Timestamp, str | None]:

@@ -186,7 +186,8 @@ def load_champions(company: str, policy: Policy, source: str = "registry") -> Ch
         cards = tuple(model_card(m.family, m.name, m.version, m.run_id)[0] for m in (late, timing, segmentation, cash))
     # The forecast pairs the cash model with the timing model it was registered with (the family's loader).
     pair = cash.model
-    forecast = ForecastModels(pair.timing, pair.cash, {**pair.versions, cards[3].family: cards[3].version})
+    forecast = ForecastModels(pair.timing, pair.cash, {**pair.versions, cards[3].family: cards[3].version},
+                              pair.features)
     return Champions(late.model, timing.model, segmentation.model, forecast, cards)
 
 

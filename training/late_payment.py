@@ -35,6 +35,7 @@ class LatePaymentConfig:
     colsample_bytree: float = 0.8
     calibration_share: float = 0.25  # the latest share of training snapshots calibrates
     seed: int = 0
+    threads: int = 1  # LightGBM threads; one a process keeps fits bit-for-bit repeatable (the gate relies on it)
     # A second, shallower shape (trees, learning rate, leaves, min rows per leaf) for small ledgers,
     # where deep trees overfit; the shape that ranks the calibration slice better is kept.
     small_data_shape: tuple[int, float, int, int] | None = (300, 0.05, 3, 50)
@@ -59,7 +60,7 @@ class LatePaymentModel:
         return lgb.LGBMClassifier(
             n_estimators=n_estimators, learning_rate=learning_rate, num_leaves=num_leaves,
             min_child_samples=min_child_samples, subsample=c.subsample, subsample_freq=1,
-            colsample_bytree=c.colsample_bytree, random_state=c.seed, verbose=-1, n_jobs=2,
+            colsample_bytree=c.colsample_bytree, random_state=c.seed, verbose=-1, n_jobs=c.threads,
             monotone_constraints=[MONOTONE.get(f, 0) for f in self.features_],
         )
 

@@ -34,6 +34,7 @@ class PaymentTimingConfig:
     min_scale_days: float = 2.0
     max_delay_days: float = 365.0  # horizon: later than this reads as never paid
     seed: int = 0
+    threads: int = 1  # LightGBM threads; one a process keeps fits bit-for-bit repeatable (the gate relies on it)
 
     def params(self) -> dict:
         return asdict(self)
@@ -82,7 +83,7 @@ class PaymentTimingModel:
         return lgb.LGBMRegressor(
             n_estimators=c.n_estimators, learning_rate=c.learning_rate, num_leaves=c.num_leaves,
             min_child_samples=c.min_child_samples, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
-            random_state=c.seed, verbose=-1, n_jobs=2, objective="huber", alpha=15.0,
+            random_state=c.seed, verbose=-1, n_jobs=c.threads, objective="huber", alpha=15.0,
         )
 
     def _residuals(self, x: pd.DataFrame, delay: np.ndarray, censored: np.ndarray, scale: np.ndarray) -> None:

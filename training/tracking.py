@@ -196,21 +196,36 @@ def log_model(model: object, family: str, company: str, example: pd.DataFrame,
     ``<company>.<family>``; the registered model and the version carry the company and family tags."""
     client = connect()
     name = model_name(family, company)
+    example = _whole_numbers_as_floats(example)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.joblib"
         joblib.dump(model, path)
-        result = output(model, example)
+        result = _whole_numbers_as_floats(output(model, example))
         info = mlflow.pyfunc.log_model(
             name="model", python_model=LikvidModel(family, output), artifacts={"model": str(path)},
-            signature=infer_signature(example, result), input_example=example,
-            registered_model_name=name, pip_requirements=_requirements(),
+            signature=infer_signature(example, result), input_example=example, pip_requirements=_requirements(),
         )
-    version_ = str(info.registered_model_version)
-    for key, value in {COMPANY_TAG: company, FAMILY_TAG: family}.items():
-        client.set_registered_model_tag(name, key, value)
-    for key, value in {COMPANY_TAG: company, FAMILY_TAG: family, **(tags or {})}.items():
-        client.set_model_version_tag(name, version_, key, value)
+    # Registered through the client, not log_model's registered_model_name, which prints to the console.
+    owner = {COMPANY_TAG: company, FAMILY_TAG: family}
+    try:
+        client.create_registered_model(name, tags=owner)
+    except MlflowException as e:
+        if e.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        for key, value in owner.items():
+            client.set_registered_model_tag(name, key, value)
+    made = client.create_model_version(name, info.model_uri, run_id=info.run_id, model_id=info.model_id,
+                                       tags={**owner, **(tags or {})})
+    info.registered_model_version = int(made.version)
     return info
+
+
+def _whole_numbers_as_floats(frame: pd.DataFrame) -> pd.DataFrame:
+    """Integer columns as floats: a missing value in a later request would break an integer schema (MLflow
+    warns of it on every log), and the models read them as floats anyway."""
+    if not isinstance(frame, pd.DataFrame):
+        return frame
+    return frame.astype({c: "float64" for c in frame.select_dtypes("integer").columns})
 
 
 def promote(family: str, company: str, version_: str) -> None:

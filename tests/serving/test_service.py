@@ -116,7 +116,7 @@ def test_model_info_names_the_company_the_four_champions_and_the_served_data(cli
     assert late["metrics"] == {"auc": 0.5} and timing["metrics"] == {"mae_days": 0.5}
     assert segmentation["metrics"] == {"brier": 0.5} and cash["metrics"] == {"wape_receipts_likvid": 0.5}
     assert {"/score_invoices", "/customer_risk", "/forecast_cash", "/kpis", "/collection_worklist", "/discounts",
-            "/credit_check", "/provision", "/forecast_variance", "/model_info"} == set(body["endpoints"])
+            "/credit_check", "/provision", "/forecast_variance", "/liquidity", "/model_info"} == set(body["endpoints"])
 
 
 def test_every_open_invoice_scores_as_likvid_score_does(client, open_invoices, small_loaded, fitted):

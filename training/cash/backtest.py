@@ -26,7 +26,7 @@ from features import cash  # noqa: E402
 from features.asof import as_of as view_as_of  # noqa: E402
 from features.asof import last_known_date, to_date  # noqa: E402
 from features.contract import Bill, Inv  # noqa: E402
-from features.invoices import invoice_features  # noqa: E402
+from features.invoices import FeatureConfig, invoice_features  # noqa: E402
 from features.load import Company  # noqa: E402
 from training import metrics  # noqa: E402
 from training.cash.engine import path_totals, simulate  # noqa: E402
@@ -49,6 +49,7 @@ class BacktestConfig:
     examples: ExampleConfig = field(default_factory=lambda: ExampleConfig(every_days=28, max_snapshots=13))
     timing: PaymentTimingConfig = field(default_factory=lambda: PaymentTimingConfig(n_estimators=100, num_leaves=15))
     cash: CashForecastConfig = field(default_factory=CashForecastConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)  # the policy's definition of late
     seed: int = 0
 
     def params(self) -> dict:
@@ -141,12 +142,12 @@ def backtest(company: Company, as_of: str | pd.Timestamp | None = None, cfg: Bac
     for i, origin in enumerate(origins, 1):
         step = f"Origin {i}/{len(origins)} ({origin:%Y-%m-%d})"
         progress(i - 1, len(origins), f"{step}: refitting on what was known then")
-        ex = examples(company, origin, cfg.examples)
+        ex = examples(company, origin, cfg.examples, cfg.features)
         timing = build_payment_timing(cfg.timing).fit(ex, ex["delay"].to_numpy(), ex["censored"].to_numpy())
         model = build_cash_model(cfg.cash).fit(company, origin)
         progress(i - 1, len(origins), f"{step}: forecasting {cfg.weeks} weeks")
-        frames.append(evaluate_origin(company, origin, at, ForecastModels(timing, model), cfg.weeks, cfg.paths,
-                                      cfg.seed + i))
+        models = ForecastModels(timing, model, features=cfg.features)
+        frames.append(evaluate_origin(company, origin, at, models, cfg.weeks, cfg.paths, cfg.seed + i))
     progress(len(origins), len(origins), f"{len(origins)} origins evaluated")
     weekly = pd.concat(frames, ignore_index=True)
     return BacktestResult(at, origins, weekly, summary(weekly), by_horizon(weekly))

@@ -220,10 +220,10 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     hyp, _ = _hypothetical_invoices(view, at, model, weeks, orders)
     columns = [Inv.ID, Inv.CUSTOMER, Inv.ISSUE, Inv.DUE, Inv.AMOUNT, Inv.CURRENCY, Inv.DELIVERY, Inv.DISPUTE,
                Inv.ORDER, Inv.PAID]
-    known = history(view, at)
+    known = history(view, at, models.features)
     open_inv = inv[open_mask(inv, known.reduced.reindex(inv[Inv.ID].astype(object)).to_numpy())]
-    both = invoice_features(view, at, invoices=pd.concat([open_inv[columns], hyp[columns]], ignore_index=True),
-                            known=known)
+    both = invoice_features(view, at, models.features, known=known,
+                            invoices=pd.concat([open_inv[columns], hyp[columns]], ignore_index=True))
     x, hx = both.iloc[: len(open_inv)], both.iloc[len(open_inv):]
 
     # AR open: every invoice open at as-of, conditioned on being unpaid so far; only its open part is still to

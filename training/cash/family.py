@@ -36,7 +36,8 @@ def load_forecast_models(company: str, policy=None) -> ForecastModels:
     """``company``'s champion forecast pair (cash model and the timing model it was registered with)."""
     champion = tracking.load_champion(CASH_FORECAST, company, policy)
     models: ForecastModels = champion.model
-    return ForecastModels(models.timing, models.cash, {**models.versions, CASH_FORECAST: champion.version})
+    return ForecastModels(models.timing, models.cash, {**models.versions, CASH_FORECAST: champion.version},
+                          models.features)
 
 
 def cash_output(models: ForecastModels, requests: pd.DataFrame) -> pd.DataFrame:
@@ -100,7 +101,7 @@ class CashForecastFamily:
 
     def fit(self, examples: CashExamples) -> ForecastModels:
         cash = build_cash_model(self.config).fit(examples.company, examples.date)
-        return ForecastModels(examples.timing, cash, {tracking.PAYMENT_TIMING: self.timing_version})
+        return ForecastModels(examples.timing, cash, {tracking.PAYMENT_TIMING: self.timing_version}, self.features)
 
     def holdout(self, company: Company, origin: pd.Timestamp, at: pd.Timestamp) -> tuple[Company, pd.Timestamp,
                                                                                            pd.Timestamp]:

@@ -17,6 +17,7 @@ from features import cash, ledger
 from features.asof import as_of as view_as_of
 from features.asof import to_date
 from features.contract import PO, Bill, Inv, Ord
+from features.invoices import FeatureConfig
 from features.load import Company
 from training.cash.series import SeriesConfig, build_weekly_series
 from training.payment_timing import PaymentTimingModel
@@ -111,8 +112,10 @@ def one_series(series: pd.DataFrame, name: str) -> pd.Series:
 
 @dataclass
 class ForecastModels:
-    """The fitted parts a forecast needs: the payment-timing model and the cash model."""
+    """The fitted parts a forecast needs: the payment-timing model, the cash model, and the invoice features'
+    settings the timing model was fitted on (the definition of late it learned: grace, month end)."""
 
     timing: PaymentTimingModel
     cash: CashModel
     versions: dict[str, str] = field(default_factory=dict)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
