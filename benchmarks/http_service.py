@@ -46,7 +46,7 @@ def _rows(data: str, at: pd.Timestamp) -> list[dict]:
     for r in inv.itertuples(index=False):
         row = {"invoice_id": r.invoice_id, "customer_id": r.customer_id, "issue_date": f"{r.issue_date:%Y-%m-%d}",
                "due_date": f"{r.due_date:%Y-%m-%d}", "amount": float(r.amount)}
-        for col in (Inv.DELIVERY, Inv.ORDER):
+        for col in (Inv.DELIVERY, Inv.ORDER, Inv.CURRENCY):
             if isinstance(getattr(r, col), str) and getattr(r, col):
                 row[col] = getattr(r, col)
         if pd.notna(r.dispute_date):

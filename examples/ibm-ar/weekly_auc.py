@@ -71,4 +71,4 @@ if __name__ == "__main__":
     rows, auc = weekly_auc(args.data, args.mapping)
     print(f"{len(rows)} invoices issued in 2013H2, scored with `likvid score --as-of` at the end of their week; "
           f"model from `likvid train --as-of {TRAIN_AS_OF}`")
-    print(f"AUC {auc:.4f}")
+    print(f"AUC {auc:.5f}")
