@@ -375,11 +375,12 @@ class OpenApiInfo:
 
 
 def example_invoice(state: State) -> dict:
-    """A real invoice open at the service's as-of, as a request row (the largest, for the demo)."""
+    """A real invoice open at the service's as-of, as a request row (the latest issued, for the demo), with its
+    currency, so that the call scores it as the data holds it."""
     inv = view_as_of(state.company, state.at)[Inv.TABLE]
-    row = inv[inv[Inv.PAID].isna()].sort_values(Inv.AMOUNT, ascending=False, kind="stable").iloc[0]
-    out = {c: row[c] for c in (Inv.ID, Inv.CUSTOMER, Inv.ISSUE, Inv.DUE, Inv.AMOUNT, Inv.DELIVERY, Inv.ORDER)
-           if pd.notna(row[c])}
+    row = inv[inv[Inv.PAID].isna()].sort_values([Inv.ISSUE, Inv.ID], ascending=False, kind="stable").iloc[0]
+    out = {c: row[c] for c in (Inv.ID, Inv.CUSTOMER, Inv.ISSUE, Inv.DUE, Inv.AMOUNT, Inv.CURRENCY, Inv.DELIVERY,
+                               Inv.ORDER) if pd.notna(row[c])}
     for c in (Inv.ISSUE, Inv.DUE):
         out[c] = f"{out[c]:%Y-%m-%d}"
     out[Inv.AMOUNT] = float(out[Inv.AMOUNT])
