@@ -17,7 +17,7 @@ import bentoml
 import pandas as pd
 from fastapi import FastAPI
 from pydantic import ConfigDict
-from starlette.responses import FileResponse, HTMLResponse
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse
 
 from features.asof import as_of as view_as_of
 from features.contract import Cust, Inv
@@ -148,16 +148,11 @@ class Likvid:
                       shocks: ShocksIn = ShocksIn()) -> list[ForecastRow]:
         """Weekly cash forecast (p10/p50/p90 inflows, outflows, balance) from as-of, under optional shocks."""
         from training.cash.forecast import FORECAST_COLUMNS, forecast
-        from training.cash.shocks import Shocks
 
         s = self.state
-        at, problem = _request_as_of(as_of, s)
-        if problem:
-            return bad_request((["as_of"], problem))
-        try:
-            shock = Shocks(**shocks.model_dump())
-        except ValueError as e:
-            return bad_request((["shocks", str(e).split(" ")[0]], str(e)))
+        at, shock, problem = _forecast_request(as_of, shocks, s)
+        if problem is not None:
+            return problem
         frame = forecast(s.company, at, weeks=weeks, shocks=shock, models=s.models.forecast, policy=s.policy)
         return records(frame, FORECAST_COLUMNS)
 
@@ -314,21 +309,30 @@ class Likvid:
         """Surplus and gaps of the cash forecast: each week's headroom above floor plus buffer and what can be placed,
         and what closes a gap below the floor, cheapest first (``likvid liquidity``)."""
         from training.cash.liquidity import OPTION_COLUMNS, WEEK_COLUMNS, plan_liquidity, summary
-        from training.cash.shocks import Shocks
 
         s = self.state
-        at, problem = _request_as_of(as_of, s)
-        if problem:
-            return bad_request((["as_of"], problem))
-        try:
-            shock = Shocks(**shocks.model_dump())
-        except ValueError as e:
-            return bad_request((["shocks", str(e).split(" ")[0]], str(e)))
+        at, shock, problem = _forecast_request(as_of, shocks, s)
+        if problem is not None:
+            return problem
         _, plan = plan_liquidity(s.company, at, weeks, shock, models=s.models.forecast, late=s.models.late,
                                  policy=s.policy)
         return LiquidityAnswer(weeks=records(plan.weeks, WEEK_COLUMNS), options=records(plan.options, OPTION_COLUMNS),
                                opening_known=plan.opening_known, notes=list(plan.notes),
                                summary=summary(plan, s.policy))
+
+
+def _forecast_request(as_of: date | None, shocks: ShocksIn,
+                      s: State) -> tuple[pd.Timestamp, object | None, JSONResponse | None]:
+    """A forecast request's as-of and ``Shocks``, or the 400 that names the field at fault."""
+    from training.cash.shocks import Shocks
+
+    at, problem = _request_as_of(as_of, s)
+    if problem:
+        return at, None, bad_request((["as_of"], problem))
+    try:
+        return at, Shocks(**shocks.model_dump()), None
+    except ValueError as e:
+        return at, None, bad_request((["shocks", str(e).split(" ")[0]], str(e)))
 
 
 def _request_as_of(value: date | None, s: State) -> tuple[pd.Timestamp, str | None]:

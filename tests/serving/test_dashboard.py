@@ -3,12 +3,7 @@ with a token, over the small company with two forecasts saved four weeks apart."
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -37,9 +32,8 @@ def _browser_missing() -> str | None:
 def served(tmp_path_factory, fitted, small_company, small_loaded):
     """The small company's champions registered, two forecasts saved (at as-of less 4 weeks, and at as-of) and
     `likvid serve` running with a token on a free loopback port."""
-    import httpx
 
-    from tests.serving.test_service import _free_port, register
+    from tests.serving.test_service import register, serving_for_real
     from training.cash.family import load_forecast_models
     from training.cash.forecast import forecast
     from training.cash.shocks import Shocks
@@ -57,26 +51,8 @@ def served(tmp_path_factory, fitted, small_company, small_loaded):
         for at in (fitted["at"] - pd.Timedelta(days=28), fitted["at"]):
             rows = forecast(small_loaded, at, 13, models=models, paths=200)
             save_version(rows, key, at, Shocks(), models.versions, paths=200, seed=0)
-        port = _free_port()
-        env = {**os.environ, "MLFLOW_TRACKING_URI": uri, auth.ENV_TOKEN: TOKEN}
-        proc = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--port", str(port)], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 150
-            while True:
-                assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the server did not become ready"
-                time.sleep(0.5)
+        with serving_for_real(uri, TOKEN) as base:
             yield base
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
 
 
 def test_page_shells_are_public_and_the_data_needs_the_token(served):

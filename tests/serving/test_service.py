@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import signal
+import subprocess
+import sys
+import time
 from importlib.metadata import version
 from pathlib import Path
 
@@ -507,20 +513,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_likvid_serve_for_real_answers_every_endpoint_with_the_token(registry, small_loaded, fitted, open_invoices):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
+@contextlib.contextmanager
+def serving_for_real(tracking_uri: str, token: str):
+    """A real `likvid serve` subprocess with the token set, on a free loopback port, ready; its base URL. It is
+    stopped on leaving."""
     import httpx
 
     port = _free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": registry, auth.ENV_TOKEN: TOKEN}
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, auth.ENV_TOKEN: token}
     proc = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-    base, bearer = f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {TOKEN}"}
+    base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 150
         while True:
@@ -532,6 +535,17 @@ def test_likvid_serve_for_real_answers_every_endpoint_with_the_token(registry, s
                 pass
             assert time.monotonic() < deadline, "the server did not become ready"
             time.sleep(0.5)
+        yield base
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_likvid_serve_for_real_answers_every_endpoint_with_the_token(registry, small_loaded, fitted, open_invoices):
+    import httpx
+
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    with serving_for_real(registry, TOKEN) as base:
         assert httpx.get(f"{base}/model_info").status_code == 401
         assert httpx.get(f"{base}/model_info", headers=bearer).json()["service_as_of"] == f"{fitted['at']:%Y-%m-%d}"
         row = request_row(open_invoices.iloc[0])
@@ -546,9 +560,6 @@ def test_likvid_serve_for_real_answers_every_endpoint_with_the_token(registry, s
         assert scored["invoice_id"] == row["invoice_id"] and scored["reason_1"]
         r = httpx.post(f"{base}/score_invoices", json={"invoices": [{**row, "amount": "lots"}]}, headers=bearer)
         assert r.status_code == 400 and r.json()["detail"][0]["loc"] == ["invoices", 0, "amount"]
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
 
 
 def test_likvid_serve_without_a_champion_stops_with_a_message(tmp_path):
