@@ -195,17 +195,34 @@ def guess_encoding(data: bytes) -> str | None:
     return next((e for e in _PREFERRED if e in equals), matches[0].encoding)
 
 
+def _refuse_mojibake(path: Path, declared: str, data: bytes, text: str) -> None:
+    """A file declared in a one-byte encoding that is really UTF-8 with letters beyond ASCII would be read as
+    mojibake ('KÃ¶ping' for 'Köping'): an error naming the setting, never a silent misread."""
+    if codecs.lookup(declared).name == "utf-8" or data.isascii():
+        return
+    try:
+        as_utf8 = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        return
+    seen = next((w for w in re.split(r"[\s,;|\t\"']+", text) if not w.isascii()), "")
+    meant = next((w for w in re.split(r"[\s,;|\t\"']+", as_utf8) if not w.isascii()), "")
+    raise FormatError([f"{path.stem}: {path.name} is declared {declared} but is UTF-8: read as {declared}, "
+                       f"{meant!r} would become {seen!r}; set format: encoding: utf-8 (or leave it undeclared)"])
+
+
 def _decode(path: Path, fmt: Format, detected: dict[str, str]) -> str:
     """The file's text: the declared encoding exactly, else UTF-8 (BOM skipped), else what is detected."""
     data = path.read_bytes()
     if fmt.encoding is not None:
         try:
-            return data.decode(fmt.encoding).removeprefix("\ufeff")
+            text = data.decode(fmt.encoding).removeprefix("\ufeff")
         except UnicodeDecodeError as e:
             guess = guess_encoding(data)
             hint = f"; it reads as {guess} (set encoding: {guess})" if guess else ""
             raise FormatError([f"{path.stem}: {path.name} is not {fmt.encoding} as declared "
                                f"(byte 0x{data[e.start]:02x} at position {e.start}){hint}"]) from e
+        _refuse_mojibake(path, fmt.encoding, data, text)
+        return text
     if data.startswith(codecs.BOM_UTF8):
         detected["encoding"] = "utf-8 with BOM"
         return data[len(codecs.BOM_UTF8):].decode("utf-8", errors="strict")

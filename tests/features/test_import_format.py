@@ -135,6 +135,14 @@ def test_a_declared_encoding_that_does_not_fit_is_an_error_with_the_right_one(tm
         validate(folder, today=TODAY)
 
 
+def test_a_utf8_file_declared_cp1252_is_an_error_not_mojibake(tmp_path):
+    folder = _folder(tmp_path, {"customers.csv": "customer_id,name\n007,Köping AB\n",
+                                "invoices.csv": _invoices_csv(["10"])}, "format: {encoding: cp1252}\n")
+    with pytest.raises(ContractError, match=r"customers.csv is declared cp1252 but is UTF-8: .*'Köping' would "
+                                            r"become 'KÃ¶ping'; set format: encoding: utf-8"):
+        validate(folder, today=TODAY)
+
+
 def test_a_semicolon_file_read_with_commas_names_the_delimiter(tmp_path):
     folder = _folder(tmp_path, {"customers.csv": "customer_id;name\n007;Acme\n",
                                 "invoices.csv": _invoices_csv(["10"])}, 'format: {delimiter: ","}\n')

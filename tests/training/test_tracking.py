@@ -309,3 +309,30 @@ def test_scratch_store_is_its_own_store_and_leaves_nothing_behind(tmp_path, monk
     with scratch_store():
         pass
     assert tracking_uri() == "sqlite:///mlflow.db"  # the default again
+
+
+def test_a_companys_forecast_is_the_same_whether_or_not_another_company_trained_after_it(
+        store, small_loaded, small_company, tmp_path):
+    from features.load import validate
+    from features.policy import load_policy
+
+    train(small_loaded, str(small_company), cfg=FAST)
+    runner = CliRunner()
+
+    def forecast_a(name: str) -> pd.DataFrame:
+        out = tmp_path / name
+        result = runner.invoke(app, ["forecast", str(small_company), "--as-of", "2025-05-31", "--weeks", "8",
+                                     "--paths", "200", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        return pd.read_csv(out)
+
+    before = forecast_a("before.csv")
+    other = tmp_path / "beta"  # another company in the same store, with other models (five days' grace)
+    shutil.copytree(small_company, other)
+    (other / "likvid.yaml").write_text((other / "likvid.yaml").read_text() + "\ngrace_days: 5\n")
+    policy = load_policy(other)
+    cfg = TrainConfig.from_policy(policy, examples=FAST.examples, cash_paths=FAST.cash_paths)
+    b = train(validate(other).company, str(other), cfg=cfg, policy=policy)
+    assert b.company == "beta" and all(d.promote for d in b.decisions.values())
+    pd.testing.assert_frame_equal(forecast_a("after.csv"), before)
+    assert tracking.load_champion(tracking.LATE_PAYMENT, small_company.name).features["grace_days"] == 0
