@@ -35,10 +35,9 @@ import pandas as pd
 import yaml
 
 from features.contract import TABLES
+from features.limits import EARLIEST_DATE, LATEST_DATE
 
-# Dates outside this window are ERP placeholders ("no date" = 9999-12-31) or typos, never facts.
-EARLIEST = pd.Timestamp("1900-01-01")
-LATEST = pd.Timestamp("2199-12-31")
+EARLIEST, LATEST = pd.Timestamp(EARLIEST_DATE), pd.Timestamp(LATEST_DATE)
 EXTENSIONS = ("csv", "parquet", "xlsx")
 DECIMALS = (".", ",")
 THOUSANDS = ("", ".", ",", " ", "'")

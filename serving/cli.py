@@ -76,11 +76,19 @@ def main() -> None:
 
 
 DataArg = Annotated[Path, typer.Argument(help="Data folder: one NAME.csv or NAME.parquet per table.")]
-MappingOpt = Annotated[Optional[Path], typer.Option("--mapping", help="A mapping file: how the export names and "
-                                                    "writes its tables and columns (default: DATA/mapping.yaml "
-                                                    "if present).")]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="A likvid.yaml policy (default: DATA/likvid.yaml "
-                                                   "if present, else the built-in defaults).")]
+
+
+def _optional_path(value: str) -> Path | None:
+    """An empty value is no file, as MLflow passes an unset project parameter (``--config ""``)."""
+    return Path(value) if value else None
+
+
+MappingOpt = Annotated[Optional[Path], typer.Option("--mapping", parser=_optional_path, metavar="PATH",
+                                                    help="A mapping file: how the export names and writes its tables "
+                                                    "and columns (default: DATA/mapping.yaml if present).")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", parser=_optional_path, metavar="PATH",
+                                                   help="A likvid.yaml policy (default: DATA/likvid.yaml if present, "
+                                                   "else the built-in defaults).")]
 AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", help="Look at the data as known at the end of this "
                                                 "day (YYYY-MM-DD; default: the last date in the data).")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Output file: .csv, or .parquet.")]

@@ -17,12 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model,
 from starlette.responses import JSONResponse
 
 from features.contract import TABLES, Inv, dtype_of
-from features.limits import BATCH, TOP_N, WEEKS
+from features.limits import BATCH, CURRENCY_LENGTH, EARLIEST_DATE, ID_LENGTH, LATEST_DATE, MAX_AMOUNT, TOP_N, WEEKS
 from training.cash.shocks import SHOCKS
 
 # Dates are ISO strings (YYYY-MM-DD) only: a number is not silently read as a Unix time.
-Day = Annotated[date, Field(strict=True, ge=date(1900, 1, 1), le=date(2199, 12, 31))]
-Id = Annotated[str, Field(min_length=1, max_length=200)]
+Day = Annotated[date, Field(strict=True, ge=EARLIEST_DATE, le=LATEST_DATE)]
+Id = Annotated[str, Field(min_length=1, max_length=ID_LENGTH)]
 Money = Annotated[float, Field(allow_inf_nan=False)]
 
 
@@ -44,14 +44,14 @@ class InvoiceIn(_In):
     due_date: Day = Field(description="Due date, YYYY-MM-DD; not before the issue date.", examples=["2025-07-02"])
     # ge=0 plus the check below (not gt=0): OpenAPI 3.0 has no numeric exclusiveMinimum.
     amount: Money = Field(ge=0, description="Invoiced amount in the row's currency (> 0).", examples=[12500.0])
-    currency: Optional[str] = Field(None, max_length=10, description="Currency code (empty: the base currency); "
-                                    "converted at the latest fx_rates rate on or before the service's as-of, and "
-                                    "a 400 when there is none.", examples=["EUR"])
+    currency: Optional[str] = Field(None, max_length=CURRENCY_LENGTH, description="Currency code (empty: the base "
+                                    "currency); converted at the latest fx_rates rate on or before the service's "
+                                    "as-of, and a 400 when there is none.", examples=["EUR"])
     dispute_date: Optional[Day] = Field(None, description="When the customer disputed it, if they did.",
                                         examples=["2025-06-20"])
     delivery: Optional[Literal["electronic", "paper"]] = Field(None, description="How the invoice was sent.",
                                                                examples=["electronic"])
-    order_id: Optional[str] = Field(None, max_length=200, description="The sales order it invoices, if any.",
+    order_id: Optional[str] = Field(None, max_length=ID_LENGTH, description="The sales order it invoices, if any.",
                                     examples=["ORD-0042"])
 
     @field_validator("amount")
@@ -321,7 +321,7 @@ class VarianceRow(_Out):
 
 CustomerId = Annotated[Id, Field(description="The customer's id, as in the served data's customers.",
                                  examples=["000001"])]
-CreditAmount = Annotated[float, Field(gt=0, le=1e12, allow_inf_nan=False, description="The new order's or "
+CreditAmount = Annotated[float, Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="The new order's or "
                                       "credit's amount, in the base currency.", examples=[25000.0])]
 
 
