@@ -24,6 +24,9 @@ class Cust:
     INDUSTRY = "industry"
     CREDIT_LIMIT = "credit_limit"
     ONBOARDED = "onboarded_date"
+    # Who is responsible for the account. Not in the contract's customers table: read as an optional column
+    # (mapped like any other) so that the worklist and the collections report can be split by owner.
+    OWNER = "owner"
 
 
 class Inv:
@@ -224,6 +227,7 @@ TABLES: dict[str, Table] = {
                 Column(Cust.INDUSTRY, "text", required=False, nullable=True),
                 Column(Cust.CREDIT_LIMIT, "money", required=False, nullable=True, checks=_NON_NEGATIVE),
                 Column(Cust.ONBOARDED, "date", required=False, nullable=True),
+                Column(Cust.OWNER, "text", required=False, nullable=True),
             ),
             key=(Cust.ID,),
             born=Cust.ONBOARDED,

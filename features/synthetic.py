@@ -19,9 +19,17 @@ something true to learn:
   times and some are cancelled; suppliers deliver purchase orders after lead times and bill
   with terms, some offering 1 % within 10 days; the bank has payroll, rent, tax and loan lines.
 
+- a credit team keeps the ``actions`` log: a reminder a week past due, a call at three weeks with promises
+  to pay (seven in ten kept), disputes logged; the reminder really brings some payments forward (more for
+  low-risk customers, hardly for a disputed invoice), and a ``control_share`` of the invoices, drawn by
+  invoice id as the worklist draws its control group, is never chased, so the effect can be measured;
+  each customer's account has an ``owner`` in the team (one of ``owners``).
+
 Payment delays are Gumbel distributed around each invoice's intended delay, so the generator
 knows every invoice's true probability of being late; it writes that, and each customer's
-latent facts, to ``truth/`` beside the tables (``load`` never reads it).
+latent facts, to ``truth/`` beside the tables (``load`` never reads it). ``truth/invoices`` also holds both
+outcomes of chasing (``pay_date_unchased``, ``pay_date_chased``), so the true effect of a reminder is known
+per invoice; ``truth/team`` the team's rules.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import pandas as pd
 import yaml
 
 from features.contract import PO, Act, Bal, Bill, Credit, Cust, Fx, Inv, Ord, Pay, Stock, Txn
+from features.control import in_control
 from features.policy import POLICY_FILE
 
 _EPOCH = np.datetime64("1970-01-01", "D")
@@ -48,6 +57,8 @@ _TERMS_P = np.array([0.15, 0.55, 0.15, 0.15])
 _SYLLABLES = np.array(["nor", "vik", "sol", "berg", "lund", "ström", "dal", "mark", "holm", "fjord",
                        "kraft", "tek", "bygg", "hav", "skog", "lin", "gran", "ek", "ber", "sand"])
 _SUFFIXES = np.array(["AB", "AS", "ApS", "Oy", "GmbH", "BV", "Ltd", "SA", "SpA", "SL"])
+REMINDER_AFTER_DAYS = 7  # the credit team reminds a week past due (the next business day)...
+CALL_AFTER_DAYS = 21  # ...and calls at three weeks
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,9 @@ class SyntheticConfig:
     partial_payer_share: float = 0.15  # customers who pay some invoices in instalments
     correction_share: float = 0.03  # invoices that get a price-correction credit note
     bonus_credits_per_year: float = 0.3  # unapplied credit notes per customer and year
+    reminder_response: float = 0.6  # chance that a reminded customer of average risk pays sooner for it
+    control_share: float = 0.0  # invoices the credit team holds back unchased (the policy's dunning.control_share)
+    owners: tuple[str, ...] = ("Anna Berg", "Björn Lind", "Carla Holm")  # the team; () leaves accounts unowned
 
 
 def _wd(days: np.ndarray) -> np.ndarray:
@@ -128,6 +142,41 @@ def _masked_dates(days: np.ndarray, known: np.ndarray) -> pd.Series:
     out = _dates(np.where(known, days, 0))
     out[~known] = pd.NaT
     return out
+
+
+def _reminder_day(due: np.ndarray) -> np.ndarray:
+    return _next_business_day(due + REMINDER_AFTER_DAYS)
+
+
+def _chasing(rng, config, due, unchased, risk, disputed, runs, invoice_ids) -> dict[str, np.ndarray]:
+    """The true effect of the credit team's reminder, per invoice.
+
+    Every invoice still open on its reminder day gets the reminder, unless it is in the control group
+    (``config.control_share``, drawn by invoice id as the worklist draws it). A reminded customer responds
+    with a chance of ``reminder_response``, higher for low-risk customers and a fifth of it on an invoice it
+    disputes; one that responds pays at its first payment run up to three days after the reminder, when
+    that is sooner than it would have paid. Both outcomes are drawn for every invoice, the control group's too,
+    so ``chased`` (the paid day had it been reminded) and ``unchased`` give the effect exactly.
+    """
+    n = len(due)
+    remind = _reminder_day(due)
+    p = np.clip(config.reminder_response - 0.1 * risk, 0.05, 0.95) * np.where(disputed, 0.2, 1.0)
+    responds = rng.random(n) < p
+    lag = rng.integers(0, 4, n)
+    sooner = next_run(remind + lag, *runs)
+    chased = np.where(responds & (unchased > remind), np.minimum(unchased, sooner), unchased)
+    control = in_control(invoice_ids, config.control_share)
+    reminded = (unchased > remind) & ~control
+    return {"pay_day": np.where(reminded, chased, unchased), "chased": chased, "control": control,
+            "reminded": reminded}
+
+
+def _owners(config: SyntheticConfig, n: int) -> np.ndarray:
+    """Each account's owner, drawn from a generator of its own (seeded by the seed), so that adding owners
+    leaves every other table of a seed as it was."""
+    if not config.owners:
+        return np.full(n, None, dtype=object)
+    return np.random.default_rng([config.seed, 2]).choice(np.array(config.owners, dtype=object), n)
 
 
 def _names(rng: np.random.Generator, n: int, country_idx: np.ndarray) -> np.ndarray:
@@ -229,11 +278,21 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> dict[str, pd.DataFr
     scale = spread[c] * np.where(disputed, 1.5, 1.0)
     intended = i_due + np.round(mu + scale * rng.gumbel(0, 1, n_inv)).astype(np.int64)
     intended = np.maximum(intended, i_issue + 1)
-    pay_day = next_run(intended, run_kind[c], run_weekday[c], run_monthday[c])
+    unchased = next_run(intended, run_kind[c], run_weekday[c], run_monthday[c])
     # True probability of lateness: late iff the intended day falls after the last run <= due.
     last_ok = last_run(i_due, run_kind[c], run_weekday[c], run_monthday[c])
     p_true = np.where(last_ok < i_issue + 1, 1.0,
                       1 - _gumbel_cdf((last_ok - i_due + 0.5 - mu) / scale))
+    order_order = np.argsort(i_issue, kind="stable")
+    rank = np.empty(n_inv, dtype=np.int64)
+    rank[order_order] = np.arange(n_inv)
+    invoice_ids = np.array([f"INV{i:08d}" for i in range(1, n_inv + 1)])[rank]  # numbered by issue date
+    # The credit team's reminder brings some payments forward (its own stream: the draws above stay as they were);
+    # the reminder is a week past due, so it never changes whether an invoice is late, and ``p_true`` stays true.
+    chase = _chasing(np.random.default_rng([config.seed, 13]), config, i_due, unchased, risk[c],
+                     disputed & (dispute_day <= _reminder_day(i_due)), (run_kind[c], run_weekday[c], run_monthday[c]),
+                     invoice_ids)
+    pay_day = chase["pay_day"]
     late_days = pay_day - i_due
     written_off = writes_off[c] & (late_days > 90) & (rng.random(n_inv) < 0.6)
     paid_amount = i_amount.copy()
@@ -244,10 +303,6 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> dict[str, pd.DataFr
     dispute_known = disputed & (dispute_day <= end)
 
     customer_ids = np.array([f"{i:06d}" for i in range(1, n + 1)])
-    order_order = np.argsort(i_issue, kind="stable")
-    rank = np.empty(n_inv, dtype=np.int64)
-    rank[order_order] = np.arange(n_inv)
-    invoice_ids = np.array([f"INV{i:08d}" for i in range(1, n_inv + 1)])[rank]  # numbered by issue date
     # The ledger's own random stream, so the tables above stay what they were before it existed.
     ledger = _ledger(np.random.default_rng([config.seed, 7]), config, start, end, c, _COUNTRIES[country], onboard,
                      size, (run_kind, run_weekday, run_monthday), invoice_ids, customer_ids,
@@ -269,7 +324,8 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> dict[str, pd.DataFr
     in_base = invoices.assign(**{Inv.AMOUNT: i_amount[order_order]})  # what the bank and suppliers scale with
     # The credit team's log, from its own stream so that every table above stays what it was.
     actions, truth_actions = _actions(np.random.default_rng([config.seed, 11]), end, i_due, pay_day, is_paid,
-                                      disputed, dispute_day, invoice_ids, ledger["amount_doc"])
+                                      disputed, dispute_day, invoice_ids, ledger["amount_doc"], chase["control"],
+                                      unchased)
 
     keep = ~o_direct
     orders = pd.DataFrame({
@@ -290,6 +346,7 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> dict[str, pd.DataFr
         Cust.INDUSTRY: _INDUSTRIES[industry],
         Cust.CREDIT_LIMIT: np.where(has_limit, np.round(2.5 * monthly_volume, -3).clip(1000), np.nan),
         Cust.ONBOARDED: _dates(onboard),
+        Cust.OWNER: _owners(config, n),
     })
 
     suppliers = _suppliers(rng, config, days, season * trend, start, end, in_base[Inv.AMOUNT].sum())
@@ -304,7 +361,15 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> dict[str, pd.DataFr
         "scale_days": scale[order_order],
         "pay_date_true": _dates(pay_day[order_order]),
         "written_off": written_off[order_order],
+        # The effect of chasing, as both outcomes of every invoice: paid when left alone, paid when reminded.
+        "control": chase["control"][order_order],
+        "reminded": chase["reminded"][order_order],
+        "pay_date_unchased": _dates(unchased[order_order]),
+        "pay_date_chased": _dates(chase["chased"][order_order]),
     })
+    truth_team = pd.DataFrame([{"reminder_after_days": REMINDER_AFTER_DAYS, "call_after_days": CALL_AFTER_DAYS,
+                                "reminder_response": config.reminder_response,
+                                "control_share": config.control_share}])
     truth_customers = pd.DataFrame({
         Cust.ID: customer_ids,
         "risk": risk,
@@ -336,6 +401,7 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> dict[str, pd.DataFr
         Act.TABLE: actions,
         "truth/invoices": truth_invoices,
         "truth/actions": truth_actions,
+        "truth/team": truth_team,
         "truth/customers": truth_customers,
     }
 
@@ -442,22 +508,23 @@ def _ledger(rng, config, start, end, c, countries, onboard, size, runs, invoice_
             "partial_payer": partial_payer}
 
 
-def _actions(rng, end, due, pay_day, is_paid, disputed, dispute_day, invoice_ids,
-             amount_doc) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _actions(rng, end, due, pay_day, is_paid, disputed, dispute_day, invoice_ids, amount_doc, control,
+             unchased) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The collections log: a reminder a week past due to every invoice still open then, a call at three weeks
     with a promise to pay on half of them (seven in ten kept: promised for the day it is paid; the rest promised
     a week after the call and paid later), the disputes logged when raised and resolved the day before payment.
+    The control group gets neither reminder nor call (its disputes are still logged: the customer raises them).
 
-    The log describes the team's contacts; it does not move any payment (the effect of chasing is not simulated
-    yet), which ``truth/actions`` states per promise (``kept``) and as ``effect_days`` 0 on every reminder.
+    ``truth/actions`` states per promise whether it was ``kept``, and per reminder ``effect_days``: how many days
+    sooner the invoice was paid for it (``_chasing``; 0 when the customer did not respond).
     """
     rows = []  # (day, kind, invoice index, promised day or -1)
     open_on = np.where(is_paid, pay_day, np.iinfo(np.int64).max)
-    remind = _next_business_day(due + 7)
-    for j in np.flatnonzero((open_on > remind) & (remind <= end)):
+    remind = _reminder_day(due)
+    for j in np.flatnonzero((open_on > remind) & (remind <= end) & ~control):
         rows.append((remind[j], "reminder", j, -1))
-    call = _next_business_day(due + 21)
-    called = np.flatnonzero((open_on > call) & (call <= end))
+    call = _next_business_day(due + CALL_AFTER_DAYS)
+    called = np.flatnonzero((open_on > call) & (call <= end) & ~control)
     promises = called[rng.random(len(called)) < 0.5]
     kept = rng.random(len(promises)) < 0.7
     kept &= open_on[promises] < np.iinfo(np.int64).max  # a promise can only be kept by a payment
@@ -487,7 +554,8 @@ def _actions(rng, end, due, pay_day, is_paid, disputed, dispute_day, invoice_ids
     })
     truth = pd.DataFrame({Act.ID: actions[Act.ID], Act.KIND: actions[Act.KIND],
                           "kept": np.where(is_promise, promised == pay_day[j], False),
-                          "effect_days": 0.0})
+                          "effect_days": np.where(log["kind"].to_numpy() == "reminder",
+                                                  (unchased[j] - pay_day[j]).astype(float), 0.0)})
     return actions, truth
 
 
@@ -625,13 +693,23 @@ def _inventory(rng, config, days, bills, end) -> pd.DataFrame:
 def write(tables: dict[str, pd.DataFrame], out: str | Path, fmt: str = "csv",
           base_currency: str = SyntheticConfig.base_currency) -> Path:
     """Write the tables (and ``truth/``) to a folder, as csv or parquet, with the ``base_currency`` its two
-    currencies report in set in the folder's likvid.yaml (other settings there are kept)."""
+    currencies report in set in the folder's likvid.yaml, and the credit team's control share (``truth/team``)
+    as its ``dunning.control_share`` when it holds invoices back (other settings there are kept)."""
     out = Path(out)
     (out / "truth").mkdir(parents=True, exist_ok=True)
     settings = out / POLICY_FILE
     values = (yaml.safe_load(settings.read_text()) or {}) if settings.exists() else {}
-    if isinstance(values, dict) and not values.get("base_currency"):
-        settings.write_text(yaml.safe_dump({**values, "base_currency": base_currency}, sort_keys=False))
+    if isinstance(values, dict):
+        changed = dict(values)
+        if not values.get("base_currency"):
+            changed["base_currency"] = base_currency
+        team = tables.get("truth/team")
+        share = float(team["control_share"].iloc[0]) if team is not None and len(team) else 0.0
+        dunning = values.get("dunning") if isinstance(values.get("dunning"), dict) else {}
+        if share > 0:  # the share the team held back, so that the worklist and the report draw the same invoices
+            changed["dunning"] = {**dunning, "control_share": share}
+        if changed != values:
+            settings.write_text(yaml.safe_dump(changed, sort_keys=False))
     for name, frame in tables.items():
         frame = frame.drop(columns=[c for c in frame.columns if c.startswith("_")])
         path = out / f"{name}.{fmt}"

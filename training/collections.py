@@ -10,6 +10,17 @@ the horizon. With one share for every step, the rank is the expected amount stil
 horizon without action, which is what a controller's time should go to; invoices the customer will
 pay anyway soon rank low, however old or large.
 
+Once the log can measure it, the assumption gives way to the measurement: with a control group
+(``dunning.control_share``) whose comparison with the chased invoices shows an effect (the paid-within-30-days
+difference's 95 % interval excludes zero; ``training.decisions.effect``), an overdue invoice's share is its
+customer's measured uplift (the share of what would still be unpaid 30 days after due that chasing collected,
+shrunk towards the overall one), so the rank is the expected uplift: cash brought in by acting, not cash that
+would come anyway, and customers who pay when reminded rank above those who pay when they pay.
+
+A collector calls a customer, not an invoice: ``calls`` groups the worklist into one row per proposed contact
+(``CALL_COLUMNS``), with the invoices it raises, their totals, the most advanced step among them and one draft
+covering them. ``owner`` (the customers' optional owner column) narrows the worklist to one person's accounts.
+
 Discounts: taking "p % within n days" pays p / (100 − p) for paying (due − pay-by) days early; its
 annualised return is that times 365 / (due − pay-by) (simple, not compounded). A bill's discount is
 taken when that beats the cost of capital and the cash forecast's p10 balance, lowered by the early
@@ -31,12 +42,21 @@ import pandas as pd
 
 from features.asof import as_of as _view
 from features.asof import last_known_date, to_date
-from features.contract import Bill, Inv
+from features.contract import Bill, Cust, Inv
 from features.invoices import DAYS_OVERDUE, OPEN_AMOUNT, FeatureConfig, invoice_features
 from features.load import Company
 from features.policy import Policy
 from training import tracking
-from training.decisions.dunning import LOG_COLUMNS, NO_ACTION, honour_log, log_facts
+from training.decisions.dunning import (
+    DISPUTE,
+    LOG_COLUMNS,
+    NO_ACTION,
+    SAME_CONTACT,
+    honour_log,
+    is_actionable,
+    log_facts,
+)
+from training.decisions.effect import Uplift, chasing_outcomes, measured_uplift
 from training.decisions.reasons import Reason
 from training.late_payment import LatePaymentModel
 from training.payment_timing import PaymentTimingModel
@@ -44,7 +64,14 @@ from training.scoring import score_features
 
 RANKED_COLUMNS = ["rank", "invoice_id", "customer_id", "amount_open", "days_overdue", "aging_bucket", "action",
                   "p_late", "expected_gain", "why"]
-WORKLIST_COLUMNS = [*RANKED_COLUMNS, *LOG_COLUMNS]  # the log's columns: training.decisions.dunning
+OWNER = Cust.OWNER
+WORKLIST_COLUMNS = [*RANKED_COLUMNS, *LOG_COLUMNS, OWNER]  # the log's columns: training.decisions.dunning
+# One row per call: the customer's invoices that the worklist raises in one contact.
+CALL_COLUMNS = ["rank", "customer_id", "customer_name", OWNER, "action", "invoices", "n_invoices", "amount_open",
+                "amount_overdue", "earliest_due", "best_rank", "expected_gain", "last_contact", "message"]
+# The sentence a call's draft adds for the invoices beyond the one it leads with, per message language.
+_ALSO = {"en": ("This also concerns invoice {}.", "This also concerns invoices {}."),
+         "sv": ("Detta gäller även faktura {}.", "Detta gäller även fakturorna {}.")}
 DISCOUNT_COLUMNS = ["bill_id", "supplier_id", "amount", "discount_pct", "pay_by", "annualized_return",
                     "cost_of_capital", "take", "cash_ok", "reason"]
 FORECAST_NEEDS = ["week", "week_start", "week_end", "balance_p10"]
@@ -105,8 +132,10 @@ def _why(row: dict, policy: Policy, cfg: CollectionsConfig) -> str:
     amount, gain, h = f"{row['amount_open']:,.0f}", f"{row['expected_gain']:,.0f}", _days(cfg.horizon_days)
     d = policy.dunning
     if row["days_overdue"] > 0:
+        measured = (f"; chasing this customer collects {row['effect']:.0%} of what would stay unpaid, measured "
+                    "against the control group" if row["measured"] else "")
         return (f"{_days(row['days_overdue'])} overdue and {row['unpaid']:.0%} likely still unpaid in {h} without "
-                f"action{reason}, so a {row['action']} is worth about {gain} of the {amount} open")
+                f"action{reason}, so a {row['action']} is worth about {gain} of the {amount} open{measured}")
     due_in = -row["days_overdue"]
     when = "due today" if due_in == 0 else f"due in {_days(due_in)}"
     if row["action"] != NO_ACTION:
@@ -125,27 +154,147 @@ def _why(row: dict, policy: Policy, cfg: CollectionsConfig) -> str:
 
 def worklist(company: Company, as_of: str | pd.Timestamp | None = None, top: int | None = None,
              policy: Policy = Policy(), models: tuple[LatePaymentModel, PaymentTimingModel] | None = None,
-             config: CollectionsConfig | None = None, company_key: str | None = None) -> pd.DataFrame:
+             config: CollectionsConfig | None = None, company_key: str | None = None, owner: str | None = None,
+             by_customer: bool = False) -> pd.DataFrame:
     """Open invoices at as-of, best first by the expected cash that acting brings in, with the collections
-    log's rules applied (``WORKLIST_COLUMNS``; the first ``top`` rows when given).
+    log's rules applied (``WORKLIST_COLUMNS``; the first ``top`` rows when given). With ``by_customer``, one row
+    per call instead (``CALL_COLUMNS``, the first ``top`` calls; see ``calls``).
 
     ``models`` is the pair (late payment, payment timing); by default ``company_key``'s champions. ``config``
     defaults to the policy's collections settings; the features follow the policy's definition of late.
+    ``owner`` keeps the customers of that owner only (``owner_names`` says who there is).
     """
     if top is not None and top < 1:
         raise ValueError(f"top must be at least 1, got {top}")
     at = to_date(as_of) if as_of is not None else last_known_date(company)
-    ranked = ranked_invoices(company, at, policy, models, config, company_key)
+    owners = customer_owners(company)
+    mine = None if owner is None else _owned_by(owners, owner)
+    ranked = ranked_invoices(company, at, policy, models, config, company_key, uplift=log_uplift(company, at, policy))
+    if mine is not None:
+        ranked = ranked[ranked["customer_id"].isin(mine)].reset_index(drop=True)
     if ranked.empty:
-        return pd.DataFrame(columns=WORKLIST_COLUMNS)
-    return honour_log(ranked, log_facts(company, at), policy, top)
+        return pd.DataFrame(columns=CALL_COLUMNS if by_customer else WORKLIST_COLUMNS)
+    facts = log_facts(company, at)
+    rows = honour_log(ranked, facts, policy, None if by_customer else top)
+    rows[OWNER] = owners.reindex(rows["customer_id"]).fillna("").to_numpy()
+    if not by_customer:
+        return rows[WORKLIST_COLUMNS]
+    # Each invoice's own step and draft: every rule but the one-contact-per-customer rule, which calls replace.
+    d = policy.dunning.model_copy(update={"min_days_between_contacts": 0})
+    alone = honour_log(ranked, facts, policy.model_copy(update={"dunning": d}))
+    out = calls(rows[WORKLIST_COLUMNS], alone, at, policy)
+    return out.head(top) if top is not None else out
+
+
+def customer_owners(company: Company) -> pd.Series:
+    """Each customer's owner (index ``customer_id``), as written without surrounding blanks; empty when none."""
+    cust = company[Cust.TABLE]
+    names = cust[Cust.OWNER].astype("string").str.strip().fillna("").to_numpy(object) if Cust.OWNER in cust else ""
+    return pd.Series(names, index=cust[Cust.ID].to_numpy(), dtype=object)
+
+
+def owner_names(company: Company) -> list[str]:
+    """The owners the customers name, sorted."""
+    return sorted(set(customer_owners(company)) - {""})
+
+
+def _owned_by(owners: pd.Series, owner: str) -> pd.Index:
+    """The customers of ``owner`` (matched without regard to case or surrounding blanks); a ValueError that
+    says who there is when nobody has that name."""
+    known = sorted(set(owners) - {""})
+    if not known:
+        raise ValueError(f"no customer has an owner, so the worklist cannot be filtered by owner {owner!r}: give "
+                         f"the customers table an '{Cust.OWNER}' column (or map one in mapping.yaml)")
+    mine = owners.index[owners.str.casefold() == owner.strip().casefold()]
+    if mine.empty:
+        raise ValueError(f"no customer has owner {owner!r}; the owners are {', '.join(known)}")
+    return mine
+
+
+def _money(x: float) -> str:
+    return f"{x:,.2f}"
+
+
+def _also(invoices: pd.DataFrame, language: str) -> str:
+    """The draft's sentence naming the call's further invoices (amount in their currency), or nothing."""
+    if invoices.empty:
+        return ""
+    listed = ", ".join(f"{r.invoice_id} ({_money(r.amount_open_doc)} {r.currency})"
+                       for r in invoices.itertuples(index=False))
+    one, many = _ALSO[language]
+    return " " + (one if len(invoices) == 1 else many).format(listed)
+
+
+def calls(worklist_frame: pd.DataFrame, alone: pd.DataFrame, at: pd.Timestamp, policy: Policy = Policy()
+          ) -> pd.DataFrame:
+    """One row per call (``CALL_COLUMNS``), in the worklist's order: for each customer the worklist proposes to
+    contact, the invoices that contact raises (its proposed row and those ``in the same contact``).
+
+    ``worklist_frame`` is the worklist (``WORKLIST_COLUMNS``) at ``at``; ``alone`` the same ranking with every
+    log rule but the one contact per customer, which gives each invoice of a call its own step and its own
+    draft (an invoice raised in the same contact may be disputed, or escalated for a broken promise). A call's
+    ``action`` is the most advanced step among its invoices (the pre-due reminder below the ladder's steps;
+    dispute resolution only when all its invoices are disputed). Its ``message`` is the draft of the invoice it
+    leads with (that step, best ranked), naming the other invoices chased; a call that also raises disputed
+    invoices adds the dispute draft of the first of them, naming the others. Totals are in the base currency;
+    ``amount_overdue`` counts the invoices past due; ``expected_gain`` is what the worklist expects the contact
+    to bring in.
+    """
+    rows = worklist_frame
+    proposed = rows.loc[is_actionable(rows["action"]), "customer_id"]
+    raised = rows[rows["customer_id"].isin(proposed) & (is_actionable(rows["action"])
+                                                        | (rows["action"] == SAME_CONTACT))]
+    if raised.empty:
+        return pd.DataFrame(columns=CALL_COLUMNS)
+    own = alone.set_index("invoice_id")
+    raised = raised.assign(step=own["action"].reindex(raised["invoice_id"]).to_numpy(),
+                           draft=own["message"].reindex(raised["invoice_id"]).to_numpy())
+    d = policy.dunning
+    order = {d.pre_due_action: 0, **{s.action: i + 1 for i, s in enumerate(d.steps)}}
+    raised = raised.assign(level=raised["step"].map(order).fillna(-1).astype(int))  # dispute resolution: -1
+    language = d.language
+    out = []
+    for customer, group in raised.sort_values("rank", kind="stable").groupby("customer_id", sort=False):
+        chased, disputed = group[group["step"] != DISPUTE], group[group["step"] == DISPUTE]
+        lead = (chased.sort_values(["level", "rank"], ascending=[False, True], kind="stable").iloc[0]
+                if len(chased) else disputed.iloc[0])
+        message = str(lead["draft"]) + _also(chased.drop(lead.name) if len(chased) else disputed.drop(lead.name),
+                                             language)
+        if len(chased) and len(disputed):
+            first = disputed.iloc[0]
+            message += " " + str(first["draft"]) + _also(disputed.drop(first.name), language)
+        first_row = group.iloc[0]
+        out.append({
+            "customer_id": customer, "customer_name": first_row["customer_name"], OWNER: first_row[OWNER],
+            "action": lead["step"], "invoices": ", ".join(group["invoice_id"].astype(str)),
+            "n_invoices": len(group), "amount_open": round(float(group["amount_open"].sum()), 2),
+            "amount_overdue": round(float(group.loc[group["days_overdue"] > 0, "amount_open"].sum()), 2),
+            "earliest_due": at - pd.Timedelta(days=int(group["days_overdue"].max())),
+            "best_rank": int(group["rank"].min()), "expected_gain": round(float(group["expected_gain"].sum()), 2),
+            "last_contact": first_row["last_contact"], "message": message,
+        })
+    frame = pd.DataFrame(out).sort_values("best_rank", kind="stable").reset_index(drop=True)
+    frame.insert(0, "rank", np.arange(1, len(frame) + 1))
+    return frame[CALL_COLUMNS]
+
+
+def log_uplift(company: Company, at: pd.Timestamp, policy: Policy) -> Uplift | None:
+    """The uplift of chasing measured from the log against the control group, or None while it cannot be."""
+    if policy.dunning.control_share <= 0 or company.get("actions").empty:
+        return None
+    try:
+        return measured_uplift(chasing_outcomes(company, at, policy))
+    except ValueError:  # nothing to compare yet
+        return None
 
 
 def ranked_invoices(company: Company, as_of: str | pd.Timestamp | None = None, policy: Policy = Policy(),
                     models: tuple[LatePaymentModel, PaymentTimingModel] | None = None,
-                    config: CollectionsConfig | None = None, company_key: str | None = None) -> pd.DataFrame:
+                    config: CollectionsConfig | None = None, company_key: str | None = None,
+                    uplift: Uplift | None = None) -> pd.DataFrame:
     """Every open invoice at as-of with its ladder step and expected gain, best first (``RANKED_COLUMNS``):
-    the worklist before the collections log's rules."""
+    the worklist before the collections log's rules. ``uplift`` (measured from the log) replaces the assumed
+    ``action_effect`` of overdue invoices by their customer's measured one."""
     config = config or CollectionsConfig.from_policy(policy)
     at = to_date(as_of) if as_of is not None else last_known_date(company)
     late, timing = _models(models, company_key, policy)
@@ -166,8 +315,11 @@ def ranked_invoices(company: Company, as_of: str | pd.Timestamp | None = None, p
     # Among would-be-late payments, the share still outstanding at the horizon (0 when due after it).
     late_and_unpaid = np.where((days + config.horizon_days > 0) & (after_due > 0),
                                unpaid / np.maximum(after_due, 1e-12), 0.0)
+    customer = x[Inv.CUSTOMER].to_numpy()
+    effect = (np.full(len(x), config.action_effect) if uplift is None else
+              uplift.customers.reindex(customer).fillna(uplift.overall).to_numpy(float))
     gain = np.select([overdue, pre_due],
-                     [config.action_effect * amount * unpaid,
+                     [effect * amount * unpaid,
                       config.pre_due_effect * amount * p_late * late_and_unpaid], 0.0)
     action = np.select([overdue, pre_due], [[d.action(int(n)) for n in days], d.pre_due_action], NO_ACTION)
 
@@ -178,6 +330,7 @@ def ranked_invoices(company: Company, as_of: str | pd.Timestamp | None = None, p
         # for ordering and the sentence only
         "_unpaid_amount": amount * unpaid, "unpaid": unpaid, "good_standing": good, "due_date": x[Inv.DUE],
         "late_share": x["late_share_recent_weighted"].to_numpy(), "reason": [_risk_reason(f) for f in facts],
+        "effect": effect, "measured": uplift is not None,
     })
     out = out.sort_values(["expected_gain", "_unpaid_amount", "invoice_id"], ascending=[False, False, True],
                           kind="stable").reset_index(drop=True)

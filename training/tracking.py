@@ -1,7 +1,9 @@
 """MLflow plumbing: where runs go, one recipe for every model family, the registry per company, the gate.
 
 The tracking location comes from ``MLFLOW_TRACKING_URI`` and defaults to an embedded SQLite store
-(``mlflow.db``) in the working folder, which also holds the model registry.
+(``mlflow.db``) in the working folder, which also holds the model registry. A team's store is a tracking
+server (``http://...``) or a PostgreSQL database (``postgresql://user:password@host:port/db``, opened with
+psycopg 3, the driver likvid installs); messages show it with the password masked (``shown_uri``).
 
 One company, one set of models. The company key is ``Policy.company_key(data)`` (``company:`` in
 likvid.yaml, default: the data folder's name). Each family is registered once per company, under
@@ -45,6 +47,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -53,6 +56,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import joblib
 import mlflow
@@ -82,15 +86,62 @@ DEFAULT_LOCK_WAIT = 3600.0
 Progress = Callable[[str], None]
 
 
+POSTGRES = "postgresql+psycopg://"  # psycopg 3: SQLAlchemy's default driver for postgresql:// is psycopg2
+_POSTGRES_WITHOUT_DRIVER = ("postgresql://", "postgres://")
+
+
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    """The configured store (``MLFLOW_TRACKING_URI``, default the SQLite file), as likvid opens it."""
+    return store_uri(os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI)
+
+
+def store_uri(uri: str) -> str:
+    """``uri`` with a PostgreSQL database given psycopg 3 as its driver when it names none; others unchanged."""
+    for scheme in _POSTGRES_WITHOUT_DRIVER:
+        if uri.startswith(scheme):
+            return POSTGRES + uri[len(scheme):]
+    return uri
+
+
+def shown_uri(uri: str | None = None) -> str:
+    """The store's URI (default: the configured one) with its password masked, for messages and logs."""
+    uri = uri or tracking_uri()
+    parts = urlsplit(uri)
+    credentials, at, host = parts.netloc.rpartition("@")
+    if not at or ":" not in credentials:
+        return uri
+    return urlunsplit(parts._replace(netloc=f"{credentials.partition(':')[0]}:***@{host}"))
+
+
+def _without_credentials(uri: str) -> str:
+    """The store a URI names, whoever connects: the user and password dropped."""
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def connect() -> MlflowClient:
     """Point MLflow at the configured store and return a client."""
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_registry_uri(tracking_uri())
+    uri = tracking_uri()
+    if uri.startswith(POSTGRES):
+        _quiet_psycopg()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     return MlflowClient()
+
+
+def _already_raised(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("error ignored terminating")
+
+
+def _quiet_psycopg() -> None:
+    """Drop psycopg's warning about a second error while an exception is already leaving a pipeline: MLflow
+    logs a model's metrics again, catches the duplicate key it raises and carries on, so the warning (one per
+    model logged) is noise. The exception itself still reaches whoever handles it."""
+    logger = logging.getLogger("psycopg")
+    if _already_raised not in logger.filters:
+        logger.addFilter(_already_raised)
 
 
 def model_name(family: str, company: str) -> str:
@@ -126,9 +177,10 @@ class RegistryBusy(RuntimeError):
 
 def lock_path(company: str, uri: str | None = None) -> Path:
     """The lock file of ``company``'s registry entries in the store at ``uri``: next to a local store,
-    else in the temporary folder (keyed by a hash of the URI)."""
-    uri = uri or tracking_uri()
-    key = hashlib.sha1(f"{uri}|{company}".encode()).hexdigest()[:12]
+    else (a server, a database) in the temporary folder, keyed by a hash of the URI without its user and
+    password, so that two people training the same company on one machine share it."""
+    uri = store_uri(uri) if uri else tracking_uri()
+    key = hashlib.sha1(f"{_without_credentials(uri)}|{company}".encode()).hexdigest()[:12]
     folder = Path(tempfile.gettempdir())
     if uri.startswith("sqlite:///"):
         folder = Path(uri[len("sqlite:///"):]).resolve().parent
@@ -276,7 +328,7 @@ def load_champion(family: str, company: str, policy=None) -> Champion:
         mv = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException as e:
         raise ChampionError(f"no '{CHAMPION}' {family} model for company {company} in the registry at "
-                            f"{tracking_uri()}; run `likvid train DATA` first") from e
+                            f"{shown_uri()}; run `likvid train DATA` first") from e
     owner = mv.tags.get(COMPANY_TAG)
     if owner != company:
         raise ChampionError(f"the {family} champion {name} v{mv.version} was trained on company {owner!r}, not "

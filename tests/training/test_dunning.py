@@ -9,7 +9,7 @@ import pytest
 from features.load import validate
 from features.policy import Policy, parse_policy
 from tests.conftest import write_tables
-from training.collections import RANKED_COLUMNS, WORKLIST_COLUMNS
+from training.collections import OWNER, RANKED_COLUMNS, WORKLIST_COLUMNS
 from training.decisions.dunning import (
     CONTROL,
     DISPUTE,
@@ -81,7 +81,7 @@ def listed(tmp_path):
 
 
 def test_columns_names_and_ranks(listed):
-    assert list(listed.columns) == WORKLIST_COLUMNS
+    assert list(listed.columns) == [c for c in WORKLIST_COLUMNS if c != OWNER]  # the worklist adds the owner
     assert listed["rank"].tolist() == list(range(1, len(listed) + 1))
     row = listed.set_index("invoice_id").loc["I4"]
     assert row["customer_name"] == "Delta BV" and row["currency"] == "EUR" and row["amount_open_doc"] == 4000

@@ -25,7 +25,6 @@ expected gain of all the invoices it raises, and the proposed contacts are ranke
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +32,7 @@ import pandas as pd
 
 from features.asof import as_of
 from features.contract import Act, Cust, Inv, Pay
+from features.control import control_draw
 from features.ledger import TOLERANCE, open_amounts
 from features.load import Company
 from features.policy import Policy
@@ -126,11 +126,6 @@ def promise_state(invoices: pd.DataFrame, at: pd.Timestamp, grace_days: int) -> 
     short = invoices["promised_amount"].isna() | (invoices["paid_since_promise"]
                                                   < invoices["promised_amount"] - TOLERANCE)
     return open_, has & ~open_ & short
-
-
-def control_draw(invoice_ids: pd.Series) -> np.ndarray:
-    """A uniform draw in [0, 1) per invoice id, the same on every run and machine (seeded by the id)."""
-    return np.array([int(hashlib.sha256(str(i).encode()).hexdigest()[:13], 16) / 16**13 for i in invoice_ids])
 
 
 def escalate(policy: Policy, days_overdue: int) -> tuple[str, str]:
