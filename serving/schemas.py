@@ -81,6 +81,11 @@ TopN = Annotated[int, Field(strict=True, ge=TOP_N.low, le=TOP_N.high, descriptio
                             f"({TOP_N.low} to {TOP_N.high:,}).", examples=[TOP_N.default])]
 AsOf = Annotated[Optional[Day], Field(description="As-of date YYYY-MM-DD, not after the service's "
                                       "(default: the service's).", examples=["2025-06-29"])]
+Owner = Annotated[Optional[str], Field(min_length=1, max_length=ID_LENGTH, description="Only the customers of this "
+                                       "owner (the customers' owner column; case does not matter).",
+                                       examples=["Anna Berg"])]
+ByCustomer = Annotated[bool, Field(description="One row per call (a customer to contact, its invoices listed) "
+                                   "instead of one per invoice; top_n then counts calls.", examples=[False])]
 
 
 class _Shocks(_In):
@@ -124,10 +129,14 @@ class ScoreRow(_Out):
                                       "already is).", examples=[0.37])
     expected_days_late: Optional[float] = Field(description="Expected days paid after the due date.",
                                                 examples=[4.2])
-    predicted_pay_date: Optional[date] = Field(description="Median predicted pay date (null: may never be paid).",
+    predicted_pay_date: Optional[date] = Field(description="The most likely pay day: the centre of the week holding "
+                                               "most of the pay-date distribution, the customer's next payment run "
+                                               "for a run payer (null: may never be paid).",
                                                examples=["2025-07-05"])
-    pay_date_p10: Optional[date] = Field(description="10th percentile of the pay date.", examples=["2025-06-28"])
-    pay_date_p90: Optional[date] = Field(description="90th percentile of the pay date.", examples=["2025-07-30"])
+    pay_date_p10: Optional[date] = Field(description="Early end of the calibrated 80 % pay-date band.",
+                                          examples=["2025-06-28"])
+    pay_date_p90: Optional[date] = Field(description="Late end of the calibrated 80 % pay-date band.",
+                                          examples=["2025-07-30"])
     risk_band: str = Field(description="low, medium, high, very high, or overdue.", examples=["medium"])
     reason_1: Optional[str] = Field(description="Strongest reason, as a sentence naming the fact and direction.",
                                     examples=["customer paid 6 of its last 10 invoices late (raises risk)"])
@@ -213,6 +222,32 @@ class WorklistRow(_Out):
                                    "broken).", examples=[""])
     message: Optional[str] = Field(None, description="A ready-to-send draft for the action.",
                                    examples=["Dear Acme AB, our invoice INV-000123 ..."])
+    owner: Optional[str] = Field(None, description="Who is responsible for the customer (empty: nobody named).",
+                                 examples=["Anna Berg"])
+
+
+class CallRow(_Out):
+    """One row of ``likvid worklist --by-customer``: a customer to contact and the invoices the call raises."""
+
+    rank: int = Field(description="1 = call first.", examples=[1])
+    customer_id: str = Field(description="The customer's id.", examples=["C0042"])
+    customer_name: Optional[str] = Field(None, description="The customer's name.", examples=["Acme AB"])
+    owner: Optional[str] = Field(None, description="Who is responsible for the customer (empty: nobody named).",
+                                 examples=["Anna Berg"])
+    action: str = Field(description="The most advanced step among the call's invoices.", examples=["formal warning"])
+    invoices: str = Field(description="The invoices the call raises, best first, joined by ', '.",
+                          examples=["INV-000123, INV-000140"])
+    n_invoices: int = Field(description="How many invoices the call raises.", examples=[2])
+    amount_open: float = Field(description="Their open amount, in the base currency.", examples=[18250.0])
+    amount_overdue: float = Field(description="The open amount of those past due.", examples=[12500.0])
+    earliest_due: date = Field(description="The earliest due date among them.", examples=["2025-05-02"])
+    best_rank: int = Field(description="The best worklist rank among them.", examples=[1])
+    expected_gain: float = Field(description="Expected cash the call brings in.", examples=[4100.0])
+    last_contact: Optional[str] = Field(None, description="Last logged contact with the customer, YYYY-MM-DD "
+                                        "(empty: none).", examples=["2025-06-20"])
+    message: str = Field(description="One draft covering the call's invoices, in the policy's language.",
+                         examples=["Dear Acme AB, invoice INV-000123 ... This also concerns invoice INV-000140 "
+                                   "(5,750.00 EUR)."])
 
 
 class DiscountRow(_Out):

@@ -28,10 +28,15 @@ from training.late_payment import (  # noqa: E402
     time_slices,
 )
 from training.payment_timing import (  # noqa: E402
+    LOST,
+    PAY_DATE_WITHIN_DAYS,
+    RUN_NAMES,
     PaymentTimingConfig,
     PaymentTimingModel,
     average_delay_baseline,
     build_payment_timing,
+    run_kind,
+    write_off_labels,
 )
 
 
@@ -167,8 +172,9 @@ def payment_timing_output(model: PaymentTimingModel, x: pd.DataFrame) -> pd.Data
 
 @dataclass(frozen=True)
 class PaymentTimingFamily(_InvoiceFamily):
-    """Payment timing: censored quantiles of days after due, against due + the customer's average delay;
-    the gate's figure is the holdout MAE of the median in days."""
+    """Payment timing: censored pay-date distributions gathered on payment runs and recalibrated, against due + the
+    customer's average delay; the gate's figure is the holdout MAE of the point prediction in days. The examples
+    carry what was never collected (``LOST``), which ``never_paid`` learns from."""
 
     config: PaymentTimingConfig = field(default_factory=PaymentTimingConfig)
     name: str = tracking.PAYMENT_TIMING
@@ -184,6 +190,10 @@ class PaymentTimingFamily(_InvoiceFamily):
                                    tracking.rebuild(FeatureConfig, settings["features"]), self.memo,
                                    tracking.rebuild(PaymentTimingConfig, settings["timing"]))
 
+    def examples(self, company: Company, date: pd.Timestamp) -> pd.DataFrame:
+        ex = super().examples(company, date)
+        return ex.assign(**{LOST: write_off_labels(company, date, ex, self.config.write_off_days)})
+
     def fit(self, examples: pd.DataFrame) -> PaymentTimingModel:
         return build_payment_timing(self.config).fit(examples, examples["delay"].to_numpy(),
                                                      examples["censored"].to_numpy())
@@ -194,24 +204,39 @@ class PaymentTimingFamily(_InvoiceFamily):
             raise ValueError("no holdout invoice was paid, so payment timing cannot be evaluated")
         return settled
 
-    def _quantiles(self, model: PaymentTimingModel, settled: pd.DataFrame) -> np.ndarray:
-        q = model.quantiles(settled)
+    def _pay_days(self, model: PaymentTimingModel, settled: pd.DataFrame) -> np.ndarray:
+        q = model.pay_days(settled)
         return np.where(np.isinf(q), self.config.max_delay_days, q)
 
     def measure(self, model: PaymentTimingModel, holdout: pd.DataFrame) -> float:
         settled = self._settled(holdout)
-        return float(metrics.timing(settled["delay"].to_numpy(), *self._quantiles(model, settled).T)["mae_days"])
+        return float(metrics.timing(settled["delay"].to_numpy(), *self._pay_days(model, settled).T)["mae_days"])
 
     def evaluate(self, model: PaymentTimingModel, examples: pd.DataFrame, holdout: pd.DataFrame,
                  out: Path) -> tracking.Evaluation:
         settled = self._settled(holdout)
-        q, base, actual = self._quantiles(model, settled), average_delay_baseline(settled), settled["delay"].to_numpy()
-        table = pd.DataFrame({"payment_timing": metrics.timing(actual, q[:, 0], q[:, 1], q[:, 2]),
-                              "due_plus_average_delay": metrics.timing(actual, *base)}).T
+        q, base, actual = self._pay_days(model, settled), average_delay_baseline(settled), settled["delay"].to_numpy()
+        table = pd.DataFrame({"payment_timing": pay_date_figures(actual, q[:, 0], q[:, 1], q[:, 2]),
+                              "due_plus_average_delay": pay_date_figures(actual, *base)}).T
         table.to_csv(out / "timing_vs_baseline.csv")
+        segment = pd.Series(np.where(settled["days_to_due"] < 0, "overdue", "not_yet_due"), index=settled.index)
+        segment = segment + "." + pd.Series(run_kind(settled), index=settled.index).map(RUN_NAMES)
+        by_segment = {f"{name}.{key}": value for key, rows in settled.groupby(segment).indices.items()
+                      for name, value in pay_date_figures(actual[rows], *q[rows].T).items()}
+        pd.Series(by_segment).to_csv(out / "timing_by_segment.csv", header=["value"])
         metrics.pay_date_error_plot(actual, {"likvid": q[:, 1], "due + average delay": base[1]},
                                     str(out / "pay_date_error.png"))
         params = {"rows.train": len(examples), "rows.train_censored": int(examples["censored"].sum()),
+                  "rows.train_lost_known": int(examples[LOST].notna().sum()) if LOST in examples else 0,
                   "rows.holdout_settled": len(settled)}
+        files = ("timing_vs_baseline.csv", "timing_by_segment.csv", "pay_date_error.png")
         return tracking.Evaluation(table, float(table.loc["payment_timing", "mae_days"]), params,
-                                   [out / "timing_vs_baseline.csv", out / "pay_date_error.png"])
+                                   [out / f for f in files], {f"segment.{k}": float(v) for k, v in by_segment.items()})
+
+
+
+def pay_date_figures(actual: np.ndarray, p10: np.ndarray, point: np.ndarray, p90: np.ndarray) -> dict[str, float]:
+    """MAE of the point in days, the share paid within ``PAY_DATE_WITHIN_DAYS`` of it, the band's coverage."""
+    error = np.abs(np.asarray(actual, float) - point)
+    within = float(np.mean(error <= PAY_DATE_WITHIN_DAYS)) if len(error) else np.nan
+    return {**metrics.timing(actual, p10, point, p90), "within_3d": within}

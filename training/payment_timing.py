@@ -5,23 +5,51 @@ the spread comes from residuals scaled by the customer's own delay volatility, w
 is a Kaplan-Meier estimate, so invoices still open at training time (censored: their delay is
 only known to exceed what it is so far) count as what they are instead of being dropped. Their
 targets are imputed Buckley-James style (the conditional mean beyond the censoring point) and
-the regression refitted. Mass the Kaplan-Meier curve never reaches is the chance of never being
-paid (write-off).
+the regression refitted.
 
-An invoice open at a date is conditioned on not being paid by then: its distribution is the
-part of the curve after that day, renormalised. ``quantiles`` and ``sample`` both do this, and
-the cash forecast draws from ``sample``.
+A customer that pays in runs (most of its payments on one weekday, or one day of the month: the rule of
+``features.cash.payment_runs``) is paid on a run day: its distribution is the continuous one gathered on the
+nearest run day. An invoice open at a date is conditioned on not being paid by then, which for a run payer
+means not at its last run on or before that date: everything the curve puts after that run (not only after
+the date) is still to come, and what falls before the next run is paid at the next run. That is where most of
+an overdue run payer's mass sits, and why its cash arrives in the first week of a forecast.
+
+The whole conditional distribution is then recalibrated on a later time slice: each calibration invoice's
+probability integral transform (the model's chance of a payment by the day it was paid, randomised within the
+day's mass; a Kaplan-Meier estimate where still open) shows which levels the model's quantiles really are,
+per segment (run kind x overdue or not: a Mondrian split conformal calibration of the quantile levels). The
+p10-p90 band, every quantile and every draw use the recalibrated levels; the point prediction is the most
+likely day (the centre of the ``point_window_days`` window holding most mass), a run day for a run payer.
+
+``quantiles`` and ``sample`` both condition and recalibrate, and the cash forecast draws from them. Mass
+beyond ``max_delay_days`` shows as inf (not closed within the horizon). ``never_paid`` is the expected share
+of the open amount never collected, learned from invoices written off or short-paid (``paid_amount`` below
+``amount``) or still open ``write_off_days`` past due, as the provision's loss-rate matrix counts them.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import asdict, dataclass
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.invoices import FEATURES
+from features import cash
+from features.asof import as_of
+from features.company import Company
+from features.contract import Inv
+from features.invoices import FEATURES, SNAPSHOT
+from features.policy import Provision
+
+LOST = "lost"  # training examples' column: the share of the open amount never collected (NaN: not known yet)
+# Who pays in runs: the thresholds of ``features.cash.payment_runs`` (its defaults are the rule's one home).
+_RUN_RULE = {name: p.default for name, p in inspect.signature(cash.payment_runs).parameters.items()
+             if p.default is not inspect.Parameter.empty}
+RUN_NAMES = {cash.RUN_NONE: "ad_hoc", cash.RUN_WEEKLY: "weekly_run", cash.RUN_MONTHLY: "monthly_run"}
+PAY_DATE_WITHIN_DAYS = 3  # "paid within 3 days of the predicted pay date": the figure a controller plans on
+_BIG = 1 << 20  # row offset that turns a matrix of sorted rows into one sorted array (delays are far smaller)
 
 
 @dataclass(frozen=True)
@@ -33,6 +61,12 @@ class PaymentTimingConfig:
     buckley_james_rounds: int = 1
     min_scale_days: float = 2.0
     max_delay_days: float = 365.0  # horizon: later than this reads as never paid
+    calibration_share: float = 0.25  # the latest snapshot dates: held out of the fit, they recalibrate the levels
+    min_calibration_events: int = 100  # a segment with fewer paid invoices takes the pooled recalibration
+    band: tuple[float, float] = (0.1, 0.9)  # levels of the pay-date band
+    point_window_days: int = PAY_DATE_WITHIN_DAYS  # the point: centre of the most likely window of +- these days
+    write_off_days: int = Provision.model_fields["write_off_days"].default  # open this long past due: lost
+    min_lost: int = 20  # rows with a loss needed to learn the never-paid share per invoice (else the pooled share)
     seed: int = 0
     threads: int = 1  # LightGBM threads; one a process keeps fits bit-for-bit repeatable (the gate relies on it)
 
@@ -50,8 +84,115 @@ def kaplan_meier(values: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.
     return v[keep], 1.0 - survival[keep]
 
 
+def write_off_labels(company: Company, at: pd.Timestamp, examples: pd.DataFrame,
+                     write_off_days: int = PaymentTimingConfig.write_off_days) -> np.ndarray:
+    """Each example's share of its open amount never collected, as known at ``at``: what the payment fell short of
+    the amount (written off, short-paid), or all of it when still open ``write_off_days`` past due; NaN while
+    the invoice is open and not yet that far past due (its outcome is not known)."""
+    inv = as_of(company, at)[Inv.TABLE].drop_duplicates(Inv.ID).set_index(Inv.ID)
+    inv = inv.reindex(examples[Inv.ID].to_numpy())
+    amount = inv[Inv.AMOUNT].to_numpy(float)
+    paid = inv[Inv.PAID].notna().to_numpy()
+    short = np.clip(amount - inv[Inv.PAID_AMOUNT].fillna(inv[Inv.AMOUNT]).to_numpy(float), 0.0, None)
+    still_open = amount * (1.0 - examples["paid_share"].fillna(0.0).to_numpy(float))
+    share = np.clip(short / np.maximum(still_open, 1e-9), 0.0, 1.0)
+    past_due = (pd.Timestamp(at) - examples[Inv.DUE]).dt.days.to_numpy(float)
+    return np.where(paid, share, np.where(past_due >= write_off_days, 1.0, np.nan))
+
+
+@dataclass(frozen=True)
+class _Runs:
+    """The run days of monthly payers (``rows``: positions) in delay coordinates (days after due): ``days``, one
+    sorted row each."""
+
+    rows: np.ndarray
+    days: np.ndarray
+
+    def _find(self, v: np.ndarray, side: str) -> np.ndarray:
+        """Per row of ``v`` (rows x k), the index into its run days of ``searchsorted(days, v, side)``."""
+        width = self.days.shape[1]
+        offset = (np.arange(len(self.rows)) * _BIG)[:, None]
+        flat = (self.days + offset).ravel()
+        at = np.searchsorted(flat, (np.clip(v, -_BIG // 4, _BIG // 4) + offset).ravel(), side=side)
+        return np.clip(at.reshape(v.shape) - np.arange(len(self.rows))[:, None] * width, 0, width - 1)
+
+    def _day(self, idx: np.ndarray) -> np.ndarray:
+        return np.take_along_axis(self.days, idx, axis=1)
+
+    def after(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The last run on or before ``s`` and the first after it (per row)."""
+        nxt = self._find(s[:, None], "right")
+        return self._day(np.maximum(nxt - 1, 0))[:, 0], self._day(nxt)[:, 0]
+
+    def nearest(self, v: np.ndarray) -> np.ndarray:
+        """Each value gathered on its nearest run day (a tie: the later one)."""
+        hi = self._find(v, "left")
+        upper, lower = self._day(hi), self._day(np.maximum(hi - 1, 0))
+        return np.where(v - lower < upper - v, lower, upper)
+
+
+@dataclass(frozen=True)
+class _WeeklyRuns:
+    """The run days of weekly payers (``rows``): in delay coordinates, every day that is ``-offset`` modulo 7."""
+
+    rows: np.ndarray
+    offset: np.ndarray  # days_after_run_weekday: the due date's weekday less the run weekday
+
+    def after(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The last run on or before ``s`` and the first after it (per row)."""
+        last = 7.0 * np.floor((s + self.offset) / 7.0) - self.offset
+        return last, last + 7.0
+
+    def nearest(self, v: np.ndarray) -> np.ndarray:
+        """Each value gathered on its nearest run day (a tie: the later one)."""
+        w = self.offset[:, None]
+        return 7.0 * np.floor((v + w) / 7.0 + 0.5) - w
+
+
+def _month_runs(due: np.ndarray, after_monthday: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Monthly run days (days after due) from ``lo`` to ``hi``: the run day of month is the due date's day less
+    ``days_after_run_monthday``, the month's last day when the month is shorter."""
+    due_d = due.astype("datetime64[D]")
+    month = due_d.astype("datetime64[M]")
+    dom = (due_d - month.astype("datetime64[D]")).astype(np.int64) + 1
+    prev_len = (month.astype("datetime64[D]") - (month - 1).astype("datetime64[D]")).astype(np.int64)
+    monthday = dom - np.round(after_monthday).astype(np.int64)
+    monthday = np.where(monthday < 1, monthday + prev_len, monthday)
+    k = np.arange(int(np.floor(lo / 31)) - 1, int(np.ceil(hi / 28)) + 2)
+    months = month[:, None] + k[None, :]
+    start = months.astype("datetime64[D]")
+    length = ((months + 1).astype("datetime64[D]") - start).astype(np.int64)
+    day = start + (np.minimum(monthday[:, None], length) - 1)
+    return (day - due_d[:, None]).astype(np.int64).astype(float)
+
+
+def run_kind(x: pd.DataFrame) -> np.ndarray:
+    """Each row's payment run (``features.cash``: RUN_NONE, RUN_WEEKLY, RUN_MONTHLY) from its customer's history:
+    monthly when ``monthly_share`` of its payments fall on one day of month, weekly when ``weekly_share`` fall on
+    one weekday, with at least ``min_payments`` (``payment_runs``'s rule). Monthly runs need the due date."""
+    enough = x["n_settled"].fillna(0).to_numpy(float) >= _RUN_RULE["min_payments"]
+    monthly = enough & (x["run_monthday_share"].fillna(0).to_numpy(float) >= _RUN_RULE["monthly_share"])
+    weekly = enough & (x["run_weekday_share"].fillna(0).to_numpy(float) >= _RUN_RULE["weekly_share"])
+    monthly &= Inv.DUE in x.columns
+    return np.select([monthly, weekly], [cash.RUN_MONTHLY, cash.RUN_WEEKLY], cash.RUN_NONE)
+
+
+def _runs(x: pd.DataFrame, kind: np.ndarray, lo: float, hi: float) -> list[_Runs | _WeeklyRuns]:
+    """The run days of the weekly and of the monthly payers among the rows, from ``lo`` to ``hi`` days after due."""
+    out = []
+    weekly = np.flatnonzero(kind == cash.RUN_WEEKLY)
+    if len(weekly):
+        out.append(_WeeklyRuns(weekly, np.round(x["days_after_run_weekday"].to_numpy(float)[weekly])))
+    monthly = np.flatnonzero(kind == cash.RUN_MONTHLY)
+    if len(monthly):
+        due = x[Inv.DUE].to_numpy("datetime64[ns]")[monthly]
+        out.append(_Runs(monthly, _month_runs(due, x["days_after_run_monthday"].to_numpy(float)[monthly], lo, hi)))
+    return out
+
+
 class PaymentTimingModel:
-    """Boosted accelerated-failure-time style model with a Kaplan-Meier residual distribution."""
+    """Boosted accelerated-failure-time style model with a Kaplan-Meier residual distribution, gathered on
+    payment runs and recalibrated on a later slice; a second booster for the share never collected."""
 
     def __init__(self, config: PaymentTimingConfig = PaymentTimingConfig()):
         self.config = config
@@ -59,15 +200,37 @@ class PaymentTimingModel:
     def _scale(self, x: pd.DataFrame) -> np.ndarray:
         return np.clip(x["delay_std"].to_numpy(float), self.config.min_scale_days, 60.0)
 
-    def fit(self, x: pd.DataFrame, delay: np.ndarray, censored: np.ndarray) -> PaymentTimingModel:
-        c = self.config
+    def fit(self, x: pd.DataFrame, delay: np.ndarray, censored: np.ndarray,
+            lost: np.ndarray | None = None) -> PaymentTimingModel:
+        """Fit on snapshot rows (``delay`` after due, ``censored`` while open); the latest ``calibration_share``
+        of snapshot dates recalibrates the levels. ``lost`` (default: the rows' ``LOST`` column, if any; see
+        ``write_off_labels``) teaches ``never_paid``."""
         self.features_ = list(FEATURES)
         delay, censored = np.asarray(delay, float), np.asarray(censored, bool)
+        late = self._calibration_rows(x)
+        self._fit_centre(x[~late], delay[~late], censored[~late])
+        self._recalibrate(x[late], delay[late], censored[late])
+        if lost is None:
+            lost = x[LOST].to_numpy(float) if LOST in x.columns else np.full(len(x), np.nan)
+        self._fit_never(x, np.asarray(lost, float))
+        return self
+
+    def _calibration_rows(self, x: pd.DataFrame) -> np.ndarray:
+        """The rows of the latest ``calibration_share`` of snapshot dates (none when there is one date)."""
+        if SNAPSHOT not in x.columns or self.config.calibration_share <= 0:
+            return np.zeros(len(x), bool)
+        dates = np.sort(x[SNAPSHOT].unique())
+        if len(dates) < 2:
+            return np.zeros(len(x), bool)
+        cut = dates[max(1, int(round(len(dates) * (1 - self.config.calibration_share)))) - 1]
+        return (x[SNAPSHOT] > cut).to_numpy()
+
+    def _fit_centre(self, x: pd.DataFrame, delay: np.ndarray, censored: np.ndarray) -> None:
         scale = self._scale(x)
         # Start from the settled invoices, then impute each censored delay by its conditional mean
         # beyond the censoring point (Buckley-James) and refit on everything.
         self.regressor_ = self._regressor().fit(x.loc[~censored, self.features_], delay[~censored])
-        for _ in range(c.buckley_james_rounds):
+        for _ in range(self.config.buckley_james_rounds):
             self._residuals(x, delay, censored, scale)
             target = delay.copy()
             if censored.any():
@@ -76,14 +239,14 @@ class PaymentTimingModel:
                 target[censored] = centre + scale[censored] * self._mean_beyond(r_c)
             self.regressor_ = self._regressor().fit(x[self.features_], target)
         self._residuals(x, delay, censored, scale)
-        return self
 
-    def _regressor(self) -> lgb.LGBMRegressor:
+    def _regressor(self, objective: str = "huber") -> lgb.LGBMRegressor:
         c = self.config
+        extra = {"alpha": 15.0} if objective == "huber" else {}
         return lgb.LGBMRegressor(
             n_estimators=c.n_estimators, learning_rate=c.learning_rate, num_leaves=c.num_leaves,
             min_child_samples=c.min_child_samples, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
-            random_state=c.seed, verbose=-1, n_jobs=c.threads, objective="huber", alpha=15.0,
+            random_state=c.seed, verbose=-1, n_jobs=c.threads, objective=objective, **extra,
         )
 
     def _residuals(self, x: pd.DataFrame, delay: np.ndarray, censored: np.ndarray, scale: np.ndarray) -> None:
@@ -115,23 +278,156 @@ class PaymentTimingModel:
         out = self.values_[np.minimum(idx, len(self.values_) - 1)]
         return np.where(idx >= len(self.values_), np.inf, out)
 
+    # --- the conditional distribution: floors, runs, recalibrated levels --------------------------------------
+
+    def _asof_day(self, x: pd.DataFrame, paid_after: np.ndarray | None) -> np.ndarray:
+        """The day (after due) the invoice is known unpaid at: by default its snapshot date."""
+        if paid_after is None:
+            return -x["days_to_due"].to_numpy(float)
+        return np.broadcast_to(np.asarray(paid_after, float), (len(x),)).astype(float)
+
     def _floor(self, x: pd.DataFrame, paid_after: np.ndarray | None) -> np.ndarray:
         """Least possible delay: the day after the as-of date for an open invoice."""
-        if paid_after is None:
-            paid_after = -x["days_to_due"].to_numpy(float)
-        return np.asarray(paid_after, float) + 1.0
+        return self._asof_day(x, paid_after) + 1.0
+
+    def _setup(self, x: pd.DataFrame, paid_after: np.ndarray | None) -> dict:
+        """What every query of rows needs: centre, scale, the as-of day, the least pay day, the continuous floor
+        (for a run payer: midway between its last run by the as-of day and the next one), the run days."""
+        centre, scale = self.regressor_.predict(x[self.features_]), self._scale(x)
+        s = self._asof_day(x, paid_after)
+        first, lower = s + 1.0, s + 1.0
+        kind = run_kind(x)
+        runs = _runs(x, kind, float(min(s.min(initial=0.0), 0.0)) - 40.0,
+                     float(max(s.max(initial=0.0), 0.0)) + self.config.max_delay_days + 40.0)
+        for r in runs:
+            before, nxt = r.after(s[r.rows])
+            first[r.rows], lower[r.rows] = nxt, np.minimum((before + nxt) / 2.0, nxt)
+        segment = kind * 2 + (s > 0)
+        return {"centre": centre, "scale": scale, "first": first, "lower": lower, "runs": runs, "segment": segment,
+                "lo": self._cdf((lower - centre) / scale)}
+
+    def _levels(self, segment: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Recalibrated levels of ``u`` (rows x k, or k for every row) for each row's segment."""
+        one = np.ndim(u) < 2 or np.shape(u)[0] == 1  # the same levels for every row
+        table = getattr(self, "levels_", None)
+        u = np.atleast_2d(np.asarray(u, float))
+        grid = None if table is None else np.linspace(0.0, 1.0, table.shape[1])
+        if table is not None and one:  # once per segment, then gathered
+            return np.stack([np.interp(u[0], grid, t) for t in table])[np.asarray(segment, int)]
+        u = np.broadcast_to(u, (len(segment), u.shape[1]))
+        if table is None:
+            return u.copy()
+        out = np.empty_like(u)
+        for seg in np.unique(segment):
+            rows = segment == seg
+            out[rows] = np.interp(u[rows], grid, table[int(seg)])
+        return out
+
+    def _days(self, setup: dict, uu: np.ndarray) -> np.ndarray:
+        """Delays (rows x k) at conditional levels ``uu`` (already recalibrated), inf = never paid."""
+        centre, scale, lo = setup["centre"], setup["scale"], setup["lo"]
+        p = lo[:, None] + uu * (1.0 - lo[:, None])
+        r = self._inverse(p.ravel()).reshape(p.shape)
+        d = centre[:, None] + scale[:, None] * r
+        out = np.maximum(np.round(d), setup["first"][:, None])
+        for run in setup["runs"]:
+            v = d[run.rows]
+            finite = np.isfinite(v)
+            snapped = run.nearest(np.where(finite, v, 0.0))
+            out[run.rows] = np.where(finite, np.maximum(snapped, setup["first"][run.rows, None]), np.inf)
+        return np.where(out > self.config.max_delay_days, np.inf, out)
 
     def _grid(self, x: pd.DataFrame, u: np.ndarray, paid_after: np.ndarray | None) -> np.ndarray:
         """Delays at conditional probabilities ``u`` (rows: invoices, columns: u), inf = never paid."""
-        centre = self.regressor_.predict(x[self.features_])
-        scale = self._scale(x)
-        floor = self._floor(x, paid_after)
-        lo = self._cdf((floor - centre) / scale)
-        uu = lo[:, None] + np.atleast_2d(u) * (1.0 - lo[:, None])
-        r = self._inverse(uu.ravel()).reshape(uu.shape)
-        d = centre[:, None] + scale[:, None] * r
-        d = np.maximum(np.round(d), floor[:, None])
-        return np.where(d > self.config.max_delay_days, np.inf, d)
+        if len(x) == 0:
+            return np.zeros((0, np.atleast_2d(u).shape[1]))
+        setup = self._setup(x, paid_after)
+        return self._days(setup, self._levels(setup["segment"], u))
+
+    def _below(self, setup: dict, y: np.ndarray) -> np.ndarray:
+        """The model's conditional chance (before recalibration) of a payment by day ``y`` (per row)."""
+        centre, scale, lo = setup["centre"], setup["scale"], setup["lo"]
+        edge = y + 0.5  # a continuous delay rounds to y below this
+        for run in setup["runs"]:
+            last, nxt = run.after(y[run.rows])  # the run on or before y, and the next
+            edge[run.rows] = (last + nxt) / 2.0  # below the midpoint it is gathered on ``last`` or earlier
+        p = (self._cdf((edge - centre) / scale) - lo) / np.maximum(1.0 - lo, 1e-12)
+        return np.where(y < setup["first"], 0.0, np.clip(p, 0.0, 1.0))
+
+    def _recalibrate(self, x: pd.DataFrame, delay: np.ndarray, censored: np.ndarray) -> None:
+        """Per segment, the levels the model's quantiles really are on the calibration slice: the Kaplan-Meier
+        distribution of the probability integral transforms (randomised within a day's mass; censored rows
+        at the chance of a payment by the day they were last seen open)."""
+        self.levels_, self.band_ = None, None
+        if len(x) == 0:
+            return
+        setup = self._setup(x, None)
+        hi, lo = self._below(setup, delay), self._below(setup, delay - 1.0)
+        v = np.random.default_rng(self.config.seed).random(len(x))
+        pit = np.where(censored, hi, lo + v * (hi - lo))
+        grid = np.linspace(0.0, 1.0, 201)
+        pooled = self._level_table(pit, ~censored, grid)
+        if pooled is None:
+            return
+        table = np.tile(pooled, (6, 1))
+        for seg in range(6):
+            rows = setup["segment"] == seg
+            own = self._level_table(pit[rows], ~censored[rows], grid)
+            if own is not None:
+                table[seg] = own
+        self.levels_ = table
+        self._fit_band(setup)
+
+    def _recalibrated_below(self, setup: dict, y: np.ndarray) -> np.ndarray:
+        """The recalibrated chance of a payment by day ``y``: the PITs' CDF at the model's chance."""
+        p, out = self._below(setup, y), np.empty(len(y))
+        grid = np.linspace(0.0, 1.0, self.levels_.shape[1])
+        for seg in np.unique(setup["segment"]):
+            rows = setup["segment"] == seg
+            out[rows] = np.interp(p[rows], self.levels_[int(seg)], grid)
+        return out
+
+    def _fit_band(self, setup: dict) -> None:
+        """Per segment, the tail level of the band whose recalibrated chance of holding the payment averages
+        ``band``'s width over the calibration slice: a run payer's mass sits on a few days, so the plain
+        p10-p90 of a discrete distribution holds more than 80 %."""
+        c, segment = self.config, setup["segment"]
+        target = c.band[1] - c.band[0]
+        tails = np.round(np.arange(0.02, 0.5, 0.02), 2)
+        cover = np.empty((len(tails), len(segment)))
+        for i, t in enumerate(tails):
+            band = self._days(setup, self._levels(segment, np.array([t, 1.0 - t])))
+            lo, hi = np.where(np.isfinite(band), band, c.max_delay_days + 1).T
+            cover[i] = self._recalibrated_below(setup, hi) - self._recalibrated_below(setup, lo - 1.0)
+        self.band_ = np.tile(np.asarray(c.band, float), (6, 1))
+        for seg in np.unique(segment):
+            mean = cover[:, segment == seg].mean(axis=1)
+            t = float(tails[np.argmin(np.abs(mean - target))])
+            self.band_[int(seg)] = (t, 1.0 - t)
+
+    def _level_table(self, pit: np.ndarray, event: np.ndarray, grid: np.ndarray) -> np.ndarray | None:
+        """The recalibrated level of each ``grid`` level: the inverse of the PITs' Kaplan-Meier CDF."""
+        if event.sum() < self.config.min_calibration_events:
+            return None
+        values, cdf = kaplan_meier(pit, event)
+        xp = np.concatenate([[0.0], cdf, [1.0]])
+        fp = np.concatenate([[0.0], values, [1.0]])
+        keep = np.concatenate([[True], np.diff(xp) > 0])
+        return np.clip(np.interp(grid, xp[keep], np.maximum.accumulate(fp[keep])), 0.0, 1.0)
+
+    # --- the share never collected --------------------------------------------------------------------------
+
+    def _fit_never(self, x: pd.DataFrame, lost: np.ndarray) -> None:
+        known = np.isfinite(lost)
+        self.never_model_, self.never_share_ = None, None
+        if known.sum() == 0:
+            return
+        y = lost[known]
+        self.never_share_ = float(y.mean())
+        if (y > 0).sum() >= self.config.min_lost and (y == 0).sum() >= self.config.min_lost:
+            self.never_model_ = self._regressor("cross_entropy").fit(x.loc[known, self.features_], y)
+
+    # --- public ----------------------------------------------------------------------------------------------
 
     def quantiles(self, x: pd.DataFrame, qs=(0.1, 0.5, 0.9), paid_after: np.ndarray | None = None) -> np.ndarray:
         """Delay quantiles in days after due, conditional on being unpaid ``paid_after`` days after due
@@ -143,6 +439,29 @@ class PaymentTimingModel:
         """``n`` draws of each invoice's delay (days after due); inf means never paid."""
         return self._grid(x, rng.random((len(x), n)), paid_after)
 
+    def pay_days(self, x: pd.DataFrame, paid_after: np.ndarray | None = None, levels: int = 100) -> np.ndarray:
+        """Per row (days after due): the band's low end, the point prediction and the band's high end. The point
+        is the most likely day, the centre of the ``point_window_days`` window holding most of the distribution
+        (a run day for a run payer), kept inside the band."""
+        c = self.config
+        if len(x) == 0:
+            return np.zeros((0, 3))
+        setup = self._setup(x, paid_after)
+        band_levels = getattr(self, "band_", None)
+        band_levels = np.asarray(c.band, float) if band_levels is None else band_levels[setup["segment"]]
+        band = self._days(setup, self._levels(setup["segment"], band_levels))
+        d = self._days(setup, self._levels(setup["segment"], (np.arange(levels) + 0.5) / levels))
+        finite = np.isfinite(d)
+        sentinel = 4.0 * _BIG  # beyond every finite delay, far apart from the next row
+        flat = (np.where(finite, d, sentinel) + (np.arange(len(d)) * 16 * _BIG)[:, None]).ravel()
+        w = c.point_window_days
+        count = (np.searchsorted(flat, flat + w, side="right") - np.searchsorted(flat, flat - w, side="left"))
+        count = np.where(finite, count.reshape(d.shape), -1)
+        best = np.take_along_axis(d, count.argmax(axis=1)[:, None], axis=1)[:, 0]
+        point = np.where(finite.any(axis=1), best, np.inf)
+        point = np.clip(point, band[:, 0], np.where(np.isfinite(band[:, 1]), band[:, 1], np.inf))
+        return np.column_stack([band[:, 0], point, band[:, 1]])
+
     def expected_days_late(self, x: pd.DataFrame, paid_after: np.ndarray | None = None) -> np.ndarray:
         grid = np.linspace(0.005, 0.995, 100)
         d = self._grid(x, grid, paid_after)
@@ -150,8 +469,18 @@ class PaymentTimingModel:
         return np.maximum(d, 0).mean(axis=1)
 
     def never_paid(self, x: pd.DataFrame, paid_after: np.ndarray | None = None) -> np.ndarray:
-        """Chance of not being paid within the horizon (write-off risk), given unpaid so far."""
-        return np.isinf(self._grid(x, np.linspace(0.005, 0.995, 100), paid_after)).mean(axis=1)
+        """Expected share of the open amount never collected (written off, short-paid), given unpaid
+        ``paid_after`` days after due (by default at the snapshot): learned from the history's write-offs when
+        the model saw them; otherwise the chance of not being paid within the horizon."""
+        if getattr(self, "never_share_", None) is None:
+            return np.isinf(self._grid(x, np.linspace(0.005, 0.995, 100), paid_after)).mean(axis=1)
+        if self.never_model_ is None or len(x) == 0:
+            return np.full(len(x), self.never_share_)
+        rows = x[self.features_]
+        if paid_after is not None:
+            s = self._asof_day(x, paid_after)
+            rows = rows.assign(days_to_due=-s, age_days=x["age_days"].to_numpy(float) + s + x["days_to_due"])
+        return np.clip(self.never_model_.predict(rows), 0.0, 1.0)
 
 
 def build_payment_timing(config: PaymentTimingConfig = PaymentTimingConfig()) -> PaymentTimingModel:

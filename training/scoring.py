@@ -48,7 +48,7 @@ def score_features(x: pd.DataFrame, late: LatePaymentModel, timing: PaymentTimin
         empty = pd.DataFrame(columns=SCORE_COLUMNS)
         return (empty, []) if facts else empty
     p = late.predict_proba(x)
-    q = timing.quantiles(x)
+    q = timing.pay_days(x)  # days after due: band's low end, most likely day, band's high end
     due = x[Inv.DUE]
 
     def _date(days: np.ndarray) -> pd.Series:

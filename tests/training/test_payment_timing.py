@@ -1,0 +1,102 @@
+"""Model tests of the pay dates: run payers paid at their runs, a calibrated band, an honest never-paid share."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features import cash
+from features.contract import Inv
+from training.payment_timing import (
+    LOST,
+    PaymentTimingConfig,
+    build_payment_timing,
+    run_kind,
+    write_off_labels,
+)
+
+
+def _weekly_runs_after(x: pd.DataFrame, s: np.ndarray) -> np.ndarray:
+    """A weekly payer's first run day (days after due) after day ``s``: run days are -w modulo 7."""
+    w = x["days_after_run_weekday"].to_numpy(float)
+    return 7 * np.floor((s + w) / 7) + 7 - w
+
+
+def test_a_run_payers_overdue_invoice_is_most_likely_paid_at_its_next_run(fitted):
+    x = fitted["holdout"]
+    overdue = x[(run_kind(x) == cash.RUN_WEEKLY) & (x["days_to_due"] < 0) & (x["days_to_due"] >= -30)]
+    assert len(overdue) >= 20
+    timing = fitted["timing"]
+    nxt = _weekly_runs_after(overdue, -overdue["days_to_due"].to_numpy(float))
+    p10, point, p90 = timing.pay_days(overdue).T
+    assert np.mean(point == nxt) >= 0.55  # for most, the most likely day is the next run (the rest pay much later)
+    assert (p10 <= point).all() and (point <= p90).all()
+    # the next run holds more of the mass than any later one: draws land there far more often than a week later
+    draws = timing.sample(overdue, 400, np.random.default_rng(0))
+    at_next, week_later = (draws == nxt[:, None]).mean(axis=1), (draws == nxt[:, None] + 7).mean(axis=1)
+    assert at_next.mean() >= 0.4 and at_next.mean() > 1.4 * week_later.mean()
+    # every draw of a weekly payer falls on its run day, none before the next run
+    w = overdue["days_after_run_weekday"].to_numpy(float)[:, None]
+    finite = np.isfinite(draws)
+    assert (np.mod(draws[finite].reshape(-1) + np.broadcast_to(w, draws.shape)[finite], 7) == 0).all()
+    assert (draws >= nxt[:, None]).all()
+
+
+def test_an_invoice_not_yet_due_of_a_weekly_payer_is_expected_on_a_run_day(fitted):
+    x = fitted["holdout"]
+    soon = x[(run_kind(x) == cash.RUN_WEEKLY) & (x["days_to_due"] >= 0)].head(200)
+    point = fitted["timing"].pay_days(soon)[:, 1]
+    finite = np.isfinite(point)
+    assert finite.mean() > 0.9
+    assert (np.mod(point[finite] + soon["days_after_run_weekday"].to_numpy(float)[finite], 7) == 0).all()
+
+
+def test_the_band_is_calibrated_on_a_later_slice_and_beats_the_baseline(fitted):
+    from training.invoice_families import pay_date_figures
+    from training.payment_timing import average_delay_baseline
+
+    settled = fitted["holdout"][~fitted["holdout"]["censored"]]
+    actual = settled["delay"].to_numpy()
+    ours = pay_date_figures(actual, *fitted["timing"].pay_days(settled).T)
+    base = pay_date_figures(actual, *average_delay_baseline(settled))
+    assert 0.7 <= ours["coverage_p10_p90"] <= 0.9
+    assert ours["within_3d"] > base["within_3d"] and ours["mae_days"] < base["mae_days"]
+    assert fitted["timing"].band_ is not None and fitted["timing"].levels_ is not None
+
+
+def test_write_off_labels_read_the_ledger_as_known_at_the_date(small_loaded, fitted):
+    train, origin = fitted["train"], fitted["origin"]
+    lost = write_off_labels(small_loaded, origin, train)
+    inv = small_loaded[Inv.TABLE].set_index(Inv.ID).reindex(train[Inv.ID])
+    paid_in_full = (inv[Inv.PAID] <= origin).to_numpy() & (inv[Inv.PAID_AMOUNT] >= inv[Inv.AMOUNT] - 0.01).to_numpy()
+    assert (lost[paid_in_full] == 0).all()
+    unknown = train["censored"].to_numpy() & ((origin - train[Inv.DUE]).dt.days < 180).to_numpy()
+    assert np.isnan(lost[unknown]).all()
+    assert np.nanmax(lost) > 0.5  # the generator writes invoices off
+
+
+def test_never_paid_is_learned_from_write_offs_and_short_payments(small_loaded, fitted):
+    train = fitted["train"]
+    train = train.assign(**{LOST: write_off_labels(small_loaded, fitted["origin"], train)})
+    timing = build_payment_timing(PaymentTimingConfig(n_estimators=60)).fit(
+        train, train["delay"].to_numpy(), train["censored"].to_numpy())
+    x = fitted["holdout"]
+    never = timing.never_paid(x)
+    assert never.shape == (len(x),) and ((never >= 0) & (never <= 1)).all()
+    assert 0 < never.mean() < 0.1
+    disputed = (x["disputed"] > 0).to_numpy()  # a disputed invoice is the one short-paid
+    assert disputed.any() and never[disputed].mean() > 2 * never[~disputed].mean()
+    # without write-off labels it falls back on the mass beyond the horizon, as before
+    assert fitted["timing"].never_paid(x).shape == (len(x),)
+
+
+def test_an_empty_set_of_rows_has_no_pay_days(fitted):
+    assert fitted["timing"].pay_days(fitted["holdout"].iloc[:0]).shape == (0, 3)
+
+
+@pytest.mark.parametrize("column", ["run_weekday_share", "run_monthday_share"])
+def test_a_customer_without_a_run_is_not_snapped(fitted, column):
+    x = fitted["holdout"].head(100).assign(run_weekday_share=0.1, run_monthday_share=0.1)
+    assert (run_kind(x) == cash.RUN_NONE).all()
+    assert (run_kind(x.assign(**{column: 0.95})) != cash.RUN_NONE).any()
