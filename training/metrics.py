@@ -1,4 +1,4 @@
-"""Metrics and plots for probabilities and payment dates."""
+"""Metrics and plots for probabilities, payment dates and quantile forecasts."""
 
 from __future__ import annotations
 
@@ -94,3 +94,15 @@ def pay_date_error_plot(actual: np.ndarray, predictions: dict[str, np.ndarray], 
     ax.set_title("Pay-date error on the time-based holdout")
     ax.legend(fontsize=8)
     return save_figure(fig, path)
+
+
+def pinball(actual: np.ndarray, quantiles: dict[float, np.ndarray]) -> float:
+    """Mean pinball (quantile) loss over the rows and the levels given (level: predicted values); a point
+    forecast given for every level scores half its mean absolute error. Over many levels it approaches half
+    the CRPS."""
+    a = np.asarray(actual, float)
+    losses = []
+    for level, predicted in quantiles.items():
+        miss = a - np.asarray(predicted, float)
+        losses.append(np.mean(np.maximum(level * miss, (level - 1) * miss)))
+    return float(np.mean(losses)) if len(a) else float("nan")

@@ -8,6 +8,11 @@ Baselines: the mean of the last 8 weeks (with a band of their spread), the same 
 earlier, the due-date method (every open invoice and bill paid on its due date, overdue ones in
 week 1) and due date plus each customer's average delay (bills: plus the company's average).
 The due-date methods see only open items; their net adds the 8-week mean of the other bank lines.
+
+``by_band`` scores every method on the same rows by horizon band (week 1, 2-4, 5-8, 9-13, and 14-26,
+27-52 when the horizon reaches them): p10-p90 coverage, bias (mean of (actual - p50) / actual), WAPE and
+the mean pinball loss over p10 / p50 / p90 as a share of the mean actual (a point forecast stands for all
+three quantiles; the 8-week mean has its band). The summary carries them as ``{figure}_w{band}``.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from features.invoices import FeatureConfig, invoice_features  # noqa: E402
 from features.load import Company  # noqa: E402
 from training import metrics  # noqa: E402
 from training.cash.engine import path_totals, simulate  # noqa: E402
-from training.cash.evaluate import METHODS, TARGETS, by_horizon, summary  # noqa: E402
+from training.cash.evaluate import METHODS, TARGETS, by_horizon, summary, wape  # noqa: E402
 from training.cash.model import CashForecastConfig, ForecastModels, build_cash_model  # noqa: E402
 from training.cash.shocks import Shocks  # noqa: E402
 from training.examples import ExampleConfig, examples  # noqa: E402
@@ -64,8 +69,88 @@ class BacktestResult:
     as_of: pd.Timestamp
     origins: list[pd.Timestamp]
     weekly: pd.DataFrame  # one row per origin and week: actuals, our quantiles, baselines
-    summary: pd.DataFrame  # metric, target, method, value
+    summary: pd.DataFrame  # metric, target, method, value (the band figures as ``{figure}_w{band}``)
     by_horizon: pd.DataFrame  # horizon, target, method, wape, coverage
+    by_band: pd.DataFrame = field(default_factory=pd.DataFrame)  # see ``by_band``
+
+
+BANDS = ((1, 1), (2, 4), (5, 8), (9, 13), (14, 26), (27, 52))  # horizon bands, in weeks
+NAIVE = ("mean8", "last_year")  # the naive baselines a forecast is measured against
+BAND_FIGURES = ("coverage", "bias", "wape", "pinball")
+
+
+def band_name(first: int, last: int) -> str:
+    return str(first) if first == last else f"{first}-{last}"
+
+
+def _quantiles(rows: pd.DataFrame, target: str, method: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """A method's p10, p50, p90 of ``target`` (a point forecast is all three); None when it has no band."""
+    if method == "likvid":
+        return tuple(rows[f"{target}_{q}"].to_numpy(float) for q in ("p10", "p50", "p90"))
+    point = rows[f"{target}_{method}"].fillna(0.0).to_numpy(float)
+    if method == "mean8":
+        return rows[f"{target}_mean8_p10"].to_numpy(float), point, rows[f"{target}_mean8_p90"].to_numpy(float)
+    return point, point, point
+
+
+def band_scores(rows: pd.DataFrame, target: str, method: str) -> dict[str, float]:
+    """Coverage (NaN without a band), bias, WAPE and scaled pinball loss of one method on ``rows``."""
+    actual = rows[target].to_numpy(float)
+    p10, p50, p90 = _quantiles(rows, target, method)
+    nonzero = actual != 0
+    scale = np.abs(actual).mean()
+    banded = method in ("likvid", "mean8")
+    return {
+        "coverage": float(((actual >= p10) & (actual <= p90)).mean()) if banded and len(actual) else np.nan,
+        "bias": float(np.mean((actual - p50)[nonzero] / actual[nonzero])) if nonzero.any() else np.nan,
+        "wape": wape(actual, p50),
+        "pinball": metrics.pinball(actual, {0.1: p10, 0.5: p50, 0.9: p90}) / scale if scale > 0 else np.nan,
+    }
+
+
+def by_band(weekly: pd.DataFrame) -> pd.DataFrame:
+    """Every method's figures by horizon band on the same rows: ``band, first, last, target, method, n`` and
+    ``BAND_FIGURES``; only the bands the horizon reaches (the last one cut at it)."""
+    rows = []
+    horizon = int(weekly["week"].max())
+    for first, last in BANDS:
+        if first > horizon:
+            break
+        part = weekly[weekly["week"].between(first, last)]
+        name = band_name(first, min(last, horizon))
+        for target in TARGETS:
+            for method in METHODS:
+                rows.append({"band": name, "first": first, "last": min(last, horizon), "target": target,
+                             "method": method, "n": len(part), **band_scores(part, target, method)})
+    return pd.DataFrame(rows)
+
+
+def band_table(bands: pd.DataFrame, target: str) -> pd.DataFrame:
+    """One target's bands side by side: likvid's coverage, bias, WAPE and pinball, the 8-week mean's coverage,
+    and likvid's WAPE and pinball as a multiple of the better naive baseline's (``NAIVE``) in that band."""
+    part = bands[bands["target"] == target].set_index(["band", "method"])
+    rows = []
+    for band in part.index.get_level_values(0).unique():
+        b = part.loc[band]
+        naive_wape, naive_pinball = b.loc[list(NAIVE), "wape"].min(), b.loc[list(NAIVE), "pinball"].min()
+        rows.append({"band": band, "n": int(b.loc["likvid", "n"]), "coverage": b.loc["likvid", "coverage"],
+                     "coverage_mean8": b.loc["mean8", "coverage"], "bias": b.loc["likvid", "bias"],
+                     "wape": b.loc["likvid", "wape"], "wape_vs_naive": b.loc["likvid", "wape"] / naive_wape,
+                     "pinball": b.loc["likvid", "pinball"],
+                     "pinball_vs_naive": b.loc["likvid", "pinball"] / naive_pinball})
+    return pd.DataFrame(rows)
+
+
+def _with_bands(summary_rows: pd.DataFrame, weekly: pd.DataFrame, bands: pd.DataFrame) -> pd.DataFrame:
+    """The summary with bias and pinball over all weeks, and every band figure as ``{figure}_w{band}``."""
+    extra = [(f, t, m, band_scores(weekly, t, m)[f])
+             for t in TARGETS for m in METHODS for f in ("bias", "pinball")]
+    for r in bands.itertuples(index=False):
+        for figure in BAND_FIGURES:
+            value = getattr(r, figure)
+            if np.isfinite(value):
+                extra.append((f"{figure}_w{r.band.replace('-', '_')}", r.target, r.method, float(value)))
+    return pd.concat([summary_rows, pd.DataFrame(extra, columns=summary_rows.columns)], ignore_index=True)
 
 
 def backtest_origins(at: pd.Timestamp, cfg: BacktestConfig) -> list[pd.Timestamp]:
@@ -150,7 +235,8 @@ def backtest(company: Company, as_of: str | pd.Timestamp | None = None, cfg: Bac
         frames.append(evaluate_origin(company, origin, at, models, cfg.weeks, cfg.paths, cfg.seed + i))
     progress(len(origins), len(origins), f"{len(origins)} origins evaluated")
     weekly = pd.concat(frames, ignore_index=True)
-    return BacktestResult(at, origins, weekly, summary(weekly), by_horizon(weekly))
+    bands = by_band(weekly)
+    return BacktestResult(at, origins, weekly, _with_bands(summary(weekly), weekly, bands), by_horizon(weekly), bands)
 
 
 def fan_chart(weekly: pd.DataFrame, path: str, title: str = "") -> str:

@@ -5,6 +5,9 @@ included: a draw may be "never"), turns open orders into invoices after the lear
 (some are cancelled), adds sales not yet ordered from the weekly invoicing model with its errors,
 pays open bills and the bills of open purchase orders the way this company pays, and adds the
 recurring bank lines. Shocks act on the draws where ``Shocks.apply`` is called (one ``Draw`` each).
+Invoices' payment days are not drawn independently: a Gaussian copula ties them by the learned
+``CommonShocks`` (on each path, one factor a week shared by the invoices due in it, one a period per
+customer), which keeps each invoice's own distribution and widens the weekly sums as the history shows.
 Work is done in blocks of rows x paths that stay in the CPU's cache; ``_Uniforms`` hands out one
 stream's numbers block by block, so the result is that of drawing the whole arrays at once.
 """
@@ -15,6 +18,7 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr
 
 from features import cash, ledger
 from features.asof import View
@@ -22,7 +26,7 @@ from features.asof import as_of as view_as_of
 from features.contract import PO, Bill, Fx, Inv, Ord
 from features.invoices import history, invoice_features, open_mask
 from features.load import Company
-from training.cash.model import CashModel, ForecastModels, one_series
+from training.cash.model import CashModel, CommonShocks, ForecastModels, one_series
 from training.cash.shocks import Draw, Shocks
 from training.payment_timing import PaymentTimingModel
 
@@ -132,10 +136,61 @@ def _draw(sorted_values: np.ndarray, floor: np.ndarray, uniforms: _Uniforms | No
     return np.where(beyond[:, None], floor[:, None], out) if beyond.any() else out
 
 
+def _ar1(rng: np.random.Generator, shape: tuple[int, ...], ar: float) -> np.ndarray:
+    """Standard normal factors along the last axis, correlated ``ar`` from one step to the next (float32)."""
+    out = rng.standard_normal(shape, dtype=np.float32)
+    keep = np.float32(np.sqrt(1.0 - ar * ar))
+    for t in range(1, shape[-1]):
+        out[..., t] = ar * out[..., t - 1] + keep * out[..., t]
+    return out
+
+
+class _Common:
+    """Each path's common factors: one for every week of due dates (overdue invoices share week 1's) and one
+    for every customer in ``customers`` (the largest, which carry the sales not yet ordered) and
+    ``CommonShocks.CUSTOMER_WEEKS`` period. An invoice's quantile level on a path is the normal CDF of its
+    factors and its own normal draw, weighted by the learned shares (another customer's own draw takes the
+    customer factor's share)."""
+
+    def __init__(self, shares: CommonShocks, customers: np.ndarray, weeks: int, paths: int,
+                 rng: np.random.Generator):
+        self.shares, self.customers, self.weeks, self.paths = shares, customers, weeks, paths
+        self.periods = (weeks + 1) // CommonShocks.CUSTOMER_WEEKS + 1
+        self.week = _ar1(rng, (paths, weeks + 2), shares.company_ar).T.copy() if shares.company > 0 else None
+        self.customer = (_ar1(rng, (len(customers), paths, self.periods), shares.customer_ar).transpose(0, 2, 1).copy()
+                         if shares.customer > 0 and len(customers) else None)
+        alone = 1.0 - shares.company
+        self.own = np.float32(np.sqrt(max(alone - (shares.customer if self.customer is not None else 0.0), 0.0)))
+        self.own_alone = np.float32(np.sqrt(max(alone, 0.0)))
+
+    def picks(self, customer: np.ndarray, due_day: np.ndarray, rng: np.random.Generator, levels: int) -> np.ndarray:
+        """Each row's quantile level (0 to ``levels - 1``) on every path; ``customer`` is each row's place in
+        ``customers`` (-1: none)."""
+        score = rng.standard_normal((len(customer), self.paths), dtype=np.float32)
+        has = customer >= 0
+        score *= np.where(has, self.own, self.own_alone)[:, None]
+        if self.week is not None:
+            score += np.float32(np.sqrt(self.shares.company)) * self.week[_weeks_of_days(due_day, self.weeks)
+                                                                          .astype(np.intp)]
+        if self.customer is not None and has.any():
+            period = np.clip(np.floor(np.maximum(due_day[has], 0) / (7 * CommonShocks.CUSTOMER_WEEKS)), 0,
+                             self.periods - 1).astype(np.intp)
+            score[has] += np.float32(np.sqrt(self.shares.customer)) * self.customer[customer[has], period]
+        return np.minimum(ndtr(score) * levels, levels - 1).astype(np.int16)
+
+    def index(self, ids: pd.Series) -> np.ndarray:
+        """Each id's place in ``customers``, -1 where it is not one of them."""
+        ids = ids.astype(str).to_numpy()
+        if not len(self.customers):
+            return np.full(len(ids), -1)
+        place = np.minimum(np.searchsorted(self.customers, ids), len(self.customers) - 1)
+        return np.where(self.customers[place] == ids, place, -1)
+
+
 def _invoice_receipts(paths: _Paths, component: str, timing: PaymentTimingModel, x: pd.DataFrame,
                       weights: Callable[[slice, slice], np.ndarray], paid_after: np.ndarray, due_day: np.ndarray,
                       first_day: np.ndarray, shocks: Shocks, runs: pd.DataFrame, at: pd.Timestamp, levels: int,
-                      chunk: int, rng: np.random.Generator) -> None:
+                      chunk: int, rng: np.random.Generator, common: _Common) -> None:
     """Draw each invoice's payment day on every path and add its receipt to that week.
 
     A path draws one of ``levels`` equally likely quantiles of the invoice's pay-day distribution,
@@ -143,8 +198,9 @@ def _invoice_receipts(paths: _Paths, component: str, timing: PaymentTimingModel,
     ``PaymentTimingModel.sample`` draws from, discretised so that 50k invoices x 1,000 paths fit
     in seconds). ``shocks`` move the payment days (``Draw.CUSTOMER_PAY_DAY``); a customer that
     pays in runs is then paid on its nearest run day. ``weights(rows, paths)`` gives the amounts of
-    those rows on those paths (broadcastable)."""
+    those rows on those paths (broadcastable). ``common`` picks the quantile of each invoice on each path."""
     u = (np.arange(levels) + 0.5) / levels
+    place = common.index(x[Inv.CUSTOMER])
     run = runs.reindex(x[Inv.CUSTOMER].to_numpy()).fillna(0).astype(int)
     kind, weekday, monthday = (run[c].to_numpy() for c in ("kind", "weekday", "monthday"))
     for s in range(0, len(x), chunk):
@@ -154,7 +210,7 @@ def _invoice_receipts(paths: _Paths, component: str, timing: PaymentTimingModel,
         day = np.maximum(day, first_day[part, None])
         day = cash.snap_to_runs(day, at, kind[part], weekday[part], monthday[part], first_day[part])
         grid = _weeks_of_days(day, paths.weeks).astype(np.uint8)
-        pick = rng.integers(0, levels, size=(grid.shape[0], paths.paths), dtype=np.int16)
+        pick = common.picks(place[part], due_day[part], rng, levels)
         first_level = (np.arange(len(grid)) * levels)[:, None]
         for cols in _blocks(paths.paths, len(grid)):  # each path's quantile of each invoice
             paths.add_paths(component, cols, grid.ravel()[pick[:, cols] + first_level], weights(part, cols))
@@ -217,7 +273,7 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     inv = view[Inv.TABLE]
     runs = cash.payment_runs(inv[Inv.PAID], inv[Inv.CUSTOMER])
     orders = cash.open_orders(view, at)
-    hyp, _ = _hypothetical_invoices(view, at, model, weeks, orders)
+    hyp, shares = _hypothetical_invoices(view, at, model, weeks, orders)
     columns = [Inv.ID, Inv.CUSTOMER, Inv.ISSUE, Inv.DUE, Inv.AMOUNT, Inv.CURRENCY, Inv.DELIVERY, Inv.DISPUTE,
                Inv.ORDER, Inv.PAID]
     known = history(view, at, models.features)
@@ -225,6 +281,7 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     both = invoice_features(view, at, models.features, known=known,
                             invoices=pd.concat([open_inv[columns], hyp[columns]], ignore_index=True))
     x, hx = both.iloc[: len(open_inv)], both.iloc[len(open_inv):]
+    common = _Common(model.common_shocks(), np.unique(shares.index.astype(str)), weeks, paths, rng)
 
     # AR open: every invoice open at as-of, conditioned on being unpaid so far; only its open part is still to
     # come, in the base currency at the as-of rate (``amount_open``: net of payments and credit notes).
@@ -232,7 +289,7 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
         due_day = day_of(x[Inv.DUE])
         receipt = x["amount_open"].to_numpy(float) * model.collect_ratio_
         _invoice_receipts(sim, "ar_open", timing, x, lambda rows, cols: receipt[rows, None], -due_day, due_day,
-                          np.ones(len(x)), shocks, runs, at, cfg.levels, cfg.chunk, rng)
+                          np.ones(len(x)), shocks, runs, at, cfg.levels, cfg.chunk, rng, common)
 
     # AR future: open orders, then sales not yet ordered from the weekly invoicing model.
     issue_day, due_day = day_of(hyp[Inv.ISSUE]), day_of(hyp[Inv.DUE])
@@ -263,7 +320,7 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     if len(hyp):
         _invoice_receipts(sim, "ar_future", timing, hx, future_weights, issue_day - due_day, due_day,
                           np.maximum(issue_day + 1, 1), shocks, runs, at, cfg.levels,
-                          cfg.chunk, rng)
+                          cfg.chunk, rng, common)
 
     _payables(sim, view, at, model, shocks, paths, rng, day_of, series)
     _bank_lines(sim, model, at, weeks, paths, rng)

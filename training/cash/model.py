@@ -4,6 +4,11 @@
 into invoices (lead time, cancellations), how the company pays its bills (discount take-up, offsets
 from due, payment runs), how purchase orders arrive and are billed, and the recurring bank lines.
 ``ForecastModels`` pairs it with the payment-timing model a forecast draws invoice payments from.
+
+``CommonShocks`` is what ties invoices' payment days together: the timing model gives each invoice its own
+distribution, but invoices due in the same week, or of one customer in the same month, are paid earlier or
+later together. Left out, a path's weekly receipts are sums of independent draws and the band is far too
+narrow. The shares are learned from the history's dispersion (``fit_common_shocks``).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 
 from features import cash, ledger
 from features.asof import as_of as view_as_of
@@ -31,10 +37,97 @@ class CashForecastConfig:
     max_suppliers: int = 60
     share_weeks: int = 13  # customers' and suppliers' shares come from these last weeks
     chunk: int = 4000  # invoices per simulation block (memory: chunk x paths)
+    common_shocks: bool = True  # tie payment days together as the history shows (False: independent draws)
 
     def params(self) -> dict:
         return {**{k: v for k, v in asdict(self).items() if k != "series"},
                 **{f"series.{k}": v for k, v in self.series.params().items()}}
+
+
+@dataclass(frozen=True)
+class CommonShocks:
+    """How invoices' payment days move together, as shares of the variance of each invoice's normal score
+    (the normal quantile of where its payment day falls in its own distribution). ``company``: shared by all
+    invoices due in one week, correlated ``company_ar`` from one week to the next; ``customer``: shared by one
+    customer's invoices due in one ``CUSTOMER_WEEKS`` period, correlated ``customer_ar`` between periods."""
+
+    company: float = 0.0
+    company_ar: float = 0.0
+    customer: float = 0.0
+    customer_ar: float = 0.0
+
+    CUSTOMER_WEEKS = 4
+
+
+NO_COMMON_SHOCKS = CommonShocks()
+_TRAILING = 10  # a customer's usual delay: the mean of its last invoices before this one
+_HISTORY_WEEKS = 104  # shocks are measured on invoices due in the last two years
+
+
+def _between_share(score: pd.Series, group: pd.Series, min_size: int) -> tuple[float, float, pd.Series]:
+    """One-way random effects of ``score`` by ``group`` (groups of at least ``min_size``): the between-group
+    variance, the within-group variance, and each group's mean."""
+    g = score.groupby(group)
+    n, mean = g.size(), g.mean()
+    keep = n >= min_size
+    if keep.sum() < 3:
+        return 0.0, float(score.var()) if len(score) > 1 else 1.0, mean[keep]
+    within = float(((score - g.transform("mean")) ** 2)[group.map(keep).to_numpy(bool)].sum()
+                   / max(int((n[keep] - 1).sum()), 1))
+    between = float(mean[keep].var() - (within / n[keep]).mean())
+    return max(between, 0.0), within, mean[keep]
+
+
+def _lag_correlation(means: pd.Series, between: float, step: int = 1) -> float:
+    """Correlation of a shock with the next period's (indexed by integer period, optionally within the first
+    index level), corrected for the noise in each period's mean; 0 when there is no shock."""
+    if between <= 0 or len(means) < 4:
+        return 0.0
+    centred = means - means.mean()
+    nxt = centred.copy()
+    if isinstance(centred.index, pd.MultiIndex):
+        nxt.index = pd.MultiIndex.from_arrays([centred.index.get_level_values(0),
+                                               centred.index.get_level_values(1) - step])
+    else:
+        nxt.index = centred.index - step
+    pairs = pd.concat([centred, nxt], axis=1, join="inner").dropna()
+    if len(pairs) < 3:
+        return 0.0
+    return float(np.clip((pairs.iloc[:, 0] * pairs.iloc[:, 1]).mean() / between, 0.0, 0.95))
+
+
+def fit_common_shocks(inv: pd.DataFrame, at: pd.Timestamp) -> CommonShocks:
+    """What ties paid invoices' delays together in the history known at ``at``. Each delay is measured against
+    the customer's usual one (the mean of its previous invoices, scaled by their spread, as the timing model
+    sees a customer) and turned into a normal score; the variance of those scores shared by the invoices due
+    in one week, and by one customer's invoices in one period beyond that, are the shocks' shares."""
+    paid = inv[inv[Inv.PAID].notna() & inv[Inv.DUE].notna()]
+    paid = paid.sort_values([Inv.CUSTOMER, Inv.DUE], kind="stable")
+    delay = pd.Series((paid[Inv.PAID] - paid[Inv.DUE]).dt.days.to_numpy(float), index=paid.index)
+    customer = paid[Inv.CUSTOMER].astype(object)
+    before = delay.groupby(customer).shift()
+    rolling = before.groupby(customer).rolling(_TRAILING, min_periods=3)
+    usual = rolling.mean().reset_index(level=0, drop=True).reindex(delay.index)
+    spread = rolling.std().reset_index(level=0, drop=True).reindex(delay.index).clip(lower=2.0)
+    week = np.floor((paid[Inv.DUE] - at).dt.days.to_numpy(float) / 7.0)
+    r = (delay - usual) / spread
+    keep = r.notna().to_numpy() & (week >= -_HISTORY_WEEKS)
+    if keep.sum() < 50:
+        return NO_COMMON_SHOCKS
+    r = r[keep]
+    score = pd.Series(ndtri(r.rank(method="average").to_numpy() / (len(r) + 1)), index=r.index)
+    week = pd.Series(week[keep].astype(int), index=r.index)
+    company, within, weekly = _between_share(score, week, 5)
+    rest = score - week.map(weekly).fillna(0.0)
+    period = week // CommonShocks.CUSTOMER_WEEKS
+    codes, pairs = pd.factorize(pd.MultiIndex.from_arrays([customer[keep].to_numpy(), period.to_numpy()]))
+    own, _, by_customer = _between_share(rest, pd.Series(codes, index=rest.index), 2)
+    by_customer.index = pairs[by_customer.index.to_numpy()]
+    total = company + within
+    share_company = float(np.clip(company / total, 0.0, 0.5)) if total > 0 else 0.0
+    share_customer = float(np.clip(own / total, 0.0, 0.9 - share_company)) if total > 0 else 0.0
+    return CommonShocks(share_company, _lag_correlation(weekly, company), share_customer,
+                        _lag_correlation(by_customer, own))
 
 
 def _sorted_days(values: pd.Series) -> np.ndarray:
@@ -59,7 +152,13 @@ class CashModel:
         self._fit_sales(view)
         self._fit_purchases(view)
         self.lines_ = cash.recurring_lines(view.get("cash_transactions"), at)
+        self.common_shocks_ = (fit_common_shocks(view[Inv.TABLE], at) if self.config.common_shocks
+                               else NO_COMMON_SHOCKS)
         return self
+
+    def common_shocks(self) -> CommonShocks:
+        """The learned common shocks (none for a model pickled before they were learned)."""
+        return getattr(self, "common_shocks_", NO_COMMON_SHOCKS)
 
     def _fit_sales(self, view: Company) -> None:
         inv, orders = view[Inv.TABLE], view.get(Ord.TABLE)
