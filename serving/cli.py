@@ -29,9 +29,10 @@ from rich.table import Table
 from features.asof import parse_as_of, why_none_open
 from features.limits import MONTHS, PATHS, WEEKS
 from features.load import Company, ContractError, Validation, validate
-from features.policy import GRADES, Policy
+from features.policy import GRADES, Dunning, Policy
 from features.synthetic import SyntheticConfig, generate, write
 from features.working_capital import COUNT, DAYS, FLAG, KPI_COLUMNS, SHARE
+from training.distributed import SCHEDULER_ENV, ClusterUnavailable
 
 app = typer.Typer(
     name="likvid",
@@ -92,6 +93,9 @@ ConfigOpt = Annotated[Optional[Path], typer.Option("--config", parser=_optional_
 AsOfOpt = Annotated[Optional[str], typer.Option("--as-of", help="Look at the data as known at the end of this "
                                                 "day (YYYY-MM-DD; default: the last date in the data).")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Output file: .csv, or .parquet.")]
+SchedulerOpt = Annotated[Optional[str], typer.Option("--scheduler", envvar=SCHEDULER_ENV, metavar="ADDRESS",
+                                                     help="Run on the Dask cluster of this scheduler (e.g. "
+                                                     "tcp://10.0.0.5:8786); default: in this process.")]
 
 # Output columns that hold money: written rounded to cents (probabilities and days keep their own rounding).
 MONEY_COLUMNS = frozenset({
@@ -217,6 +221,12 @@ def _print_validation(result: Validation, rejects_path: Optional[Path]) -> None:
         console.print(f"Rejects report ({len(rejects):,} lines): {rejects_path}")
 
 
+def _policy_bounds(model: type, name: str) -> dict[str, float]:
+    """typer's ``min`` and ``max`` for a policy setting, from its pydantic field (the bound's one home)."""
+    meta = model.model_fields[name].metadata
+    return {"min": next(m.ge for m in meta if hasattr(m, "ge")), "max": next(m.le for m in meta if hasattr(m, "le"))}
+
+
 @app.command("generate")
 def generate_cmd(
     out: Annotated[Path, typer.Argument(help="Folder to write the company into.")],
@@ -225,6 +235,10 @@ def generate_cmd(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same company.")] = 0,
     end: Annotated[str, typer.Option(help="The company's last day (YYYY-MM-DD).")] = SyntheticConfig.end,
     fmt: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    control_share: Annotated[float, typer.Option(
+        **_policy_bounds(Dunning, "control_share"),
+        help="Share of invoices the credit team holds back unchased (the control group), written to the "
+             "company's likvid.yaml as dunning.control_share.")] = SyntheticConfig.control_share,
 ) -> None:
     """Write a synthetic company in the contract's format."""
     if fmt not in ("csv", "parquet"):
@@ -235,7 +249,7 @@ def generate_cmd(
     except ValueError:
         err.print(f"[red]--end must be a date YYYY-MM-DD, not {end!r}[/red]")
         raise typer.Exit(2) from None
-    config = SyntheticConfig(customers=customers, years=years, seed=seed, end=end)
+    config = SyntheticConfig(customers=customers, years=years, seed=seed, end=end, control_share=control_share)
     with _progress() as progress:
         task = progress.add_task(f"Generating {customers:,} customers over {years:g} years", total=None)
         started = time.perf_counter()
@@ -288,6 +302,11 @@ def _champion_error(e: LookupError) -> None:
     raise typer.Exit(1)
 
 
+def _cluster_error(e: ClusterUnavailable) -> None:
+    err.print(f"[red]{e} (--scheduler or {SCHEDULER_ENV}).[/red]")
+    raise typer.Exit(2)
+
+
 @app.command("train")
 def train_cmd(
     data: DataArg, as_of: AsOfOpt = None, mapping: MappingOpt = None, config: ConfigOpt = None,
@@ -300,7 +319,7 @@ def train_cmd(
         min=0.001, max=1.0, help="Customer model (p_late_next): learning rate.")] = 0.05,
     customer_num_leaves: Annotated[int, typer.Option(min=2, help="Customer model (p_late_next): leaves per tree.")] = 7,
     warning_alpha: Annotated[float, typer.Option(
-        min=1e-6, max=0.5, help="Early warnings: combined p-value below which a change is reported.")] = 0.05,
+        min=1e-6, max=0.5, help="Early warnings: combined p-value below which a change is reported.")] = 0.035,
 ) -> None:
     """Train every model family for the company: evaluate at as-of minus 13 weeks, register the models
     refitted on everything known at as-of, and promote each when its recipe is not worse than the champion's."""
@@ -359,18 +378,20 @@ def _read(data: Path, mapping: Optional[Path], step: Step, policy: Optional[Poli
 
 @app.command("score")
 def score_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, mapping: MappingOpt = None,
-              config: ConfigOpt = None) -> None:
+              config: ConfigOpt = None, scheduler: SchedulerOpt = None) -> None:
     """Risk for every invoice open at as-of, with reasons, from the company's champion models."""
-    from training.pipeline import score
+    from training.distributed import score
 
     at, policy = _as_of(as_of), _policy(data, config)
     with _steps(2) as step:
         company = _read(data, mapping, step, policy)
         step("Scoring the open invoices: champion models, features, reasons")
         try:
-            scored = score(company, at, policy=policy, company_key=policy.company_key(data))
+            scored = score(company, at, policy=policy, company_key=policy.company_key(data), scheduler=scheduler)
         except LookupError as e:
             _champion_error(e)
+        except ClusterUnavailable as e:
+            _cluster_error(e)
     write_output(scored, out)
     if scored.empty:
         console.print(f"[yellow]0 open invoices scored -> {out}: {why_none_open(company, at)}.[/yellow]")
@@ -381,18 +402,20 @@ def score_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, mapping: Mappin
 
 @app.command("customers")
 def customers_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, mapping: MappingOpt = None,
-                  config: ConfigOpt = None) -> None:
+                  config: ConfigOpt = None, scheduler: SchedulerOpt = None) -> None:
     """Segment, credit grade, recommended limit and early warning for every customer, from the champion models."""
-    from training.customers import customer_risk
+    from training.distributed import customer_risk
 
     at, policy = _as_of(as_of), _policy(data, config)
     with _steps(2) as step:
         company = _read(data, mapping, step, policy)
         step("Grading the customers: segments, grades, limits, early warnings")
         try:
-            rows = customer_risk(company, at, policy=policy, company_key=policy.company_key(data))
+            rows = customer_risk(company, at, policy=policy, company_key=policy.company_key(data), scheduler=scheduler)
         except LookupError as e:
             _champion_error(e)
+        except ClusterUnavailable as e:
+            _cluster_error(e)
     write_output(rows, out)
     grades = rows["credit_grade"].value_counts().reindex(list(GRADES)).fillna(0).astype(int)
     console.print(f"{len(rows):,} customers -> {out}  (grades {', '.join(f'{k}: {v}' for k, v in grades.items())}; "
@@ -429,7 +452,7 @@ def forecast_cmd(
     data: DataArg, out: OutOpt, as_of: AsOfOpt = None, weeks: WeeksOpt = WEEKS.default,
     paths: Annotated[int, _paths_opt(f"{PATHS.description}.")] = PATHS.default,
     config: Annotated[Optional[Path], typer.Option("--config", help="A likvid.yaml policy (cash floor).")] = None,
-    mapping: MappingOpt = None,
+    mapping: MappingOpt = None, scheduler: SchedulerOpt = None,
     save: Annotated[bool, typer.Option("--save", help="Also keep this forecast as a version (MLflow run) for "
                                        "`likvid variance`; prints its id last.")] = False,
     months: Annotated[Optional[int], typer.Option("--months", min=MONTHS.low, max=MONTHS.high, help="Write the "
@@ -441,6 +464,7 @@ def forecast_cmd(
     from training.cash.family import load_forecast_models
     from training.cash.forecast import forecast
     from training.cash.shocks import Shocks
+    from training.distributed import on_cluster
 
     at = _as_of(as_of)
     shocks = Shocks(**shocks)  # in range: the options' bounds are the shocks' ranges
@@ -450,13 +474,17 @@ def forecast_cmd(
         progress.add_task(f"Simulating {paths:,} cash paths over {weeks} weeks", total=None)
         try:
             models = load_forecast_models(policy.company_key(data), policy)
-            rows = forecast(company, at, weeks, shocks, models=models, policy=policy, paths=paths)
+            rows = on_cluster(scheduler, forecast, company, at, weeks, shocks, models=models, policy=policy,
+                              paths=paths)
             if months is not None:
                 from training.cash.monthly import monthly
 
-                month_rows, _ = monthly(company, at, months, shocks, models=models, paths=paths)
+                month_rows, _ = on_cluster(scheduler, monthly, company, at, months, shocks, models=models,
+                                           paths=paths)
         except LookupError as e:
             _champion_error(e)
+        except ClusterUnavailable as e:
+            _cluster_error(e)
     write_output(rows if months is None else month_rows, out)
     table = Table(title=f"Cash forecast from {rows['week_start'].iloc[0] - pd.Timedelta(days=1):%Y-%m-%d}")
     for col in ("week", "ends", "inflow p50", "outflow p50", "balance p10", "balance p50", "balance p90"):
@@ -494,10 +522,11 @@ def backtest_cmd(
     mapping: MappingOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Rolling-origin backtest of the cash forecast against four baselines, logged to MLflow."""
+    """Rolling-origin backtest of the cash forecast against four baselines, logged to MLflow, with coverage,
+    bias, WAPE and pinball loss by horizon band (weeks 1, 2-4, 5-8, 9-13, and 14-26, 27-52 when asked)."""
     from features.invoices import FeatureConfig
     from training import tracking
-    from training.cash.backtest import BacktestConfig, backtest
+    from training.cash.backtest import BacktestConfig, backtest, band_table
     from training.cash.family import log_backtest
 
     at, policy = _as_of(as_of), _policy(data, config)
@@ -519,13 +548,30 @@ def backtest_cmd(
         run_id = log_backtest(result, str(data), cfg)
     table = Table(title=f"{len(result.origins)} origins, {result.origins[0]:%Y-%m-%d} to "
                   f"{result.origins[-1]:%Y-%m-%d}, {weeks} weeks each")
-    wide = result.summary.pivot_table(index=["metric", "method"], columns="target", values="value", sort=False)
+    overall = result.summary[~result.summary["metric"].str.contains("_w", regex=False)]
+    wide = overall.pivot_table(index=["metric", "method"], columns="target", values="value", sort=False)
     table.add_column("figure")
     for col in wide.columns:
         table.add_column(col, justify="right")
     for (metric, method), row in wide.iterrows():
         table.add_row(f"{metric} {method}", *["—" if pd.isna(v) else f"{v:.3f}" for v in row])
     console.print(table)
+    console.print("By horizon band: likvid's p10-p90 coverage (target 0.80) and the 8-week mean's, bias (mean of "
+                  "(actual - p50) / actual; not for net, whose weeks can be near zero), WAPE and pinball loss "
+                  "(p10/p50/p90, as a share of the mean actual); × naive: against the better of the 8-week mean "
+                  "and the same weeks a year earlier")
+    for target in ("receipts", "payments", "net"):
+        bands = Table(title=f"{target} by horizon band")
+        for col in ("weeks", "n", "p10-p90", "mean8", "bias", "WAPE", "× naive", "pinball", "× naive"):
+            bands.add_column(col, justify="left" if col == "weeks" else "right")
+        for r in band_table(result.by_band, target).itertuples(index=False):
+            cells = [r.coverage, r.coverage_mean8, None if target == "net" else r.bias, r.wape, r.wape_vs_naive,
+                     r.pinball, r.pinball_vs_naive]
+            bands.add_row(r.band, str(r.n), *["—" if v is None or pd.isna(v) else f"{v:.3f}" for v in cells])
+        console.print(bands)
+    first = band_table(result.by_band, "receipts").iloc[0]
+    console.print(f"Week 1 receipts: inside likvid's p10-p90 at {round(first.coverage * first.n)} of {first.n} "
+                  f"origins ({first.coverage:.0%}); bias {first.bias:+.1%} (mean of (actual - p50) / actual)")
     if out is not None:
         write_output(result.weekly, out)
         console.print(f"Every origin's weeks -> {out}")
@@ -558,9 +604,15 @@ def kpis_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, config: ConfigOp
 TopOpt = Annotated[Optional[int], typer.Option("--top", min=1, help="Only the first N invoices.")]
 
 
+OwnerOpt = Annotated[Optional[str], typer.Option("--owner", metavar="NAME", help="Only the customers of this "
+                                                 "owner (the customers' owner column; case does not matter).")]
+ByCustomerOpt = Annotated[bool, typer.Option("--by-customer", help="One row per call: each customer to contact, "
+                                             "with its invoices listed, their totals and one draft (--top: calls).")]
+
+
 @app.command("worklist")
 def worklist_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, top: TopOpt = None, config: ConfigOpt = None,
-                 mapping: MappingOpt = None) -> None:
+                 mapping: MappingOpt = None, owner: OwnerOpt = None, by_customer: ByCustomerOpt = False) -> None:
     """The open invoices to act on first, with the dunning step and why, from the champion models."""
     from training.collections import NO_ACTION, worklist
 
@@ -569,12 +621,23 @@ def worklist_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, top: TopOpt 
         company = _read(data, mapping, step, policy)
         step("Ranking the open invoices by the cash that acting brings in")
         try:
-            rows = worklist(company, at, top, policy, company_key=policy.company_key(data))
+            rows = worklist(company, at, top, policy, company_key=policy.company_key(data), owner=owner,
+                            by_customer=by_customer)
         except LookupError as e:
             _champion_error(e)
+        except ValueError as e:  # an owner nobody has, or no owners at all
+            err.print(f"[red]{e}[/red]")
+            raise typer.Exit(2) from None
     write_output(rows, out)
     if rows.empty:
-        console.print(f"[yellow]0 open invoices ranked -> {out}: {why_none_open(company, at)}.[/yellow]")
+        what, why = ("calls", "no customer to contact") if by_customer else ("open invoices ranked",
+                                                                           why_none_open(company, at))
+        console.print(f"[yellow]0 {what} -> {out}: {why}.[/yellow]")
+        return
+    if by_customer:
+        counts = ", ".join(f"{k}: {v}" for k, v in rows["action"].value_counts().items())
+        console.print(f"{len(rows):,} calls covering {rows['n_invoices'].sum():,} invoices -> {out}  ({counts}); "
+                      f"expected cash from acting: {rows['expected_gain'].sum():,.0f}")
         return
     acted = rows[rows["action"] != NO_ACTION]
     counts = ", ".join(f"{k}: {v}" for k, v in acted["action"].value_counts().items())
@@ -665,12 +728,25 @@ def _start_service(data: Optional[Path], at: Optional[pd.Timestamp], config: Opt
         service.serve(host, port)
 
 
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, envvar="LIKVID_WORKERS", help="Server "
+                       "worker processes (default: one per core).")]
+ReloadOpt = Annotated[Optional[float], typer.Option("--reload-on-promote", min=1, envvar="LIKVID_RELOAD_ON_PROMOTE",
+                      help="Check the registry every this many seconds and serve a newly promoted champion "
+                      "without stopping (default: never; restart to pick one up).")]
+
+
 @app.command("serve")
 def serve_cmd(data: ServeDataOpt = None, as_of: ServeAsOfOpt = None, port: PortOpt = 3000,
-              host: HostOpt = "127.0.0.1", config: ConfigOpt = None, mapping: MappingOpt = None) -> None:
+              host: HostOpt = "127.0.0.1", config: ConfigOpt = None, mapping: MappingOpt = None,
+              workers: WorkersOpt = None, reload_on_promote: ReloadOpt = None) -> None:
     """The HTTP API (BentoML) over the champion models and the company's history."""
+    from serving import state as startup
+
     at = _as_of(as_of)
     _policy(data, config)  # a bad likvid.yaml exits 2 here; the service's workers read the same file
+    # The service's workers read these when they start (serving.state).
+    os.environ[startup.ENV_WORKERS] = str(workers) if workers else ""
+    os.environ[startup.ENV_RELOAD] = f"{reload_on_promote:g}" if reload_on_promote else ""
     _start_service(data, at, config, host, port, mapping=mapping)
 
 
@@ -864,6 +940,58 @@ def provision_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, config: Con
     total = rows[rows["level"] == TOTAL].set_index("method")
     console.print(f"Provision on {total.at[MATRIX, 'amount_open']:,.0f} open -> {out}  (loss-rate matrix: "
                   f"{total.at[MATRIX, 'provision']:,.0f}; model: {total.at[MODEL, 'provision']:,.0f})")
+
+
+@app.command("collections-report")
+def collections_report_cmd(
+    data: DataArg, as_of: AsOfOpt = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Also write every row, with its interval and "
+                                                "definition, to this file (.csv or .parquet).")] = None,
+    config: ConfigOpt = None, mapping: MappingOpt = None,
+) -> None:
+    """Does chasing help? Chased against control invoices (paid within 30 days, days to pay, cash collected, with
+    95 % intervals) from the collections log and the payments, and the collection KPIs, by owner when there is one."""
+    from training.decisions.effect import DIFFERENCE, collections_report
+
+    at, policy = _as_of(as_of), _policy(data, config)
+    with _steps(2) as step:
+        company = _read(data, mapping, step, policy)
+        step("Comparing the chased and the control invoices")
+        try:
+            rows = collections_report(company, at, policy)
+        except ValueError as e:
+            err.print(f"[red]{e}[/red]")
+            raise typer.Exit(2) from None
+    if out is not None:
+        write_output(rows, out)
+
+    def shown(value: float, unit_: str) -> str:
+        return "—" if pd.isna(value) else f"{value:.1%}" if unit_ == "share" else f"{value:,.1f}"
+
+    effect = rows[rows["section"] == "effect"].pivot_table(index="metric", columns="arm", values=["value", "low",
+                                                                                                   "high", "n"],
+                                                            sort=False, dropna=False)
+    table = Table(title="The effect of chasing (chased − control, 95 % normal-approximation interval)")
+    for col in ("outcome", "chased", "control", "difference", "interval"):
+        table.add_column(col, justify="left" if col == "outcome" else "right")
+    units = rows.drop_duplicates("metric").set_index("metric")["unit"]
+    for metric, r in effect.iterrows():
+        u = units[metric]
+        table.add_row(metric, shown(r[("value", "chased")], u), shown(r[("value", "control")], u),
+                      shown(r[("value", DIFFERENCE)], u),
+                      f"{shown(r[('low', DIFFERENCE)], u)} to {shown(r[('high', DIFFERENCE)], u)}")
+    console.print(table)
+    counts = effect.iloc[0]
+    console.print(f"{int(counts[('n', 'chased')]):,} chased and {int(counts[('n', 'control')]):,} control invoices "
+                  f"compared (dunning.control_share {policy.dunning.control_share:.0%})")
+    kpis = Table(title="Collection KPIs")
+    for col in ("owner", "figure", "value", "unit"):
+        kpis.add_column(col, justify="right" if col == "value" else "left")
+    for r in rows[rows["section"] == "kpi"].itertuples(index=False):
+        kpis.add_row(r.owner or "all", r.metric, shown(r.value, r.unit), r.unit)
+    console.print(kpis)
+    if out is not None:
+        console.print(f"{len(rows)} rows with their intervals and definitions -> {out}")
 
 
 SHOWN_OPTIONS = 15  # options printed; the file has them all
