@@ -327,19 +327,22 @@ def _customer_history(hist: pd.DataFrame, date: pd.Timestamp, cfg: FeatureConfig
     return out
 
 
-def _ledger_habits(view: Company, inv: pd.DataFrame, cfg: FeatureConfig) -> pd.DataFrame:
+def _ledger_habits(inv: pd.DataFrame, passed: LedgerPass, pos: np.ndarray, date: pd.Timestamp,
+                   cfg: FeatureConfig) -> pd.DataFrame:
     """Each customer's share of invoices paid in instalments (of those with a payment) and of invoices credited
-    (of those issued), by the view's date and shrunk toward the company's share; empty without the tables."""
+    (of those issued), by ``date`` and shrunk toward the company's share; empty without the tables.
+    ``inv`` are the invoices known at ``date``, at ``pos`` in ``passed``."""
     k, out = cfg.prior_strength, {}
-    pay, credits = view.get(Pay.TABLE), view.get(Credit.TABLE)
-    owner = inv.set_index(Inv.ID)[Inv.CUSTOMER]
-    if view.has(Pay.TABLE) and len(pay):
-        n = pay.groupby(pay[Pay.INVOICE].astype(object)).size()
-        many = (n > 1).astype(float).groupby(owner.reindex(n.index).to_numpy()).agg(["sum", "size"])
-        prior = float((n > 1).mean())
+    if passed.has_payments and passed.n_payments(date):
+        n = passed.payment_counts(date)
+        paid = n[passed.row_code[pos]]
+        some = paid > 0
+        many = (paid[some] > 1).astype(float)
+        many = pd.Series(many).groupby(inv[Inv.CUSTOMER].to_numpy()[some]).agg(["sum", "size"])
+        prior = float((n[n > 0] > 1).mean())
         out["instalment_share"] = (many["sum"] + k * prior) / (many["size"] + k)
-    if view.has(Credit.TABLE) and len(inv):
-        credited = inv[Inv.ID].astype(object).isin(set(credits[Credit.INVOICE].dropna().astype(object)))
+    if passed.has_credits and len(inv):
+        credited = pd.Series(passed.credited(pos, date), index=inv.index)
         per = credited.astype(float).groupby(inv[Inv.CUSTOMER]).agg(["sum", "size"])
         out["credited_share"] = (per["sum"] + k * float(credited.mean())) / (per["size"] + k)
     return pd.DataFrame({c: out.get(c, pd.Series(dtype=float)) for c in ("instalment_share", "credited_share")})
@@ -361,7 +364,10 @@ def _payment_runs(view: Company) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _orders(view: Company, date: pd.Timestamp, cfg: FeatureConfig) -> pd.DataFrame:
+def _orders(view: Company, date: pd.Timestamp, cfg: FeatureConfig, passed: LedgerPass,
+            pos: np.ndarray) -> pd.DataFrame:
+    """Each customer's order momentum (the last ``recent_days`` of orders against the ones before) and the
+    median days from order to invoice; ``pos``: the view's invoices in ``passed``."""
     orders, inv = view.get(Ord.TABLE), view[Inv.TABLE]
     if orders.empty:
         return pd.DataFrame({"order_momentum": pd.Series(dtype=float), "order_lead_days": pd.Series(dtype=float)})
@@ -372,9 +378,11 @@ def _orders(view: Company, date: pd.Timestamp, cfg: FeatureConfig) -> pd.DataFra
     prev = prev.groupby(Ord.CUSTOMER)[Ord.AMOUNT].sum()
     momentum = (last.reindex(prev.index.union(last.index)).fillna(0) + 1) / (prev.reindex(
         prev.index.union(last.index)).fillna(0) + 1)
-    linked = inv.dropna(subset=[Inv.ORDER]).merge(orders[[Ord.ID, Ord.DATE]], left_on=Inv.ORDER,
-                                                  right_on=Ord.ID, how="inner")
-    lead = (linked[Inv.ISSUE] - linked[Ord.DATE]).dt.days.groupby(linked[Inv.CUSTOMER]).median()
+    # How long an order took to invoice: over the invoices whose order is known by the date.
+    placed = passed.order_day[pos]
+    linked = ~(placed > date.to_datetime64()) & ~np.isnat(placed)
+    lead = (inv[Inv.ISSUE][linked] - pd.Series(placed[linked], index=inv.index[linked])).dt.days
+    lead = lead.groupby(inv[Inv.CUSTOMER][linked]).median()
     return pd.DataFrame({"order_momentum": np.log(momentum), "order_lead_days": lead})
 
 
@@ -452,22 +460,118 @@ _PER_INVOICE = {"expected_delay", "amount_vs_typical", "days_after_run_weekday",
 _STATE = [c for c in _CUSTOMER if c not in _PER_INVOICE] + _HELPERS
 
 
-def history(company: Company, date: str | pd.Timestamp, cfg: FeatureConfig = FeatureConfig()) -> History:
-    """The per-customer history ``invoice_features`` needs, from ``as_of(company, date)`` only."""
+@dataclass(frozen=True, eq=False)
+class LedgerPass:
+    """A company's ledger sorted once, to be looked up at many dates (``snapshots``): what reduced each
+    invoice and when (its payments and applied credit notes per day, in its currency, in date order), when
+    each payment came, when each invoice was first credited, and each invoice's amount in the base at its
+    issue-date rate. None of these changes with the date it is looked at from (a payment's rate is of its own
+    day), so ``history`` reads them at its date instead of recomputing them from the view: the very values
+    ``ledger.reduced`` and the view give (a test), at a lookup's cost."""
+
+    rows: pd.Index  # the company's invoice rows (its index)
+    row_code: np.ndarray  # each row's invoice id as a code 0..n_ids-1
+    ids: np.ndarray  # the invoice id of each code
+    n_ids: int
+    event_code: np.ndarray  # per invoice and day that reduced it, ordered by (code, date)
+    event_date: np.ndarray
+    event_value: np.ndarray  # cash plus credit that day, in the invoice's currency
+    pay_code: np.ndarray  # per payment of a known invoice
+    pay_date: np.ndarray
+    all_pay_dates: np.ndarray  # every payment's date, also of unknown invoices
+    first_credit: np.ndarray  # per code, the first applied credit note's date (NaT: none; an undated one: the min)
+    issued_base: np.ndarray  # per row, the amount in the base at the issue date's rate
+    order_day: np.ndarray  # per row, the date its order was placed (NaT: no order, or one the data lacks)
+    base: str | None
+    has_payments: bool
+    has_credits: bool
+
+    def positions(self, company: Company, inv: pd.DataFrame) -> np.ndarray:
+        """Where ``inv`` (the invoices of ``company`` known at a date) sit in the pass; an error when the pass
+        was built on other invoices than ``company``'s."""
+        pos = self.rows.get_indexer(inv.index)
+        if (len(company[Inv.TABLE]) != len(self.rows) or (pos < 0).any()
+                or (self.ids[self.row_code[pos]] != inv[Inv.ID].to_numpy(object)).any()):
+            raise ValueError("the ledger pass was built on another company's invoices")
+        return pos
+
+    def reduced(self, pos: np.ndarray, date: pd.Timestamp) -> np.ndarray:
+        """Payments and applied credit notes dated by ``date``, in each invoice's currency (rows at ``pos``).
+        Summed by pandas over each invoice's days in date order, as ``ledger.reduced`` does: the same floats."""
+        by = self.event_date <= date.to_datetime64()
+        sums = pd.Series(self.event_value[by]).groupby(self.event_code[by]).sum()
+        total = np.zeros(self.n_ids)
+        total[sums.index.to_numpy()] = sums.to_numpy(float)
+        return total[self.row_code[pos]]
+
+    def n_payments(self, date: pd.Timestamp) -> int:
+        return int(np.count_nonzero(~(self.all_pay_dates > date.to_datetime64())))
+
+    def payment_counts(self, date: pd.Timestamp) -> np.ndarray:
+        """Per invoice code, its payments dated by ``date`` (an undated payment counts from the start, as in as_of)."""
+        return np.bincount(self.pay_code[~(self.pay_date > date.to_datetime64())], minlength=self.n_ids)
+
+    def credited(self, pos: np.ndarray, date: pd.Timestamp) -> np.ndarray:
+        return self.first_credit[self.row_code[pos]] <= date.to_datetime64()
+
+
+def ledger_pass(company: Company) -> LedgerPass:
+    """Sort a company's ledger once for ``history`` at many dates (see ``LedgerPass``)."""
+    inv, pay, credits = company[Inv.TABLE], company.get(Pay.TABLE), company.get(Credit.TABLE)
+    fx, base = company.get(Fx.TABLE), ledger.base_of(company)
+    row_code, ids = pd.factorize(inv[Inv.ID].astype(object))
+    ids = pd.Index(ids)
+    events = ledger._events(inv, pay, credits, fx, base)  # what ledger.reduced sums, per invoice and day
+    code = ids.get_indexer(events[Inv.ID])
+    value = (events["cash"] + events["credit"]).to_numpy(float)
+    keep = code >= 0  # an unknown invoice is never looked up
+    code, date, value = code[keep], events["date"].to_numpy("datetime64[ns]")[keep], value[keep]
+    order = np.argsort(code, kind="stable")  # events come by (id, date): by code, each invoice's days stay in order
+    code, date, value = code[order], date[order], value[order]
+    pay_code = ids.get_indexer(pay[Pay.INVOICE].astype(object))
+    pay_dates = pay[Pay.DATE].to_numpy("datetime64[ns]")
+    applied = credits[credits[Credit.INVOICE].notna()]
+    credit_code = ids.get_indexer(applied[Credit.INVOICE].astype(object))
+    credit_dates = applied[Credit.DATE].to_numpy("datetime64[ns]")
+    credit_dates = np.where(np.isnat(credit_dates), np.datetime64(pd.Timestamp.min.as_unit("ns")), credit_dates)
+    first = pd.Series(credit_dates[credit_code >= 0]).groupby(credit_code[credit_code >= 0]).min()
+    first_credit = np.full(len(ids), np.datetime64("NaT"), dtype="datetime64[ns]")
+    first_credit[first.index.to_numpy()] = first.to_numpy("datetime64[ns]")
+    issued = ledger.to_base(inv[Inv.AMOUNT], inv[Inv.CURRENCY], inv[Inv.ISSUE], fx, base).to_numpy(float)
+    orders = company.get(Ord.TABLE)
+    placed = orders.set_index(orders[Ord.ID].astype(object))[Ord.DATE]
+    placed = placed[~placed.index.duplicated()].reindex(inv[Inv.ORDER].astype(object)).to_numpy("datetime64[ns]")
+    return LedgerPass(
+        rows=inv.index, row_code=row_code, ids=ids.to_numpy(object), n_ids=len(ids), event_code=code, event_date=date,
+        event_value=value,
+        pay_code=pay_code[pay_code >= 0],
+        pay_date=pay_dates[pay_code >= 0], all_pay_dates=pay_dates, first_credit=first_credit, issued_base=issued,
+        order_day=placed,
+        base=base, has_payments=company.has(Pay.TABLE), has_credits=company.has(Credit.TABLE))
+
+
+def history(company: Company, date: str | pd.Timestamp, cfg: FeatureConfig = FeatureConfig(),
+            passed: LedgerPass | None = None) -> History:
+    """The per-customer history ``invoice_features`` needs, from ``as_of(company, date)`` only. ``passed`` is
+    ``ledger_pass(company)`` when the caller looks at many dates of the same company (built here otherwise)."""
     date = pd.Timestamp(date).normalize()
     view = as_of(company, date)
     inv = view[Inv.TABLE]
     fx, base = view.get(Fx.TABLE), ledger.base_of(view)
-    reduced = ledger.reduced(view, inv)
+    source = company
+    if passed is None or passed.base != base:  # a company without a set base may name fewer currencies by then
+        passed, source = ledger_pass(view), view
+    pos = passed.positions(source, inv)
+    reduced = pd.Series(passed.reduced(pos, date), index=inv.index)
     open_ = inv[open_mask(inv, reduced)]
     known_codes = pd.Series(sorted(set(ledger.codes(fx[Fx.CURRENCY]).dropna())), dtype="string")
     rates = {c: float(r) for c, r in zip(known_codes, ledger.rates_on(known_codes, date, fx, base)) if r == r}
     # History in the base at each invoice's issue-date rate; what is open in the base at the date's rate.
-    issued = inv.assign(**{Inv.AMOUNT: ledger.to_base(inv[Inv.AMOUNT], inv[Inv.CURRENCY], inv[Inv.ISSUE], fx, base)})
+    issued = inv.assign(**{Inv.AMOUNT: passed.issued_base[pos]})
     owed = (open_[Inv.AMOUNT] - reduced[open_.index]) * ledger.rates_on(open_[Inv.CURRENCY], date, fx, base)
     hist = _settled_history(view, date, cfg, open_)
-    parts = [_customer_history(hist, date, cfg), _priors(hist, view[Cust.TABLE]), _orders(view, date, cfg),
-             _payment_runs(view), _ledger_habits(view, inv, cfg)]
+    parts = [_customer_history(hist, date, cfg), _priors(hist, view[Cust.TABLE]), _orders(view, date, cfg, passed, pos),
+             _payment_runs(view), _ledger_habits(inv, passed, pos, date, cfg)]
     per_customer = pd.concat([p.rename_axis(Inv.CUSTOMER) for p in parts], axis=1, join="outer")
     orders = view.get(Ord.TABLE)
     known = dict(
@@ -676,7 +780,8 @@ def snapshot_dates(company: Company, start: pd.Timestamp, end: pd.Timestamp, eve
 
 def snapshots(company: Company, dates: list[pd.Timestamp], cfg: FeatureConfig = FeatureConfig()) -> pd.DataFrame:
     """Features of the invoices open at each date, stacked (one row per invoice and date)."""
-    frames = [invoice_features(company, d, cfg) for d in dates]
+    passed = ledger_pass(company)  # the ledger sorted once, looked up at each date
+    frames = [invoice_features(company, d, cfg, known=history(company, d, cfg, passed)) for d in dates]
     frames = [f for f in frames if len(f)]
     if not frames:
         return invoice_features(company, dates[-1], cfg).iloc[:0]

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pandera.pandas as pa
 
+from features import cache as validation_cache
 from features.company import REJECT_COLUMNS, Company, ContractError
 from features.contract import TABLES, Column, Inv, Ord, Table, dtype_of, schema
 from features.formats import (
@@ -36,7 +37,7 @@ from features.formats import (
     read_table,
 )
 from features.ledger import reconcile
-from features.policy import Policy
+from features.policy import POLICY_FILE, Policy
 
 SUMMARY_COLUMNS = ["table", "file", "rows_read", "rows_used", "rows_rejected", "rows_knock_on"]
 DIAGNOSIS_COLUMNS = ["table", "column", "problem", "rows", "examples", "hint", "knock_on"]
@@ -399,17 +400,34 @@ def _read(name: str, path: Path, mapping: Mapping) -> tuple[pd.DataFrame, dict[s
 
 
 def validate(folder: str | Path, mapping: str | Path | dict | Mapping | None = None,
-             today: pd.Timestamp | str | None = None, policy: Policy | None = None) -> Validation:
+             today: pd.Timestamp | str | None = None, policy: Policy | None = None,
+             cache: bool = True) -> Validation:
     """Load and validate a data folder; raise ``ContractError`` on errors, set bad rows aside.
 
     ``mapping`` is a mapping file, a dict shaped like one, or None: then the folder's own
     ``mapping.yaml`` when there is one. ``policy`` (``--config``) gives the base currency; None: the
-    folder's own ``likvid.yaml``.
+    folder's own ``likvid.yaml``. With ``cache``, an unchanged folder is read back from the Parquet copy
+    of its last validation (``features.cache``: the same tables, rejects and diagnosis) instead of validated again.
     """
     folder = Path(folder)
     today = pd.Timestamp(today if today is not None else pd.Timestamp.today()).normalize()
     maps = _resolve_mapping(folder, mapping)
     files = find_files(folder)
+    if not cache:
+        return _validate(folder, maps, files, today, policy)
+    entry = validation_cache.key(files, maps, policy.base_currency if policy is not None else None,
+                                 folder / POLICY_FILE)
+    hit = validation_cache.read(folder, entry, today)
+    if hit is not None:
+        return Validation(**hit)
+    result = _validate(folder, maps, files, today, policy)
+    validation_cache.write(folder, entry, today, result.company, result.rejects, result.summary, result.diagnosis,
+                           result.ignored, result.detected, result.mapping)
+    return result
+
+
+def _validate(folder: Path, maps: Mapping, files: dict[str, Path], today: pd.Timestamp,
+              policy: Policy | None) -> Validation:
     frames, raw_counts, supplied, ignored, detected, problems = {}, {}, {}, {}, {}, []
     for name, path in files.items():
         table = TABLES[name]

@@ -342,7 +342,7 @@ def train_cmd(
                                  num_leaves=customer_num_leaves),
         warnings=WarningConfig(alpha=warning_alpha))
     company = _load(data, mapping, policy)
-    console.print(f"Company {key}; MLflow tracking: {tracking.tracking_uri()}")
+    console.print(f"Company {key}; MLflow tracking: {tracking.shown_uri()}")
     with _bar() as bar:
         task = bar.add_task("Training", total=len(tracking.FAMILIES))
 
@@ -575,7 +575,7 @@ def backtest_cmd(
     if out is not None:
         write_output(result.weekly, out)
         console.print(f"Every origin's weeks -> {out}")
-    console.print(f"MLflow run {run_id} at {tracking.tracking_uri()} (fan chart, error by horizon)")
+    console.print(f"MLflow run {run_id} at {tracking.shown_uri()} (fan chart, error by horizon)")
 
 
 @app.command("kpis")
@@ -700,6 +700,7 @@ def _start_service(data: Optional[Path], at: Optional[pd.Timestamp], config: Opt
 
     from serving import service
     from serving import state as startup
+    from training import tracking
 
     os.environ.update(startup.serve_environment(data, at, config, mapping))
     with _progress() as progress:
@@ -722,7 +723,7 @@ def _start_service(data: Optional[Path], at: Optional[pd.Timestamp], config: Opt
     for call in service.curl_examples(f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}", state):
         console.print(call, soft_wrap=True, highlight=False)
     console.print(f"API docs: http://{host}:{port}/   MLflow UI: .venv/bin/mlflow ui --backend-store-uri "
-                  f"{os.environ['MLFLOW_TRACKING_URI']}  (then http://127.0.0.1:5000)")
+                  f"{tracking.shown_uri(os.environ['MLFLOW_TRACKING_URI'])}  (then http://127.0.0.1:5000)")
     if serve:
         console.print("Ctrl+C stops the server.")
         service.serve(host, port)

@@ -1,0 +1,51 @@
+"""Time ``likvid train`` end to end on a generated 3-year company, as a user runs it.
+
+Target (issue 17): 1M invoices (about 4,000 customers over 3 years) trained in at most 3 minutes on this
+2-core machine. The command runs as a subprocess against a private MLflow store; printed are its wall time,
+its peak memory and the load average. By default the data folder's validation cache is cleared first, so the
+figure includes validating the CSV files once (``--warm`` times a training whose folder was validated before).
+
+Run: .venv/bin/python benchmarks/train.py [--customers 4000] [--years 3] [--work DIR] [--warm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tempfile
+from pathlib import Path
+
+from benchmarks.commands import cold, company, run, tracking_env, verdict
+
+TARGET_S = 180.0
+INVOICES_PER_CUSTOMER_YEAR = 80  # a generated customer issues about this many invoices a year
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=4000)
+    parser.add_argument("--years", type=float, default=3.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", type=Path, help="Folder for the company and the MLflow store (kept).")
+    parser.add_argument("--warm", action="store_true", help="Validate first; time training on a cached folder.")
+    args = parser.parse_args()
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="likvid-bench-train-"))
+    work.mkdir(parents=True, exist_ok=True)
+    data = company(work, args.customers, args.years, args.seed)
+    env = tracking_env(work)
+    cold(data)
+    if args.warm:
+        print(run(["validate", str(data)], env, work).line())
+    timed = run(["train", str(data)], env, work)
+    (work / f"{data.name}.trained").write_text(f"{timed.seconds:.1f}\n")  # commands.trained: champions exist
+    invoices = sum(1 for _ in (data / "invoices.csv").open()) - 1
+    print(f"company: {args.customers:,} customers x {args.years:g} years = {invoices:,} invoices ({data})")
+    print(timed.line(verdict(timed.seconds, TARGET_S) + (" (at 1M invoices)" if invoices < 900_000 else "")))
+    for line in timed.output.splitlines():
+        if re.search(r"promoted|kept the champion|Cannot", line):
+            print("  " + line.strip())
+
+
+if __name__ == "__main__":
+    main()

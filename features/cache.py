@@ -1,0 +1,151 @@
+"""The validated company kept as Parquet beside its data, so that an unchanged folder is validated once.
+
+``features.load.validate`` looks here first. An entry lives in ``DATA/.likvid-cache/<key>/`` and its key
+covers everything validation reads: each table file's name, size, mtime and content hash, the mapping (its
+renames and format), the base currency asked for and the folder's ``likvid.yaml``, and the contract version
+(the source of the modules that define a validated company, and the pandas and pyarrow that write it). A
+change to any of them is another key, so a stale entry is never read; old entries are pruned.
+
+Validation also reads the clock: a payment dated after today is rejected. An entry made on a day that
+rejected nothing for being "after today" stays valid on any later day (a date that was not in the future
+then is not in the future now); otherwise only on the very day it was made.
+
+This is the one place besides reading a data folder where ``features`` touches the disk: the cache is a
+copy of what reading the folder gives, kept in the folder, and a folder that cannot be written (read-only,
+full) is simply validated every time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+import pyarrow
+
+from features.company import Company
+
+CACHE_DIR = ".likvid-cache"
+LAYOUT = 1  # how an entry is laid out on disk; bump when it changes
+KEEP = 3  # entries kept per folder (several mappings or configs in use at once)
+_META = "meta.json"
+_FRAMES = ("rejects", "summary", "diagnosis")  # the Validation's frames besides the company's tables
+_CHUNK = 1 << 20
+_STALE_SECONDS = 86_400
+# The modules whose code decides what a validated company is: a change to any of them is a new contract version.
+_DEFINING = ("company", "contract", "formats", "ledger", "load", "policy", "cache")
+_AFTER_TODAY = "is after today ("  # how validation words a date rejected for lying in the future
+
+
+def contract_version() -> str:
+    """A digest of the code that defines a validated company and of the libraries that store it."""
+    digest = hashlib.blake2b(digest_size=16)
+    here = Path(__file__).parent
+    for name in _DEFINING:
+        digest.update((here / f"{name}.py").read_bytes())
+    digest.update(f"{LAYOUT} {pd.__version__} {pyarrow.__version__}".encode())
+    return digest.hexdigest()
+
+
+def file_hash(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def key(files: dict[str, Path], mapping: object, base_currency: str | None, config: Path | None) -> str:
+    """The cache key of a folder's validation: the files (size, mtime, content), the mapping (a dataclass),
+    the base currency asked for, the configuration file's content and the contract version."""
+    parts = {
+        "contract": contract_version(),
+        "files": {name: [path.name, (s := path.stat()).st_size, s.st_mtime_ns, file_hash(path)]
+                  for name, path in sorted(files.items())},
+        "mapping": asdict(mapping),
+        "base_currency": base_currency,
+        "config": file_hash(config) if config is not None and config.is_file() else None,
+    }
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def read(folder: Path, entry_key: str, today: pd.Timestamp) -> dict | None:
+    """The ``Validation`` fields stored under ``entry_key`` when they hold for ``today``; None otherwise
+    (no entry, another day's future rejects, or an entry that cannot be read)."""
+    entry = folder / CACHE_DIR / entry_key
+    try:
+        meta = json.loads((entry / _META).read_text())
+        made = pd.Timestamp(meta["today"])
+        if today != made and (today < made or meta["rejected_after_today"]):
+            return None
+        objects = meta["object_columns"]
+        tables = {name: _read_frame(entry / f"table.{name}.parquet", objects[f"table.{name}"])
+                  for name in meta["tables"]}
+        frames = {name: _read_frame(entry / f"{name}.parquet", objects[name]) for name in _FRAMES}
+    except (OSError, ValueError, KeyError, pyarrow.ArrowException):
+        return None
+    try:
+        os.utime(entry)  # recently used: pruned last
+    except OSError:
+        pass
+    supplied = {name: frozenset(cols) for name, cols in meta["supplied"].items()}
+    return {"company": Company(tables, supplied, meta["base_currency"]), **frames,
+            "ignored": meta["ignored"], "detected": meta["detected"], "mapping": meta["mapping"]}
+
+
+def _read_frame(path: Path, objects: list[str]) -> pd.DataFrame:
+    """A stored frame with its object columns object again (Parquet reads text back as pandas' string)."""
+    frame = pd.read_parquet(path)
+    return frame.astype({c: object for c in objects}) if objects else frame
+
+
+def write(folder: Path, entry_key: str, today: pd.Timestamp, company: Company, rejects: pd.DataFrame,
+          summary: pd.DataFrame, diagnosis: pd.DataFrame, ignored: dict, detected: dict,
+          mapping: str | None) -> None:
+    """Store a validation under ``entry_key`` (atomically: a reader sees a whole entry or none) and prune
+    the oldest entries; a folder that cannot be written is left as it is."""
+    root = folder / CACHE_DIR
+    try:
+        root.mkdir(exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
+    except OSError:
+        return
+    frames = {**{f"table.{name}": frame for name, frame in company.tables.items()},
+              "rejects": rejects, "summary": summary, "diagnosis": diagnosis}
+    try:
+        for name, frame in frames.items():
+            frame.to_parquet(tmp / f"{name}.parquet")
+        meta = {"object_columns": {name: [str(c) for c in frame.columns if frame[c].dtype == object]
+                                   for name, frame in frames.items()},"today": f"{today:%Y-%m-%d}",
+                "rejected_after_today": bool(rejects["problem"].astype(str).str.contains(_AFTER_TODAY,
+                                                                                         regex=False).any()),
+                "tables": list(company.tables), "supplied": {n: sorted(c) for n, c in company.supplied.items()},
+                "base_currency": company.base_currency, "ignored": ignored, "detected": detected, "mapping": mapping}
+        (tmp / _META).write_text(json.dumps(meta))
+        os.replace(tmp, root / entry_key)
+    except (OSError, ValueError, pyarrow.ArrowException):
+        shutil.rmtree(tmp, ignore_errors=True)  # another process wrote the same entry first, or the disk is full
+        return
+    _prune(root)
+
+
+def _prune(root: Path) -> None:
+    """Keep the ``KEEP`` most recently used entries; drop what a killed writer left behind a day ago."""
+    try:
+        dirs = [(p, p.stat().st_mtime) for p in root.iterdir() if p.is_dir()]
+    except OSError:
+        return
+    entries = sorted(((p, t) for p, t in dirs if not p.name.startswith(".tmp-")), key=lambda e: e[1], reverse=True)
+    stale = [p for p, t in dirs if p.name.startswith(".tmp-") and t < time.time() - _STALE_SECONDS]
+    for old in [p for p, _ in entries[KEEP:]] + stale:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+__all__ = ["CACHE_DIR", "contract_version", "key", "read", "write"]

@@ -1,0 +1,162 @@
+"""The validated company cached as Parquet beside the data: read back unchanged, never stale."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features import cache, load
+from features.load import validate
+from serving.cli import app
+from tests.conftest import TODAY, tiny_customers, tiny_invoices, tiny_orders, write_tables
+
+LATER = "2025-08-01"
+
+
+@pytest.fixture
+def calls(monkeypatch) -> list[Path]:
+    """The folders really validated (a cache hit adds none)."""
+    seen: list[Path] = []
+    real = load._validate
+
+    def counted(folder, *args, **kwargs):
+        seen.append(folder)
+        return real(folder, *args, **kwargs)
+
+    monkeypatch.setattr(load, "_validate", counted)
+    return seen
+
+
+def _with_a_reject(folder: Path) -> Path:
+    """The tiny company plus an invoice of an unknown customer (a row reject)."""
+    bad = {**tiny_invoices()[0], "invoice_id": "I9", "customer_id": "NOPE", "order_id": ""}
+    return write_tables(folder, customers=tiny_customers(), invoices=[*tiny_invoices(), bad], orders=tiny_orders())
+
+
+def assert_same(a: load.Validation, b: load.Validation) -> None:
+    assert list(a.company.tables) == list(b.company.tables)
+    for name in a.company.tables:
+        pd.testing.assert_frame_equal(a.company[name], b.company[name], check_exact=True)
+        assert a.company[name].dtypes.to_dict() == b.company[name].dtypes.to_dict(), name
+        assert a.company[name].index.dtype == b.company[name].index.dtype, name
+    for frame in ("rejects", "summary", "diagnosis"):
+        pd.testing.assert_frame_equal(getattr(a, frame), getattr(b, frame), check_exact=True)
+    assert (a.company.supplied, a.company.base_currency) == (b.company.supplied, b.company.base_currency)
+    assert (a.ignored, a.detected, a.mapping) == (b.ignored, b.detected, b.mapping)
+
+
+def test_a_generated_company_reads_back_from_the_cache_identical_dtypes_included(small_company, tmp_path, calls):
+    folder = tmp_path / "company"
+    shutil.copytree(small_company, folder, ignore=shutil.ignore_patterns(cache.CACHE_DIR))
+    fresh = validate(folder, today=TODAY)
+    hit = validate(folder, today=TODAY)
+    assert len(calls) == 1 and (folder / cache.CACHE_DIR).is_dir()
+    assert_same(hit, fresh)
+    assert_same(hit, validate(folder, today=TODAY, cache=False))
+    assert {"invoices", "payments", "credit_notes", "fx_rates"} <= set(hit.company.tables)
+
+
+def test_rejects_and_diagnosis_survive_a_hit(tmp_path, calls):
+    folder = _with_a_reject(tmp_path / "d")
+    fresh = validate(folder, today=TODAY)
+    hit = validate(folder, today=TODAY)
+    assert len(calls) == 1
+    assert len(hit.rejects) == 1 and "unknown customer_id 'NOPE'" in hit.rejects["problem"].iloc[0]
+    assert hit.diagnosis["rows"].tolist() == [1]
+    assert_same(hit, fresh)
+
+
+def test_likvid_validate_prints_the_same_report_from_the_cache(tmp_path):
+    folder = _with_a_reject(tmp_path / "d")
+    runner = CliRunner()
+    first = runner.invoke(app, ["validate", str(folder), "--rejects", str(tmp_path / "r1.csv")])
+    second = runner.invoke(app, ["validate", str(folder), "--rejects", str(tmp_path / "r2.csv")])
+    assert first.exit_code == second.exit_code == 0
+    def report(output: str) -> list[str]:  # without the progress spinner, whose frame depends on timing
+        return [line for line in output.splitlines() if "Validating" not in line]
+
+    assert report(second.output.replace("r2.csv", "r1.csv")) == report(first.output)
+    assert "rows set aside" in first.output and "unknown customer_id" in first.output
+    assert (tmp_path / "r1.csv").read_text() == (tmp_path / "r2.csv").read_text()
+    assert "NOPE" in (tmp_path / "r2.csv").read_text()
+
+
+def _rewrite_keeping_size_and_mtime(path: Path, old: str, new: str) -> None:
+    assert len(old) == len(new)
+    stat = path.stat()
+    path.write_text(path.read_text().replace(old, new, 1))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert path.stat().st_size == stat.st_size and path.stat().st_mtime_ns == stat.st_mtime_ns
+
+
+@pytest.mark.parametrize("change", ["size", "mtime", "content", "new table", "mapping", "format", "config",
+                                    "base currency", "contract version"])
+def test_each_part_of_the_key_invalidates(tiny, calls, monkeypatch, change):
+    invoices = tiny / "invoices.csv"
+    before = validate(tiny, today=TODAY)
+    mapping, policy = None, None
+    if change == "size":
+        invoices.write_text(invoices.read_text().replace("50.5", "50.75"))
+    elif change == "mtime":
+        os.utime(invoices, ns=(invoices.stat().st_atime_ns, invoices.stat().st_mtime_ns + 10**9))
+    elif change == "content":
+        _rewrite_keeping_size_and_mtime(invoices, "50.5", "60.5")
+    elif change == "new table":
+        write_tables(tiny, fx_rates=[{"date": "2025-01-01", "currency": "EUR", "rate": "1.1"}])
+    elif change == "mapping":
+        mapping = {"invoices": {"amount": "amount"}}
+    elif change == "format":
+        mapping = {"format": {"delimiter": ","}}
+    elif change == "config":
+        (tiny / "likvid.yaml").write_text("grace_days: 3\n")
+    elif change == "base currency":
+        from features.policy import Policy
+
+        policy = Policy(base_currency="EUR")
+    else:
+        monkeypatch.setattr(cache, "contract_version", lambda: "another contract")
+    after = validate(tiny, mapping, today=TODAY, policy=policy)
+    assert len(calls) == 2, change  # validated again, not read from the stale entry
+    if change in ("size", "content"):
+        amounts = after.company["invoices"].set_index("invoice_id")["amount"]
+        assert amounts["I2"] != before.company["invoices"].set_index("invoice_id")["amount"]["I2"]
+    validate(tiny, mapping, today=TODAY, policy=policy)
+    assert len(calls) == 2, "the new entry is a hit in its turn"
+
+
+def test_an_entry_holds_on_later_days_unless_a_date_was_rejected_as_after_today(tiny, tmp_path, calls):
+    validate(tiny, today=TODAY)
+    validate(tiny, today=LATER)
+    assert len(calls) == 1, "nothing was in the future then, nothing is now"
+    validate(tiny, today="2025-02-10")
+    assert len(calls) == 2, "an earlier day can reject dates the entry used"
+
+    future = write_tables(tmp_path / "future", customers=tiny_customers(), orders=tiny_orders(),
+                          invoices=[*tiny_invoices()[:2], {**tiny_invoices()[2], "paid_date": "2025-07-15"}])
+    seen = len(calls)
+    then = validate(future, today=TODAY)
+    assert then.rejects["problem"].str.contains("after today").any()
+    validate(future, today=TODAY)
+    assert len(calls) == seen + 1
+    later = validate(future, today=LATER)
+    assert len(calls) == seen + 2 and later.rejects.empty, "the payment has happened by the later day"
+
+
+def test_a_cache_that_cannot_be_read_is_validated_again(tiny, calls):
+    validate(tiny, today=TODAY)
+    (entry,) = (tiny / cache.CACHE_DIR).iterdir()
+    (entry / "table.invoices.parquet").write_bytes(b"not parquet")
+    again = validate(tiny, today=TODAY)
+    assert len(calls) == 2 and len(again.company["invoices"]) == 3
+
+
+def test_old_entries_are_pruned(tiny):
+    for n in range(cache.KEEP + 2):
+        (tiny / "likvid.yaml").write_text(f"grace_days: {n}\n")
+        validate(tiny, today=TODAY)
+    assert len([p for p in (tiny / cache.CACHE_DIR).iterdir() if p.is_dir()]) == cache.KEEP
