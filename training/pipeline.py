@@ -43,9 +43,10 @@ class TrainConfig:
 
     @classmethod
     def from_policy(cls, policy: Policy, **settings) -> TrainConfig:
-        """The settings with the policy's definition of late (grace, month end) in both feature configs."""
+        """The settings with the policy's definition of late (grace, month end) in both feature configs, and its
+        definition of lost (``provision.write_off_days``) in the timing model's never-paid labels."""
         return cls(**{"features": FeatureConfig.from_policy(policy), "customer_features": customer_features_for(policy),
-                      **settings})
+                      "timing": PaymentTimingConfig(write_off_days=policy.provision.write_off_days), **settings})
 
 
 @dataclass
