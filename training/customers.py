@@ -271,6 +271,19 @@ def recommended_limit(grade: pd.Series, monthly_invoiced: pd.Series, grades: Gra
     return limit
 
 
+def risk_change(models: CustomerModels, company: Company, at: pd.Timestamp,
+                now: pd.Series | None = None) -> pd.DataFrame:
+    """Each customer's ``p_late_next`` at ``at`` and ``models.warnings.risk_days`` before it, from the same
+    model and the features as known on each day (what an early warning reads as the model's change of view)."""
+    before = at - pd.Timedelta(days=models.warnings.risk_days)
+    if now is None:
+        now = models.predict(customer_features(company, at, models.features))["p_late_next"]
+    x = customer_features(company, before, models.features)
+    # A customer with no decided invoice by then has no earlier view to change from.
+    earlier = pd.Series(models.risk_.predict(x), index=x.index).where(x["n_decided"] > 0)
+    return pd.DataFrame({"p_late_next": now, "p_late_before": earlier.reindex(now.index)})
+
+
 def customer_risk(company: Company, as_of: str | pd.Timestamp | None = None, models: CustomerModels | None = None,
                   policy: Policy = Policy(), cfg: CustomerConfig = CustomerConfig(),
                   company_key: str | None = None) -> pd.DataFrame:
@@ -284,7 +297,9 @@ def customer_risk(company: Company, as_of: str | pd.Timestamp | None = None, mod
         models = load_customer_models(company_key, policy)
     x = customer_features(company, at, models.features)
     predicted = models.predict(x)
-    warnings = early_warnings(company, at, models.warnings, grace_days=policy.grace_days).reindex(x.index)
+    warnings = early_warnings(company, at, models.warnings, grace_days=policy.grace_days,
+                              promise_grace_days=policy.dunning.promise_grace_days,
+                              risk=risk_change(models, company, at, predicted["p_late_next"])).reindex(x.index)
     grade = predicted["p_late_next"].map(policy.grades.grade)
     has_limit = Cust.CREDIT_LIMIT in company.supplied.get(Cust.TABLE, frozenset())
     out = pd.DataFrame({
