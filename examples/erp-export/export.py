@@ -26,7 +26,7 @@ DATE_FORMAT = "%d.%m.%Y"
 FORMAT = {"delimiter": ";", "decimal": ",", "thousands": ".", "date_format": DATE_FORMAT, "encoding": ENCODING}
 # Swedish headers, by our column name; a table's own id columns first.
 SWEDISH = {
-    "customers": {"customer_id": "Kundnr", "name": "Kundnamn", "onboarded_date": "Kund sedan"},
+    "customers": {"customer_id": "Kundnr", "name": "Kundnamn", "onboarded_date": "Kund sedan", "owner": "Kundansvarig"},
     "invoices": {"invoice_id": "Fakturanr", "issue_date": "Fakturadatum", "paid_amount": "Betalt belopp"},
     "orders": {"order_id": "Ordernr", "order_date": "Orderdatum", "promised_date": "Utlovat datum"},
     "bills": {"bill_id": "Leverantörsfakturanr", "issue_date": "Fakturadatum"},
