@@ -10,10 +10,12 @@ beside the child's CPU time (user + system), which waiting for a busy core does 
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,6 +68,21 @@ def company(work: Path, customers: int, years: float, seed: int = 0, name: str |
         run(["generate", str(folder), "--customers", str(customers), "--years", str(years), "--seed", str(seed)],
             {}, work)
     return folder
+
+
+def company_options(parser: argparse.ArgumentParser) -> None:
+    """The options every whole-command benchmark takes: the generated company's size and seed, and the folder."""
+    parser.add_argument("--customers", type=int, default=4000)
+    parser.add_argument("--years", type=float, default=3.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", type=Path, help="Folder for the company and the MLflow store (kept).")
+
+
+def prepared(args: argparse.Namespace, name: str) -> tuple[Path, Path, dict[str, str]]:
+    """(the work folder, the generated company in it, the environment of a private MLflow store there)."""
+    work = args.work or Path(tempfile.mkdtemp(prefix=f"likvid-bench-{name}-"))
+    work.mkdir(parents=True, exist_ok=True)
+    return work, company(work, args.customers, args.years, args.seed), tracking_env(work)
 
 
 def cold(folder: Path) -> None:

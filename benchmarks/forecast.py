@@ -7,34 +7,26 @@ folder, the champions, simulating, writing) against a private MLflow store whose
 ``likvid train`` on the same folder (run once, and reused from ``--work``). It runs twice; the second run, on
 the folder's validation cache, is the measured one. Printed: wall time, peak memory and the load average.
 
-Run: .venv/bin/python benchmarks/forecast.py [--customers 4000] [--years 3] [--paths 1000] [--weeks 13] [--work DIR]
+Run (from the repository root): .venv/bin/python -m benchmarks.forecast [--customers 4000] [--years 3] [--paths 1000] [--weeks 13] [--work DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
-from pathlib import Path
 
-from benchmarks.commands import company, count_rows, run, tracking_env, trained, verdict
+from benchmarks.commands import company_options, count_rows, prepared, run, trained, verdict
 
 TARGET_S = 5.0
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--customers", type=int, default=4000)
-    parser.add_argument("--years", type=float, default=3.0)
-    parser.add_argument("--seed", type=int, default=0)
+    company_options(parser)
     parser.add_argument("--paths", type=int, default=1000)
     parser.add_argument("--weeks", type=int, default=13)
-    parser.add_argument("--work", type=Path, help="Folder for the company and the MLflow store (kept).")
     args = parser.parse_args()
 
-    work = args.work or Path(tempfile.mkdtemp(prefix="likvid-bench-forecast-"))
-    work.mkdir(parents=True, exist_ok=True)
-    data = company(work, args.customers, args.years, args.seed)
-    env = tracking_env(work)
+    work, data, env = prepared(args, "forecast")
     training = trained(work, data, env)
     if training is not None:
         print("(champions) " + training.line())

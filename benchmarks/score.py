@@ -11,16 +11,22 @@ the cache, the second is the measured one; then ``customers``, ``worklist`` and 
 the warm cache. Printed: wall time, peak memory, the load average, and the open invoices scored per second.
 A company with 100,000 open invoices needs about 14,000 customers (``--customers 14000 --years 0.75``).
 
-Run: .venv/bin/python benchmarks/score.py [--customers 4000] [--years 3] [--work DIR] [--cold]
+Run (from the repository root): .venv/bin/python -m benchmarks.score [--customers 4000] [--years 3] [--work DIR] [--cold]
 """
 
 from __future__ import annotations
 
 import argparse
-import tempfile
-from pathlib import Path
 
-from benchmarks.commands import cold, company, count_rows, run, tracking_env, trained, verdict
+from benchmarks.commands import (
+    cold,
+    company_options,
+    count_rows,
+    prepared,
+    run,
+    trained,
+    verdict,
+)
 
 TARGET_S = 10.0
 OPEN_TARGET = 100_000
@@ -28,17 +34,11 @@ OPEN_TARGET = 100_000
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--customers", type=int, default=4000)
-    parser.add_argument("--years", type=float, default=3.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--work", type=Path, help="Folder for the company and the MLflow store (kept).")
+    company_options(parser)
     parser.add_argument("--cold", action="store_true", help="Clear the validation cache before the first run.")
     args = parser.parse_args()
 
-    work = args.work or Path(tempfile.mkdtemp(prefix="likvid-bench-read-"))
-    work.mkdir(parents=True, exist_ok=True)
-    data = company(work, args.customers, args.years, args.seed)
-    env = tracking_env(work)
+    work, data, env = prepared(args, "read")
     training = trained(work, data, env)
     if training is not None:
         print("(champions) " + training.line())

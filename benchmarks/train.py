@@ -5,17 +5,15 @@ Target (issue 17): 1M invoices (about 4,000 customers over 3 years) trained in a
 its peak memory and the load average. By default the data folder's validation cache is cleared first, so the
 figure includes validating the CSV files once (``--warm`` times a training whose folder was validated before).
 
-Run: .venv/bin/python benchmarks/train.py [--customers 4000] [--years 3] [--work DIR] [--warm]
+Run (from the repository root): .venv/bin/python -m benchmarks.train [--customers 4000] [--years 3] [--work DIR] [--warm]
 """
 
 from __future__ import annotations
 
 import argparse
 import re
-import tempfile
-from pathlib import Path
 
-from benchmarks.commands import cold, company, run, tracking_env, verdict
+from benchmarks.commands import cold, company_options, prepared, run, verdict
 
 TARGET_S = 180.0
 INVOICES_PER_CUSTOMER_YEAR = 80  # a generated customer issues about this many invoices a year
@@ -23,17 +21,11 @@ INVOICES_PER_CUSTOMER_YEAR = 80  # a generated customer issues about this many i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--customers", type=int, default=4000)
-    parser.add_argument("--years", type=float, default=3.0)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--work", type=Path, help="Folder for the company and the MLflow store (kept).")
+    company_options(parser)
     parser.add_argument("--warm", action="store_true", help="Validate first; time training on a cached folder.")
     args = parser.parse_args()
 
-    work = args.work or Path(tempfile.mkdtemp(prefix="likvid-bench-train-"))
-    work.mkdir(parents=True, exist_ok=True)
-    data = company(work, args.customers, args.years, args.seed)
-    env = tracking_env(work)
+    work, data, env = prepared(args, "train")
     cold(data)
     if args.warm:
         print(run(["validate", str(data)], env, work).line())

@@ -43,7 +43,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from features.asof import last_known_date
 from features.company import Company
 from features.contract import Inv
 from features.policy import Policy
@@ -146,18 +145,12 @@ def score(company: Company, as_of_date: str | pd.Timestamp | None = None,
           policy: Policy = Policy(), company_key: str | None = None, scheduler: str | None = None) -> pd.DataFrame:
     """``training.pipeline.score``, with the per-invoice work on the cluster at ``scheduler`` (partitioned by
     customer) when one is given; the rows are the same either way."""
-    from features.invoices import FeatureConfig, invoice_features
-    from training.pipeline import champion_pair
+    from training.pipeline import in_score_order, score_inputs
     from training.pipeline import score as score_here
 
     if not scheduler:  # None or empty: in-process
         return score_here(company, as_of_date, models, cfg, policy, company_key)
-    at = pd.Timestamp(as_of_date).normalize() if as_of_date is not None else last_known_date(company)
-    if models is None:
-        if company_key is None:
-            raise ValueError("score needs the models or the company key of their champions")
-        models = champion_pair(company_key, policy)
-    x = invoice_features(company, at, cfg if cfg is not None else FeatureConfig.from_policy(policy))
+    at, models, x = score_inputs(company, as_of_date, models, cfg, policy, company_key)
     if x.empty:  # nothing open: the in-process answer (an empty frame with the contract's columns)
         return score_here(company, at, models, cfg, policy, company_key)
     with connect(scheduler) as client:
@@ -167,8 +160,7 @@ def score(company: Company, as_of_date: str | pd.Timestamp | None = None,
         futures = [client.submit(_score_part, chunk, late, timing, policy, rows, pure=False)
                    for chunk, rows in zip(chunks, parts)]
         scored = pd.concat(client.gather(futures)).sort_index()
-    # The in-process order: as ``training.pipeline.score`` sorts the rows of ``score_features``.
-    return scored.sort_values(["p_late", "amount_open"], ascending=False, kind="stable").reset_index(drop=True)
+    return in_score_order(scored)  # the in-process order
 
 
 def on_cluster(scheduler: str | None, fn: Callable[..., T], company: Company, *args: Any, **kwargs: Any) -> T:

@@ -123,11 +123,23 @@ def score(company: Company, as_of_date: str | pd.Timestamp | None = None,
     """Risk for every invoice open at as-of, with ``company_key``'s champion models unless ``models`` is given
     (refused when they learned another definition of late than the ``policy``'s); the features follow the
     policy unless ``cfg`` is given."""
+    _, models, x = score_inputs(company, as_of_date, models, cfg, policy, company_key)
+    return in_score_order(score_features(x, *models, policy=policy))
+
+
+def score_inputs(company: Company, as_of_date: str | pd.Timestamp | None,
+                 models: tuple[LatePaymentModel, PaymentTimingModel] | None, cfg: FeatureConfig | None,
+                 policy: Policy, company_key: str | None,
+                 ) -> tuple[pd.Timestamp, tuple[LatePaymentModel, PaymentTimingModel], pd.DataFrame]:
+    """What ``score`` scores, wherever it runs: (as-of, the models, the features of the invoices open then)."""
     at = pd.Timestamp(as_of_date).normalize() if as_of_date is not None else last_known_date(company)
     if models is None:
         if company_key is None:
             raise ValueError("score needs the models or the company key of their champions")
         models = champion_pair(company_key, policy)
-    x = invoice_features(company, at, cfg if cfg is not None else FeatureConfig.from_policy(policy))
-    scored = score_features(x, *models, policy=policy)
+    return at, models, invoice_features(company, at, cfg if cfg is not None else FeatureConfig.from_policy(policy))
+
+
+def in_score_order(scored: pd.DataFrame) -> pd.DataFrame:
+    """``score``'s rows riskiest first (largest open amount among equals)."""
     return scored.sort_values(["p_late", "amount_open"], ascending=False, kind="stable").reset_index(drop=True)
