@@ -7,7 +7,8 @@ folder, the champions, simulating, writing) against a private MLflow store whose
 ``likvid train`` on the same folder (run once, and reused from ``--work``). It runs twice; the second run, on
 the folder's validation cache, is the measured one. Printed: wall time, peak memory and the load average.
 
-Run (from the repository root): .venv/bin/python -m benchmarks.forecast [--customers 4000] [--years 3] [--paths 1000] [--weeks 13] [--work DIR]
+Run (from the repository root):
+    .venv/bin/python -m benchmarks.forecast [--customers 4000] [--years 3] [--paths 1000] [--weeks 13] [--work DIR]
 """
 
 from __future__ import annotations

@@ -11,7 +11,8 @@ the cache, the second is the measured one; then ``customers``, ``worklist`` and 
 the warm cache. Printed: wall time, peak memory, the load average, and the open invoices scored per second.
 A company with 100,000 open invoices needs about 14,000 customers (``--customers 14000 --years 0.75``).
 
-Run (from the repository root): .venv/bin/python -m benchmarks.score [--customers 4000] [--years 3] [--work DIR] [--cold]
+Run (from the repository root):
+    .venv/bin/python -m benchmarks.score [--customers 4000] [--years 3] [--work DIR] [--cold]
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Target (issue 17): 1M invoices (about 4,000 customers over 3 years) trained in a
 its peak memory and the load average. By default the data folder's validation cache is cleared first, so the
 figure includes validating the CSV files once (``--warm`` times a training whose folder was validated before).
 
-Run (from the repository root): .venv/bin/python -m benchmarks.train [--customers 4000] [--years 3] [--work DIR] [--warm]
+Run (from the repository root):
+    .venv/bin/python -m benchmarks.train [--customers 4000] [--years 3] [--work DIR] [--warm]
 """
 
 from __future__ import annotations
