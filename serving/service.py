@@ -2,13 +2,25 @@
 
 It answers with the same rows as the command line, from what ``serving.state`` loaded at start-up (settings from
 the environment, the four champions, the data, the policy, the served history). ``serving.auth`` guards it with
-a bearer token; ``serving.bento`` builds the deployable bento. Every request body is a strict pydantic model
+a bearer token, then ``serving.guard`` bounds bodies, limits heavy endpoints and counts requests by route;
+``serving.bento`` builds the deployable bento. Every request body is a strict pydantic model
 (``serving.schemas``): an unknown key, a wrong type or a value out of its limit is a 400 naming the field.
+
+It runs ``LIKVID_WORKERS`` worker processes (default: one per core), each with ``THREADS`` threads for the
+endpoints, so that a cheap call finds a free thread while heavy ones run; with ``LIKVID_RELOAD_ON_PROMOTE`` a
+worker checks the registry that often and swaps in a newly promoted champion without stopping.
 """
 
 from __future__ import annotations
 
+import gc
 import json
+import logging
+import shutil
+import tempfile
+import threading
+import time
+import weakref
 from collections.abc import Callable
 from datetime import date
 from importlib.metadata import version
@@ -16,16 +28,19 @@ from importlib.metadata import version
 import bentoml
 import pandas as pd
 from fastapi import FastAPI
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse
 
 from features.asof import as_of as view_as_of
 from features.contract import Cust, Inv
 from features.invoices import invoice_features
 from features.limits import TOP_N, WEEKS
-from serving.auth import ENV_TOKEN, BearerAuth
+from serving.auth import ENV_TOKEN, HEALTH_PATHS, BearerAuth
+from serving.guard import METRICS_PATH, Guard, install_log_filter
 from serving.schemas import (
     AsOf,
+    ByCustomer,
+    CallRow,
     CreditAmount,
     CreditCheckRow,
     CustomerId,
@@ -38,6 +53,7 @@ from serving.schemas import (
     LiquidityAnswer,
     ModelInfo,
     OptionalVersionId,
+    Owner,
     ProvisionRow,
     ScoreRow,
     ShocksIn,
@@ -50,11 +66,35 @@ from serving.schemas import (
     invoice_frame,
     records,
 )
-from serving.state import ENV_AS_OF, ENV_CONFIG, ENV_DATA, Settings, StartupError, State, load_state
+from serving.state import (
+    ENV_AS_OF,
+    ENV_CONFIG,
+    ENV_DATA,
+    Settings,
+    StartupError,
+    State,
+    load_state,
+    registry_champions,
+    reload_seconds,
+    workers,
+)
 from training.scoring import SCORE_COLUMNS, score_features
 
 __all__ = ["ENV_AS_OF", "ENV_CONFIG", "ENV_DATA", "ENV_TOKEN", "EXAMPLE_INPUT", "Likvid", "StartupError",
            "curl_examples", "serve"]
+
+logger = logging.getLogger("likvid.serving")
+
+# The endpoints whose calls take seconds (a forecast, a worklist over every open invoice): ``serving.guard``
+# runs one call of each at a time per worker and answers more with a 503 and Retry-After. BATCHED endpoints are
+# cheap for a few rows and heavy for a big batch.
+HEAVY = frozenset({"/forecast_cash", "/collection_worklist", "/discounts", "/forecast_variance", "/provision",
+                   "/liquidity", "/kpis", "/dashboard/data"})
+BATCHED = frozenset({"/score_invoices", "/customer_risk"})
+# Threads per worker for the endpoints: one for each heavy call that may run, and two for cheap ones.
+THREADS = len(HEAVY) + len(BATCHED) + 2
+# Requests in flight in the whole service (a half-sent body counts until its 408); more get BentoML's 429.
+MAX_IN_FLIGHT = 256
 
 TITLE = "likvid"
 DESCRIPTION = (
@@ -77,6 +117,20 @@ EXAMPLE_INPUT = {
 }
 
 
+class ServedModelInfo(ModelInfo):
+    """``/model_info``: what the service loaded, and what the registry holds now."""
+
+    registry_champions: dict[str, str] | None = Field(
+        description="Each family's champion version in the registry now (null when the models come from a "
+                    "bento); when one differs from the served version, `champion_moved` is true.",
+        examples=[{"likvid-late-payment": "3"}])
+    champion_moved: bool = Field(description="The registry has promoted a champion other than the one served: "
+                                             "restart the service, or start it with --reload-on-promote.")
+    reload_on_promote: float | None = Field(description="Seconds between the service's checks for a newly "
+                                                        "promoted champion (null: it never reloads).",
+                                            examples=[30])
+
+
 def _endpoint(route: str) -> Callable:
     """``bentoml.api`` whose body model (one field per parameter, as BentoML infers it) refuses unknown top-level
     keys and loose types: BentoML's own inferred model ignores them, so ``{"week": 20}`` would mean 13 weeks."""
@@ -96,13 +150,60 @@ def _first_problems(values: list, bad: set, loc: str, field_: str | None, msg: s
 app = FastAPI(title=TITLE, version=version("likvid"), description=DESCRIPTION)
 
 
-@bentoml.service(name="likvid", traffic={"timeout": 300}, workers=1)
+# BentoML's own HTTP metrics are off: they label by the raw path and run before the token is checked, so every
+# random path would grow them; ``serving.guard`` counts by route template behind the token instead. Tracing is
+# off (BentoML's default, no exporter), but its middleware still made a span per request, and BentoML's request
+# timer kept each one for the whole traffic timeout (4.5 kB a request, 20,000 requests: 90 MB); no URL is traced
+# unless a BentoML configuration file sets an exporter and its own ``tracing.excluded_urls``.
+UNTRACED = {"excluded_urls": ["."]}
+
+
+@bentoml.service(name="likvid", workers=workers(), threads=THREADS, metrics={"enabled": False}, tracing=UNTRACED,
+                 traffic={"timeout": 300, "max_concurrency": MAX_IN_FLIGHT})
 @bentoml.asgi_app(app, path="/")
 class Likvid:
     """Late-payment risk with reasons, customer risk and cash forecasts, from the champion models."""
 
     def __init__(self) -> None:
+        install_log_filter()
         self.state = load_state(Settings.from_env())
+        _freeze_loaded()
+        self._lock = threading.Lock()
+        self._customers: tuple[State, pd.DataFrame] | None = None  # the served as-of's customer rows
+        self.reload_every = reload_seconds() if _from_registry() else None
+        self._refused: dict[str, str] | None = None  # champions that failed to load: tried again when they change
+        if self.reload_every:
+            threading.Thread(target=_watch_registry, args=(weakref.ref(self), self.reload_every),
+                             name="likvid-reload", daemon=True).start()
+
+    def _customer_rows(self, s: State, at: pd.Timestamp) -> pd.DataFrame:
+        """Every customer's risk row at ``at`` (``likvid customers``), computed once for the served as-of."""
+        from training import customers
+
+        if at != s.at:
+            return customers.customer_risk(s.company, at, models=s.models.customers, policy=s.policy)
+        with self._lock:  # the first callers wait for one computation rather than each making their own
+            if self._customers is None or self._customers[0] is not s:
+                self._customers = (s, customers.customer_risk(s.company, at, models=s.models.customers,
+                                                              policy=s.policy))
+            return self._customers[1]
+
+    def _reload_if_promoted(self) -> None:
+        """When the registry's champions moved past the served ones, load them and the served history anew, then
+        swap them in; requests keep the old ones until the swap. A failure keeps them, and says so once."""
+        s, now = self.state, None
+        try:
+            now = registry_champions(s.company_key)
+            if not _moved(s, now) or now == self._refused:
+                return
+            fresh = load_state(Settings.from_env())
+        except Exception as e:  # noqa: BLE001 - a failed check or load keeps the served models, and says so
+            logger.warning("checking the registry for a newly promoted champion failed, still serving %s: %s",
+                           _versions(s), e)
+            self._refused = now
+            return
+        self.state, self.__dict__["_answers"] = fresh, {}
+        logger.info("a newly promoted champion is now served: %s (was %s)", _versions(fresh), _versions(s))
 
     @_endpoint("/score_invoices")
     def score_invoices(self, invoices: Invoices) -> list[ScoreRow]:
@@ -132,14 +233,12 @@ class Likvid:
     @_endpoint("/customer_risk")
     def customer_risk(self, customer_ids: CustomerIds) -> list[CustomerRow]:
         """Segment, credit grade, limit and warnings of each customer, the rows of ``likvid customers``."""
-        from training import customers
-
         s = self.state
         problems = _first_problems(customer_ids, set(customer_ids) - s.customers, "customer_ids", None,
                                    "unknown customer id {!r}: not in the served data's customers")
         if problems:
             return bad_request(*problems)
-        frame = customers.customer_risk(s.company, s.at, models=s.models.customers, policy=s.policy)
+        frame = self._customer_rows(s, s.at)
         frame = frame.set_index(Cust.ID, drop=False).loc[list(dict.fromkeys(customer_ids))]
         return records(frame, list(frame.columns))
 
@@ -168,16 +267,25 @@ class Likvid:
         return records(kpis(s.company, at, policy=s.policy), KPI_COLUMNS)
 
     @_endpoint("/collection_worklist")
-    def collection_worklist(self, top_n: TopN = TOP_N.default, as_of: AsOf = None) -> list[WorklistRow]:
-        """The open invoices to act on first, with the dunning step and why: the rows of ``likvid worklist``."""
-        from training.collections import WORKLIST_COLUMNS, worklist
+    def collection_worklist(self, top_n: TopN = TOP_N.default, as_of: AsOf = None, owner: Owner = None,
+                            by_customer: ByCustomer = False) -> list[WorklistRow] | list[CallRow]:
+        """The open invoices to act on first, with the dunning step and why: the rows of ``likvid worklist``; only
+        ``owner``'s customers when given; with ``by_customer``, one row per call (``likvid worklist
+        --by-customer``)."""
+        from training.collections import CALL_COLUMNS, WORKLIST_COLUMNS, worklist
 
         s = self.state
         at, problem = _request_as_of(as_of, s)
         if problem:
             return bad_request((["as_of"], problem))
-        frame = worklist(s.company, at, top_n, s.policy, models=(s.models.late, s.models.timing))
-        return records(frame, WORKLIST_COLUMNS)
+        try:
+            frame = worklist(s.company, at, top_n, s.policy, models=(s.models.late, s.models.timing), owner=owner,
+                             by_customer=by_customer)
+        except ValueError as e:
+            if owner is None:
+                raise
+            return bad_request((["owner"], str(e)))  # an owner nobody has, or no owners at all
+        return records(frame, CALL_COLUMNS if by_customer else WORKLIST_COLUMNS)
 
     @_endpoint("/discounts")
     def discounts(self, as_of: AsOf = None) -> list[DiscountRow]:
@@ -262,7 +370,6 @@ class Likvid:
     @_endpoint("/credit_check")
     def credit_check(self, customer_id: CustomerId, amount: CreditAmount, as_of: AsOf = None) -> list[CreditCheckRow]:
         """Approve, refer (to whom, by the approval tiers) or block a new order or credit: ``likvid credit-check``."""
-        from training import customers
         from training.decisions.credit_check import CREDIT_CHECK_COLUMNS
         from training.decisions.credit_check import credit_check as check
 
@@ -273,7 +380,7 @@ class Likvid:
         if customer_id not in s.customers:
             return bad_request((["customer_id"], f"unknown customer id {customer_id!r}: not in the served data's "
                                                  "customers"))
-        rows = customers.customer_risk(s.company, at, models=s.models.customers, policy=s.policy)
+        rows = self._customer_rows(s, at)
         try:
             frame = check(s.company, customer_id, amount, at, rows, s.policy)
         except ValueError as e:  # a customer not yet known at that as-of
@@ -293,15 +400,17 @@ class Likvid:
             return bad_request((["as_of"], problem))
         return records(expected_loss(s.company, at, s.policy, timing=s.models.timing), PROVISION_COLUMNS)
 
-    @app.get("/model_info", response_model=ModelInfo, summary="The champion models and the served data")
-    def model_info(self) -> ModelInfo:
+    @app.get("/model_info", response_model=ServedModelInfo, summary="The champion models and the served data")
+    def model_info(self) -> ServedModelInfo:
         """The company, the four champions (registry versions, training as-of, headline holdout metrics) and the
-        data and as-of the service answers from."""
+        data and as-of the service answers from; and whether the registry has promoted newer champions since."""
         s = self.state
         endpoints = [api.route for api in Likvid.apis.values()] + ["/model_info"]
-        return ModelInfo(company=s.company_key, service_as_of=f"{s.at:%Y-%m-%d}", data=s.data,
-                         customers=len(s.customers), open_invoices=s.open_invoices, endpoints=sorted(endpoints),
-                         models=list(s.models.cards))
+        now = registry_champions(s.company_key) if _from_registry() else None
+        return ServedModelInfo(company=s.company_key, service_as_of=f"{s.at:%Y-%m-%d}", data=s.data,
+                               customers=len(s.customers), open_invoices=s.open_invoices,
+                               endpoints=sorted(endpoints), models=list(s.models.cards), registry_champions=now,
+                               champion_moved=bool(now) and _moved(s, now), reload_on_promote=self.reload_every)
 
     @_endpoint("/liquidity")
     def liquidity(self, as_of: AsOf = None, weeks: Weeks = WEEKS.default,
@@ -319,6 +428,38 @@ class Likvid:
         return LiquidityAnswer(weeks=records(plan.weeks, WEEK_COLUMNS), options=records(plan.options, OPTION_COLUMNS),
                                opening_known=plan.opening_known, notes=list(plan.notes),
                                summary=summary(plan, s.policy))
+
+
+def _watch_registry(service: weakref.ref, seconds: float) -> None:
+    """A worker's reload thread: every ``seconds``, ``_reload_if_promoted``; it ends with its service instance."""
+    while True:
+        time.sleep(seconds)
+        if (instance := service()) is None:
+            return
+        instance._reload_if_promoted()
+        del instance
+
+
+def _freeze_loaded() -> None:
+    """Move what start-up loaded out of the garbage collector's sight (``gc.freeze``): it lives as long as the
+    worker, and with millions of objects in the oldest generation the collector seldom runs a full pass, so each
+    request's short-lived cycles piled up (a worker grew by 35-47 MB per 10,000 refused requests without this)."""
+    gc.collect()
+    gc.freeze()
+
+
+def _from_registry() -> bool:
+    """Whether the service's models come from the MLflow registry (not from a bento's model store)."""
+    return Settings.from_env().source == "registry"
+
+
+def _moved(s: State, now: dict[str, str]) -> bool:
+    """Whether the registry's champion of any family differs from the one served."""
+    return any(now.get(card.family, card.version) != card.version for card in s.models.cards)
+
+
+def _versions(s: State) -> str:
+    return ", ".join(f"{c.name} v{c.version}" for c in s.models.cards)
 
 
 def _forecast_request(as_of: date | None, shocks: ShocksIn,
@@ -407,9 +548,34 @@ def curl_examples(base_url: str, state: State) -> list[str]:
 
 
 def serve(host: str, port: int) -> None:
-    """Run the BentoML server for ``Likvid`` (blocks until stopped); settings come from the environment."""
-    Likvid.serve_http(host=host, port=port)
+    """Run the BentoML server for ``Likvid`` (blocks until stopped); settings come from the environment.
+
+    Its workers write their metrics to a folder of this service's own, so that a second service on the machine
+    neither wipes nor mixes with them (BentoML's default is one folder under BENTOML_HOME, emptied at each
+    start); the folder goes when the server stops."""
+    from bentoml._internal.configuration.containers import BentoMLContainer  # the setting BentoML's tests set
+
+    folder = tempfile.mkdtemp(prefix="likvid-metrics-")
+    BentoMLContainer.prometheus_multiproc_dir.set(folder)
+    try:
+        Likvid.serve_http(host=host, port=port)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
+def _route_paths(routes) -> set[str]:
+    """The paths of a FastAPI app's routes, its included routers' too (BentoML includes the class's pages)."""
+    paths = set()
+    for route in routes:
+        router = getattr(route, "original_router", None)
+        paths |= _route_paths(router.routes) if router is not None else {getattr(route, "path", "")}
+    return paths - {""}
+
+
+# Every route the service answers, for the metrics' labels: its endpoints, its pages and BentoML's own.
+ROUTES = frozenset({api.route for api in Likvid.apis.values()} | _route_paths(app.routes)
+                   | HEALTH_PATHS | {"/", "/docs.json", "/schema.json", METRICS_PATH})
+# The first added runs first: the token, before anything that keeps state.
 Likvid.add_asgi_middleware(BearerAuth)
+Likvid.add_asgi_middleware(Guard, routes=ROUTES, heavy=HEAVY, batch=BATCHED)
 Likvid.add_asgi_middleware(OpenApiInfo)

@@ -26,6 +26,9 @@ from training import tracking
 
 ENV_DATA, ENV_AS_OF, ENV_CONFIG, ENV_SOURCE = "LIKVID_DATA", "LIKVID_AS_OF", "LIKVID_CONFIG", "LIKVID_MODEL_SOURCE"
 ENV_MAPPING = "LIKVID_MAPPING"  # the data folder's mapping file (`likvid serve --mapping`)
+ENV_WORKERS = "LIKVID_WORKERS"  # server worker processes (`likvid serve --workers`; default: the cores)
+ENV_RELOAD = "LIKVID_RELOAD_ON_PROMOTE"  # seconds between registry checks (`likvid serve --reload-on-promote`)
+RELOAD_SECONDS = 30  # the default interval of those checks
 SOURCES = ("registry", "bento")
 # The headline holdout metrics of a training run: the product's own figures, not the baselines' beside them
 # (the cash forecast logs ``{metric}_{target}_{method}``; its own method is ``likvid``).
@@ -86,6 +89,42 @@ class State:
     known: History  # the invoice features' per-customer history at ``at``, built once
     customers: frozenset[str]
     open_invoices: int
+
+
+def workers() -> int | str:
+    """The server's worker processes: ``LIKVID_WORKERS``, else one per core (BentoML's ``"cpu_count"``)."""
+    value = os.environ.get(ENV_WORKERS) or ""
+    if not value:
+        return "cpu_count"
+    if not value.isdigit() or int(value) < 1:
+        raise StartupError(f"{ENV_WORKERS} must be a whole number of worker processes, 1 or more, not {value!r}")
+    return int(value)
+
+
+def reload_seconds() -> float | None:
+    """How often a worker checks the registry for a newly promoted champion (``LIKVID_RELOAD_ON_PROMOTE``), or
+    ``None``: it serves the champions it loaded until restarted."""
+    value = os.environ.get(ENV_RELOAD) or ""
+    try:
+        seconds = float(value) if value else None
+    except ValueError:
+        raise StartupError(f"{ENV_RELOAD} must be a number of seconds, not {value!r}") from None
+    if seconds is not None and seconds <= 0:
+        raise StartupError(f"{ENV_RELOAD} must be a positive number of seconds, not {value!r}")
+    return seconds
+
+
+def registry_champions(company: str) -> dict[str, str]:
+    """The version each family's ``champion`` alias points at in the registry now (a family without one is
+    left out): what a running service compares with the versions it serves."""
+    client, now = tracking.connect(), {}
+    for family in families():
+        try:
+            now[family] = str(client.get_model_version_by_alias(tracking.model_name(family, company),
+                                                                tracking.CHAMPION).version)
+        except Exception:  # noqa: BLE001, S112 - MLflow raises its own exception for a missing alias
+            continue
+    return now
 
 
 def families() -> tuple[str, ...]:

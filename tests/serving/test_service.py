@@ -590,3 +590,56 @@ def test_a_bento_needs_no_registry(registry, small_company, tmp_path, monkeypatc
     rows = forecast(state.company, state.at, weeks=2, models=state.models.forecast, paths=50)
     assert len(rows) == 2 and rows["inflow_p50"].notna().all()
     assert state.models.customers is not None
+
+
+# ---- a champion promoted while the service runs ----
+
+@contextlib.contextmanager
+def _promoted_copy(company: str):
+    """The late-payment champion registered again as a new version and promoted; the old one is champion again on
+    leaving. Its new version number."""
+    client = tracking.connect()
+    name = tracking.model_name(tracking.LATE_PAYMENT, company)
+    old = client.get_model_version_by_alias(name, tracking.CHAMPION)
+    new = client.create_model_version(name, old.source, run_id=old.run_id, tags=old.tags)
+    client.set_registered_model_alias(name, tracking.CHAMPION, new.version)
+    try:
+        yield str(new.version)
+    finally:
+        client.set_registered_model_alias(name, tracking.CHAMPION, old.version)
+
+
+def test_model_info_says_when_the_registry_champion_moved_and_reload_on_promote_serves_it(registry, small_company,
+                                                                                         monkeypatch):
+    """On a service instance of its own (ending a second start-up of the shared app would stop the shared one)."""
+    family = tracking.LATE_PAYMENT
+    monkeypatch.setenv(startup.ENV_RELOAD, "0.2")
+    reloading = service.Likvid()
+    info = reloading.model_info().model_dump()
+    assert info["champion_moved"] is False and info["reload_on_promote"] == 0.2
+    assert info["registry_champions"][family] == info["models"][0]["version"]
+    with _promoted_copy(small_company.name) as version:
+        deadline = time.monotonic() + 60
+        while (info := reloading.model_info().model_dump())["models"][0]["version"] != version:
+            assert time.monotonic() < deadline, info
+            time.sleep(0.2)
+        assert info["champion_moved"] is False and info["registry_champions"][family] == version
+    monkeypatch.delenv(startup.ENV_RELOAD)
+    fixed = service.Likvid()
+    with _promoted_copy(small_company.name) as version:
+        info = fixed.model_info().model_dump()
+        assert info["champion_moved"] is True and info["reload_on_promote"] is None
+        assert info["registry_champions"][family] == version != info["models"][0]["version"]
+
+
+def test_customer_rows_at_the_served_as_of_are_computed_once(client, small_loaded, monkeypatch):
+    from training import customers
+
+    ids = sorted(small_loaded["customers"]["customer_id"])[:2]
+    first = client.post("/customer_risk", json={"customer_ids": ids}).json()
+    calls = []
+    real = customers.customer_risk
+    monkeypatch.setattr(customers, "customer_risk", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert client.post("/customer_risk", json={"customer_ids": ids[::-1]}).json() == first[::-1]
+    assert client.post("/credit_check", json={"customer_id": ids[0], "amount": 100.0}).status_code == 200
+    assert calls == []
