@@ -28,7 +28,7 @@ def import_champions(company: str | None = None) -> list[str]:
             version = client.get_model_version_by_alias(name, tracking.CHAMPION)
         except Exception as e:  # noqa: BLE001 - MLflow raises its own exception for a missing alias
             raise LookupError(f"no '{tracking.CHAMPION}' version of model {name} in the registry at "
-                              f"{tracking.tracking_uri()}; run `likvid train DATA` first") from e
+                              f"{tracking.shown_uri()}; run `likvid train DATA` first") from e
         card, params = model_card(family, name, version.version, version.run_id)
         model = bentoml.mlflow.import_model(
             family, model_uri=f"models:/{name}/{version.version}",

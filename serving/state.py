@@ -187,11 +187,11 @@ def only_company() -> str:
         models = tracking.connect().search_registered_models(
             f"tags.`{tracking.FAMILY_TAG}` = '{tracking.LATE_PAYMENT}'")
     except Exception as e:  # noqa: BLE001 - an unreadable store must still say where and what
-        raise StartupError(f"cannot read the registry at {tracking.tracking_uri()}: {e}") from None
+        raise StartupError(f"cannot read the registry at {tracking.shown_uri()}: {e}") from None
     companies = sorted({m.tags.get(tracking.COMPANY_TAG) for m in models if _has_champion(m)})
     if not companies:
         raise StartupError(f"no '{tracking.CHAMPION}' version of model {tracking.LATE_PAYMENT} for any company in "
-                           f"the registry at {tracking.tracking_uri()}; run `likvid train DATA` first")
+                           f"the registry at {tracking.shown_uri()}; run `likvid train DATA` first")
     if len(companies) > 1:
         raise StartupError(f"the registry holds champions of {len(companies)} companies ({', '.join(companies)}); "
                            f"set {ENV_DATA} or pass --data to choose one")
@@ -221,7 +221,7 @@ def load_champions(company: str, policy: Policy, source: str = "registry") -> Ch
         except LookupError as e:
             raise StartupError(str(e)) from None
         except Exception as e:  # noqa: BLE001 - an unreadable store must still say where and what
-            raise StartupError(f"cannot load the champion models from {tracking.tracking_uri()}: {e}") from None
+            raise StartupError(f"cannot load the champion models from {tracking.shown_uri()}: {e}") from None
         cards = tuple(model_card(m.family, m.name, m.version, m.run_id)[0] for m in (late, timing, segmentation, cash))
     # The forecast pairs the cash model with the timing model it was registered with (the family's loader).
     pair = cash.model
