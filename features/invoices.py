@@ -521,7 +521,7 @@ def ledger_pass(company: Company) -> LedgerPass:
     fx, base = company.get(Fx.TABLE), ledger.base_of(company)
     row_code, ids = pd.factorize(inv[Inv.ID].astype(object))
     ids = pd.Index(ids)
-    events = ledger._events(inv, pay, credits, fx, base)  # what ledger.reduced sums, per invoice and day
+    events = ledger.payment_events(inv, pay, credits, fx, base)  # what ledger.reduced sums, per invoice and day
     code = ids.get_indexer(events[Inv.ID])
     value = (events["cash"] + events["credit"]).to_numpy(float)
     keep = code >= 0  # an unknown invoice is never looked up

@@ -129,7 +129,7 @@ def _in_invoice_currency(rows: pd.DataFrame, invoice_col: str, date_col: str, am
     return pd.Series(rows[amount_col].to_numpy(float) * factor, index=rows.index)
 
 
-def _events(invoices: pd.DataFrame, payments: pd.DataFrame, credits: pd.DataFrame, fx: pd.DataFrame,
+def payment_events(invoices: pd.DataFrame, payments: pd.DataFrame, credits: pd.DataFrame, fx: pd.DataFrame,
             base: str | None) -> pd.DataFrame:
     """What reduced each invoice, per invoice and day, in its currency: ``invoice_id, date, cash, credit``."""
     applied = credits[credits[Credit.INVOICE].notna()]
@@ -148,10 +148,21 @@ def _events(invoices: pd.DataFrame, payments: pd.DataFrame, credits: pd.DataFram
         [Inv.ID, "date"], kind="stable")
 
 
+def lost_amounts(invoices: pd.DataFrame, at: pd.Timestamp, write_off_days: int) -> np.ndarray:
+    """Per invoice as known at ``at`` (rows of ``as_of(company, at)``), the document amount never collected: what
+    its payment fell short of the amount (written off, short-paid), all of it when still open ``write_off_days``
+    past due, NaN while it is open and younger (its outcome is not known). The one definition of "lost" for the
+    provision's loss rates and the timing model's never-paid labels."""
+    amount = invoices[Inv.AMOUNT].to_numpy(float)
+    short = np.clip(amount - invoices[Inv.PAID_AMOUNT].fillna(invoices[Inv.AMOUNT]).to_numpy(float), 0.0, None)
+    old = ((pd.Timestamp(at) - invoices[Inv.DUE]).dt.days >= write_off_days).to_numpy()
+    return np.where(invoices[Inv.PAID].notna().to_numpy(), short, np.where(old, amount, np.nan))
+
+
 def reduced(company: Company, invoices: pd.DataFrame | None = None) -> pd.Series:
     """Payments plus applied credit notes so far, in each invoice's currency (index: the invoices')."""
     invoices = company[Inv.TABLE] if invoices is None else invoices
-    events = _events(company[Inv.TABLE], company.get(Pay.TABLE), company.get(Credit.TABLE),
+    events = payment_events(company[Inv.TABLE], company.get(Pay.TABLE), company.get(Credit.TABLE),
                      company.get(Fx.TABLE), base_of(company))
     total = (events["cash"] + events["credit"]).groupby(events[Inv.ID]).sum()
     return pd.Series(total.reindex(invoices[Inv.ID].astype(object)).fillna(0.0).to_numpy(), index=invoices.index)
@@ -282,7 +293,7 @@ def settle(invoices: pd.DataFrame, payments: pd.DataFrame, credits: pd.DataFrame
     the cash plus credits by the paid date. Returns the invoices and, per invoice row, the paid_date and
     the paid_amount disagreements (NA: none), each naming the given and the derived value.
     """
-    events = _events(invoices, payments, credits, fx, base)
+    events = payment_events(invoices, payments, credits, fx, base)
     amount = invoices.set_index(Inv.ID)[Inv.AMOUNT]
     events["cum"] = (events["cash"] + events["credit"]).groupby(events[Inv.ID]).cumsum()
     events["cum_cash"] = events["cash"].groupby(events[Inv.ID]).cumsum()

@@ -45,6 +45,7 @@ from features.asof import as_of
 from features.company import Company
 from features.contract import Inv
 from features.invoices import FEATURES, SNAPSHOT
+from features.ledger import lost_amounts
 from features.policy import Provision
 
 LOST = "lost"  # training examples' column: the share of the open amount never collected (NaN: not known yet)
@@ -97,13 +98,8 @@ def write_off_labels(company: Company, at: pd.Timestamp, examples: pd.DataFrame,
     the invoice is open and not yet that far past due (its outcome is not known)."""
     inv = as_of(company, at)[Inv.TABLE].drop_duplicates(Inv.ID).set_index(Inv.ID)
     inv = inv.reindex(examples[Inv.ID].to_numpy())
-    amount = inv[Inv.AMOUNT].to_numpy(float)
-    paid = inv[Inv.PAID].notna().to_numpy()
-    short = np.clip(amount - inv[Inv.PAID_AMOUNT].fillna(inv[Inv.AMOUNT]).to_numpy(float), 0.0, None)
-    still_open = amount * (1.0 - examples["paid_share"].fillna(0.0).to_numpy(float))
-    share = np.clip(short / np.maximum(still_open, 1e-9), 0.0, 1.0)
-    past_due = (pd.Timestamp(at) - examples[Inv.DUE]).dt.days.to_numpy(float)
-    return np.where(paid, share, np.where(past_due >= write_off_days, 1.0, np.nan))
+    still_open = inv[Inv.AMOUNT].to_numpy(float) * (1.0 - examples["paid_share"].fillna(0.0).to_numpy(float))
+    return np.clip(lost_amounts(inv, at, write_off_days) / np.maximum(still_open, 1e-9), 0.0, 1.0)
 
 
 @dataclass(frozen=True)

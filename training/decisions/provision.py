@@ -25,7 +25,7 @@ import pandas as pd
 from features.asof import as_of
 from features.contract import Fx, Inv
 from features.invoices import FeatureConfig, invoice_features
-from features.ledger import base_of, open_amounts, to_base
+from features.ledger import base_of, lost_amounts, open_amounts, to_base
 from features.load import Company
 from features.policy import Policy
 from training.payment_timing import PaymentTimingModel
@@ -47,8 +47,7 @@ def loss_rates(company: Company, at: pd.Timestamp, policy: Policy = Policy()) ->
     inv = view[Inv.TABLE]
     mature = inv[inv[Inv.DUE] + pd.Timedelta(days=policy.provision.write_off_days) <= at]
     amount = mature[Inv.AMOUNT].astype(float)
-    lost_doc = np.where(mature[Inv.PAID].notna(), (amount - mature[Inv.PAID_AMOUNT].fillna(amount)).clip(lower=0),
-                        amount)  # still open write_off_days past due: lost (partial payments aside)
+    lost_doc = lost_amounts(mature, at, policy.provision.write_off_days)  # known for every mature invoice
     rate = to_base(pd.Series(1.0, index=mature.index), mature[Inv.CURRENCY], mature[Inv.ISSUE],
                    view.get(Fx.TABLE), base_of(view)).to_numpy()
     amount_base, lost_base = amount.to_numpy() * rate, lost_doc * rate
