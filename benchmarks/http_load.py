@@ -21,16 +21,13 @@ import argparse
 import asyncio
 import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import http_service  # the sibling benchmark (this one runs as a script: its folder is on sys.path)
 import httpx
 import numpy as np
 import pandas as pd
@@ -40,7 +37,6 @@ from features.asof import as_of
 from features.contract import Inv
 from features.load import validate
 
-LIKVID = [sys.executable, "-m", "serving.cli"]
 HEAVY_CALLS = (("/forecast_cash", {"weeks": 13}), ("/collection_worklist", {"top_n": 50}), ("/discounts", {}),
                ("/kpis", {}), ("/provision", {}))
 TARGET_RATE, TARGET_P99_MS, TARGET_MIXED_P99_MS, TARGET_RSS_MB = 100, 100.0, 150.0, 20.0
@@ -231,49 +227,13 @@ async def measure(url: str, pid: int | None, args) -> None:
               f"{_met(args.unauth >= 20_000 and growth < TARGET_RSS_MB)} (largest change {growth:+.1f} MB)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def own_service(workdir: Path, seed: int, customers: int, years: float, workers: int | None):
-    """A company generated with ``seed``, trained in a private store, served with a token on a free port: its
-    URL and the serve process's pid."""
-    data = workdir / f"company-{seed}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}"}
-    env.setdefault("LIKVID_API_TOKEN", secrets.token_hex(16))
-    os.environ["LIKVID_API_TOKEN"] = env["LIKVID_API_TOKEN"]
-    if not data.exists():
-        subprocess.run([*LIKVID, "generate", str(data), "--customers", str(customers), "--years", str(years),
-                        "--seed", str(seed)], check=True, env=env, cwd=workdir, stdout=subprocess.DEVNULL)
-    if not (workdir / "mlflow.db").exists():
-        print(f"training on {data} (seed {seed}) ...", flush=True)
-        subprocess.run([*LIKVID, "train", str(data)], check=True, env=env, cwd=workdir, stdout=subprocess.DEVNULL)
-    port = _free_port()
-    extra = ["--workers", str(workers)] if workers else []
-    proc = subprocess.Popen([*LIKVID, "serve", "--data", str(data), "--port", str(port), *extra], env=env,
-                            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        started, deadline = time.monotonic(), time.monotonic() + 300
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"`likvid serve` stopped with exit code {proc.returncode}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("the service did not become ready in 5 minutes")
-            time.sleep(0.5)
-        print(f"`likvid serve` ready in {time.monotonic() - started:.0f} s; {_load()}", flush=True)
-        yield url, proc.pid
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+    """``http_service.own_service`` with a bearer token (the environment's, else a fresh one)."""
+    os.environ.setdefault("LIKVID_API_TOKEN", secrets.token_hex(16))
+    with http_service.own_service(workdir, seed, customers, years, workers) as served:
+        print(_load(), flush=True)
+        yield served
 
 
 def main() -> None:

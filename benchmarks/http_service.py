@@ -62,8 +62,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _own_service(workdir: Path, seed: int, customers: int, years: float):
-    """A company generated with ``seed``, trained in a private store, served on a free port: its URL."""
+def own_service(workdir: Path, seed: int, customers: int, years: float, workers: int | None = None):
+    """A company generated with ``seed``, trained in a private store, served on a free port (with the
+    environment's ``LIKVID_API_TOKEN``, and ``--workers`` when given): its URL and the serve process's pid."""
     data, env = workdir / f"company-{seed}", {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{workdir / 'mlflow.db'}"}
     if not data.exists():
         subprocess.run([*LIKVID, "generate", str(data), "--customers", str(customers), "--years", str(years),
@@ -73,11 +74,12 @@ def _own_service(workdir: Path, seed: int, customers: int, years: float):
         subprocess.run([*LIKVID, "train", str(data)], check=True, env=env, cwd=workdir, stdout=subprocess.DEVNULL)
     os.environ["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]  # the in-process part reads the same store
     port = _free_port()
-    proc = subprocess.Popen([*LIKVID, "serve", "--data", str(data), "--port", str(port)], env=env, cwd=workdir,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
+    extra = ["--workers", str(workers)] if workers else []
+    proc = subprocess.Popen([*LIKVID, "serve", "--data", str(data), "--port", str(port), *extra], env=env,
+                            cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300
+        started = time.monotonic()
         while True:
             if proc.poll() is not None:
                 raise SystemExit(f"`likvid serve` stopped with exit code {proc.returncode}")
@@ -86,10 +88,11 @@ def _own_service(workdir: Path, seed: int, customers: int, years: float):
                     break
             except httpx.TransportError:
                 pass
-            if time.monotonic() > deadline:
+            if time.monotonic() > started + 300:
                 raise SystemExit("the service did not become ready in 5 minutes")
             time.sleep(0.5)
-        yield url
+        print(f"`likvid serve` ready in {time.monotonic() - started:.0f} s", flush=True)
+        yield url, proc.pid
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
@@ -176,7 +179,7 @@ def main() -> None:
         measure(args.url, args.calls, args.batches)
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
-    with _own_service(args.workdir.resolve(), args.seed, args.customers, args.years) as url:
+    with own_service(args.workdir.resolve(), args.seed, args.customers, args.years) as (url, _):
         measure(url, args.calls, args.batches)
 
 
