@@ -27,6 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from features.asof import parse_as_of, why_none_open
+from features.customers import WarningConfig
 from features.limits import MONTHS, PATHS, WEEKS
 from features.load import Company, ContractError, Validation, validate
 from features.policy import GRADES, Dunning, Policy
@@ -319,7 +320,8 @@ def train_cmd(
         min=0.001, max=1.0, help="Customer model (p_late_next): learning rate.")] = 0.05,
     customer_num_leaves: Annotated[int, typer.Option(min=2, help="Customer model (p_late_next): leaves per tree.")] = 7,
     warning_alpha: Annotated[float, typer.Option(
-        min=1e-6, max=0.5, help="Early warnings: combined p-value below which a change is reported.")] = 0.035,
+        min=1e-6, max=0.5, help="Early warnings: combined p-value below which a change is reported.")
+    ] = WarningConfig.alpha,
 ) -> None:
     """Train every model family for the company: evaluate at as-of minus 13 weeks, register the models
     refitted on everything known at as-of, and promote each when its recipe is not worse than the champion's."""
