@@ -45,6 +45,10 @@ class LatePaymentConfig:
     # second fit would only double the time.
     small_data_shape: tuple[int, float, int, int] | None = (300, 0.05, 3, 50)
     small_data_max_rows: int = 50_000
+    # After the shape is chosen and the calibration fitted on the later slice, the kept shape is fitted again
+    # on both slices, so the served trees have seen the customers' latest record; the calibration map stays the
+    # one learned out of time (scikit-learn's CalibratedClassifierCV(ensemble=False) does the same).
+    refit_on_all: bool = True
 
     def params(self) -> dict:
         return asdict(self)
@@ -58,7 +62,8 @@ class LatePaymentConfig:
 
 
 class LatePaymentModel:
-    """LightGBM on invoice features, then isotonic calibration fitted on a later time slice."""
+    """LightGBM on invoice features, then isotonic calibration fitted on a later time slice; the trees are then
+    refitted on both slices (``refit_on_all``), the calibration map kept."""
 
     def __init__(self, config: LatePaymentConfig = LatePaymentConfig()):
         self.config = config
@@ -87,6 +92,11 @@ class LatePaymentModel:
             self.shape_, self.booster_ = fitted[0]
         self.calibrator_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
         self.calibrator_.fit(self.raw_proba(x_cal), y_cal)
+        self.rows_fit_ = len(x)
+        if self.config.refit_on_all and len(x_cal):
+            both = pd.concat([x[self.features_], x_cal[self.features_]], ignore_index=True)
+            self.booster_ = self._booster(self.shape_).fit(both, np.concatenate([np.asarray(y), np.asarray(y_cal)]))
+            self.rows_fit_ = len(both)
         return self
 
     def raw_proba(self, x: pd.DataFrame) -> np.ndarray:

@@ -148,7 +148,8 @@ def test_the_shape_that_ranks_the_calibration_slice_better_is_kept(fitted):
 
     tr = not_yet_due(fitted["train"])
     fit, cal = time_slices(tr, 0.25)
-    model = build_late_payment(LatePaymentConfig()).fit(fit, fit["late"].to_numpy(), cal, cal["late"].to_numpy())
+    model = build_late_payment(LatePaymentConfig(refit_on_all=False)).fit(fit, fit["late"].to_numpy(), cal,
+                                                                         cal["late"].to_numpy())
     assert set(model.shape_auc_) == set(LatePaymentConfig().shapes()) and len(model.shape_auc_) == 2
     main, small = LatePaymentConfig().shapes()
     expected = small if model.shape_auc_[small] > model.shape_auc_[main] + 1e-3 else main
@@ -158,3 +159,20 @@ def test_the_shape_that_ranks_the_calibration_slice_better_is_kept(fitted):
     only = build_late_payment(LatePaymentConfig(small_data_shape=None)).fit(fit, fit["late"].to_numpy(), cal,
                                                                             cal["late"].to_numpy())
     assert only.shape_ == main and only.shape_auc_ == {}
+
+
+def test_the_kept_trees_are_refitted_on_both_slices_and_the_calibration_kept(fitted):
+    from training.examples import not_yet_due
+    from training.late_payment import LatePaymentConfig, build_late_payment, time_slices
+
+    tr = not_yet_due(fitted["train"])
+    fit, cal = time_slices(tr, 0.25)
+    args = (fit, fit["late"].to_numpy(), cal, cal["late"].to_numpy())
+    refit = build_late_payment(LatePaymentConfig()).fit(*args)
+    once = build_late_payment(LatePaymentConfig(refit_on_all=False)).fit(*args)
+    assert refit.shape_ == once.shape_ and refit.rows_fit_ == len(fit) + len(cal) and once.rows_fit_ == len(fit)
+    np.testing.assert_array_equal(refit.calibrator_.X_thresholds_, once.calibrator_.X_thresholds_)
+    both = pd.concat([fit, cal], ignore_index=True)
+    alone = refit._booster(refit.shape_).fit(both[FEATURES], both["late"].to_numpy())
+    np.testing.assert_allclose(refit.raw_proba(cal), alone.predict_proba(cal[FEATURES])[:, 1])
+    assert not np.allclose(refit.raw_proba(cal), once.raw_proba(cal))
