@@ -76,13 +76,16 @@ def company_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--years", type=float, default=3.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, help="Folder for the company and the MLflow store (kept).")
+    parser.add_argument("--data", type=Path, help="An existing company folder to time instead of a generated one "
+                        "(trained into --work's store unless WORK/NAME.trained says it was).")
 
 
 def prepared(args: argparse.Namespace, name: str) -> tuple[Path, Path, dict[str, str]]:
     """(the work folder, the generated company in it, the environment of a private MLflow store there)."""
     work = args.work or Path(tempfile.mkdtemp(prefix=f"likvid-bench-{name}-"))
     work.mkdir(parents=True, exist_ok=True)
-    return work, company(work, args.customers, args.years, args.seed), tracking_env(work)
+    data = args.data.resolve() if args.data else company(work, args.customers, args.years, args.seed)
+    return work, data, tracking_env(work)
 
 
 def cold(folder: Path) -> None:

@@ -260,10 +260,20 @@ def project_lines(lines: pd.DataFrame, origin: pd.Timestamp, weeks: int) -> pd.D
 # --- payment runs ------------------------------------------------------------------------------
 
 RUN_NONE, RUN_WEEKLY, RUN_MONTHLY = 0, 1, 2
+RUN_MIN_PAYMENTS, RUN_WEEKLY_SHARE, RUN_MONTHLY_SHARE = 5, 0.8, 0.6  # who pays in runs: the rule's one home
 
 
-def payment_runs(paid: pd.Series, payer: pd.Series, min_payments: int = 5, weekly_share: float = 0.8,
-                 monthly_share: float = 0.6) -> pd.DataFrame:
+def run_kinds(payments: np.ndarray, weekday_share: np.ndarray, monthday_share: np.ndarray) -> np.ndarray:
+    """``payment_runs``'s rule on counts and shares already gathered (a feature row's ``n_settled``,
+    ``run_weekday_share`` and ``run_monthday_share``): RUN_MONTHLY, RUN_WEEKLY or RUN_NONE per row."""
+    enough = np.nan_to_num(np.asarray(payments, float)) >= RUN_MIN_PAYMENTS
+    monthly = enough & (np.nan_to_num(np.asarray(monthday_share, float)) >= RUN_MONTHLY_SHARE)
+    weekly = enough & (np.nan_to_num(np.asarray(weekday_share, float)) >= RUN_WEEKLY_SHARE)
+    return np.select([monthly, weekly], [RUN_MONTHLY, RUN_WEEKLY], RUN_NONE)
+
+
+def payment_runs(paid: pd.Series, payer: pd.Series, min_payments: int = RUN_MIN_PAYMENTS,
+                 weekly_share: float = RUN_WEEKLY_SHARE, monthly_share: float = RUN_MONTHLY_SHARE) -> pd.DataFrame:
     """Each payer's payment run, from its payment dates: ``kind`` (0 none, 1 weekly, 2 monthly),
     ``weekday`` and ``monthday``. A payer pays in a weekly run when at least ``weekly_share`` of its
     payments fall on one weekday, in a monthly run when ``monthly_share`` fall on one day of month

@@ -27,7 +27,6 @@ from rich.progress import (
 from rich.table import Table
 
 from features.asof import parse_as_of, why_none_open
-from features.customers import WarningConfig
 from features.limits import MONTHS, PATHS, WEEKS
 from features.load import Company, ContractError, Validation, validate
 from features.policy import GRADES, Dunning, Policy
@@ -319,9 +318,9 @@ def train_cmd(
     customer_learning_rate: Annotated[float, typer.Option(
         min=0.001, max=1.0, help="Customer model (p_late_next): learning rate.")] = 0.05,
     customer_num_leaves: Annotated[int, typer.Option(min=2, help="Customer model (p_late_next): leaves per tree.")] = 7,
-    warning_alpha: Annotated[float, typer.Option(
-        min=1e-6, max=0.5, help="Early warnings: combined p-value below which a change is reported.")
-    ] = WarningConfig.alpha,
+    warning_alpha: Annotated[Optional[float], typer.Option(
+        min=1e-6, max=0.5, show_default="features.customers.WarningConfig.alpha",  # not imported for every command
+        help="Early warnings: combined p-value below which a change is reported.")] = None,
 ) -> None:
     """Train every model family for the company: evaluate at as-of minus 13 weeks, register the models
     refitted on everything known at as-of, and promote each when its recipe is not worse than the champion's."""
@@ -342,7 +341,7 @@ def train_cmd(
         policy, late=LatePaymentConfig(n_estimators=n_estimators, learning_rate=learning_rate, num_leaves=num_leaves),
         customers=CustomerConfig(n_estimators=customer_n_estimators, learning_rate=customer_learning_rate,
                                  num_leaves=customer_num_leaves),
-        warnings=WarningConfig(alpha=warning_alpha))
+        warnings=WarningConfig() if warning_alpha is None else WarningConfig(alpha=warning_alpha))
     company = _load(data, mapping, policy)
     console.print(f"Company {key}; MLflow tracking: {tracking.shown_uri()}")
     with _bar() as bar:

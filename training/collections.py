@@ -43,7 +43,7 @@ import pandas as pd
 from features.asof import as_of as _view
 from features.asof import last_known_date, to_date
 from features.contract import Bill, Cust, Inv
-from features.invoices import DAYS_OVERDUE, OPEN_AMOUNT, FeatureConfig, invoice_features
+from features.invoices import DAYS_OVERDUE, OPEN_AMOUNT, FeatureConfig, History, history, invoice_features
 from features.load import Company
 from features.policy import Policy
 from training import tracking
@@ -169,12 +169,14 @@ def worklist(company: Company, as_of: str | pd.Timestamp | None = None, top: int
     at = to_date(as_of) if as_of is not None else last_known_date(company)
     owners = customer_owners(company)
     mine = None if owner is None else _owned_by(owners, owner)
-    ranked = ranked_invoices(company, at, policy, models, config, company_key, uplift=log_uplift(company, at, policy))
+    known = history(company, at, FeatureConfig.from_policy(policy))  # for the features and the log's facts
+    ranked = ranked_invoices(company, at, policy, models, config, company_key, uplift=log_uplift(company, at, policy),
+                             known=known)
     if mine is not None:
         ranked = ranked[ranked["customer_id"].isin(mine)].reset_index(drop=True)
     if ranked.empty:
         return pd.DataFrame(columns=CALL_COLUMNS if by_customer else WORKLIST_COLUMNS)
-    facts = log_facts(company, at)
+    facts = log_facts(company, at, known.reduced)
     rows = honour_log(ranked, facts, policy, None if by_customer else top)
     rows[OWNER] = owners.reindex(rows["customer_id"]).fillna("").to_numpy()
     if not by_customer:
@@ -291,14 +293,15 @@ def log_uplift(company: Company, at: pd.Timestamp, policy: Policy) -> Uplift | N
 def ranked_invoices(company: Company, as_of: str | pd.Timestamp | None = None, policy: Policy = Policy(),
                     models: tuple[LatePaymentModel, PaymentTimingModel] | None = None,
                     config: CollectionsConfig | None = None, company_key: str | None = None,
-                    uplift: Uplift | None = None) -> pd.DataFrame:
+                    uplift: Uplift | None = None, known: History | None = None) -> pd.DataFrame:
     """Every open invoice at as-of with its ladder step and expected gain, best first (``RANKED_COLUMNS``):
     the worklist before the collections log's rules. ``uplift`` (measured from the log) replaces the assumed
-    ``action_effect`` of overdue invoices by their customer's measured one."""
+    ``action_effect`` of overdue invoices by their customer's measured one. ``known`` is the history at as-of
+    (``features.invoices.history``) when the caller has it."""
     config = config or CollectionsConfig.from_policy(policy)
     at = to_date(as_of) if as_of is not None else last_known_date(company)
     late, timing = _models(models, company_key, policy)
-    x = invoice_features(company, at, FeatureConfig.from_policy(policy))
+    x = invoice_features(company, at, FeatureConfig.from_policy(policy), known=known)
     if x.empty:
         return pd.DataFrame(columns=RANKED_COLUMNS)
     x = x.reset_index(drop=True)

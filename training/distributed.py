@@ -143,10 +143,10 @@ def _score_part(x: pd.DataFrame, late: LatePaymentModel, timing: PaymentTimingMo
 def score(company: Company, as_of_date: str | pd.Timestamp | None = None,
           models: tuple[LatePaymentModel, PaymentTimingModel] | None = None, cfg: FeatureConfig | None = None,
           policy: Policy = Policy(), company_key: str | None = None, scheduler: str | None = None) -> pd.DataFrame:
-    """``training.pipeline.score``, with the per-invoice work on the cluster at ``scheduler`` (partitioned by
+    """``training.scoring.score``, with the per-invoice work on the cluster at ``scheduler`` (partitioned by
     customer) when one is given; the rows are the same either way."""
-    from training.pipeline import in_score_order, score_inputs
-    from training.pipeline import score as score_here
+    from training.scoring import in_score_order, score_inputs
+    from training.scoring import score as score_here
 
     if not scheduler:  # None or empty: in-process
         return score_here(company, as_of_date, models, cfg, policy, company_key)

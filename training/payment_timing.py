@@ -33,7 +33,6 @@ of the open amount never collected, learned from invoices written off or short-p
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import asdict, dataclass
 
 import lightgbm as lgb
@@ -49,9 +48,6 @@ from features.ledger import lost_amounts
 from features.policy import Provision
 
 LOST = "lost"  # training examples' column: the share of the open amount never collected (NaN: not known yet)
-# Who pays in runs: the thresholds of ``features.cash.payment_runs`` (its defaults are the rule's one home).
-_RUN_RULE = {name: p.default for name, p in inspect.signature(cash.payment_runs).parameters.items()
-             if p.default is not inspect.Parameter.empty}
 RUN_NAMES = {cash.RUN_NONE: "ad_hoc", cash.RUN_WEEKLY: "weekly_run", cash.RUN_MONTHLY: "monthly_run"}
 PAY_DATE_WITHIN_DAYS = 3  # "paid within 3 days of the predicted pay date": the figure a controller plans on
 _BIG = 1 << 20  # row offset that turns a matrix of sorted rows into one sorted array (delays are far smaller)
@@ -172,11 +168,10 @@ def run_kind(x: pd.DataFrame) -> np.ndarray:
     """Each row's payment run (``features.cash``: RUN_NONE, RUN_WEEKLY, RUN_MONTHLY) from its customer's history:
     monthly when ``monthly_share`` of its payments fall on one day of month, weekly when ``weekly_share`` fall on
     one weekday, with at least ``min_payments`` (``payment_runs``'s rule). Monthly runs need the due date."""
-    enough = x["n_settled"].fillna(0).to_numpy(float) >= _RUN_RULE["min_payments"]
-    monthly = enough & (x["run_monthday_share"].fillna(0).to_numpy(float) >= _RUN_RULE["monthly_share"])
-    weekly = enough & (x["run_weekday_share"].fillna(0).to_numpy(float) >= _RUN_RULE["weekly_share"])
-    monthly &= Inv.DUE in x.columns
-    return np.select([monthly, weekly], [cash.RUN_MONTHLY, cash.RUN_WEEKLY], cash.RUN_NONE)
+    kind = cash.run_kinds(x["n_settled"], x["run_weekday_share"], x["run_monthday_share"])
+    if Inv.DUE not in x.columns:  # no due date, no monthly run day: a monthly payer reads as weekly or none
+        kind = cash.run_kinds(x["n_settled"], x["run_weekday_share"], np.zeros(len(x)))
+    return kind
 
 
 def _runs(x: pd.DataFrame, kind: np.ndarray, lo: float, hi: float) -> list[_Runs | _WeeklyRuns]:
@@ -295,7 +290,9 @@ class PaymentTimingModel:
     def _setup(self, x: pd.DataFrame, paid_after: np.ndarray | None) -> dict:
         """What every query of rows needs: centre, scale, the as-of day, the least pay day, the continuous floor
         (for a run payer: midway between its last run by the as-of day and the next one), the run days."""
-        centre, scale = self.regressor_.predict(x[self.features_]), self._scale(x)
+        # The booster on the rows' values: the same numbers as on the frame, without pandas' checks per call.
+        centre = self.regressor_.booster_.predict(x[self.features_].to_numpy(float))
+        scale = self._scale(x)
         s = self._asof_day(x, paid_after)
         first, lower = s + 1.0, s + 1.0
         kind = run_kind(x)
@@ -503,10 +500,19 @@ class PaymentTimingModel:
         """Per row (days after due): the band's low end, the point prediction and the band's high end. The point
         is the most likely day, the centre of the ``point_window_days`` window holding most of the distribution
         (a run day for a run payer), kept inside the band."""
-        c = self.config
         if len(x) == 0:
             return np.zeros((0, 3))
-        setup = self._setup(x, paid_after)
+        return self._pay_days(self._setup(x, paid_after), levels)
+
+    def pay_summary(self, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """``pay_days`` and ``expected_days_late`` of the rows at their snapshot, from one set-up of them."""
+        if len(x) == 0:
+            return np.zeros((0, 3)), np.zeros(0)
+        setup = self._setup(x, None)
+        return self._pay_days(setup), self._expected(setup)
+
+    def _pay_days(self, setup: dict, levels: int = 100) -> np.ndarray:
+        c = self.config
         band_levels = getattr(self, "band_", None)
         band_levels = np.asarray(c.band, float) if band_levels is None else band_levels[setup["segment"]]
         band = self._days(setup, self._conditional(setup, band_levels))
@@ -523,8 +529,12 @@ class PaymentTimingModel:
         return np.column_stack([band[:, 0], point, band[:, 1]])
 
     def expected_days_late(self, x: pd.DataFrame, paid_after: np.ndarray | None = None) -> np.ndarray:
-        grid = np.linspace(0.005, 0.995, 100)
-        d = self._grid(x, grid, paid_after)
+        if len(x) == 0:
+            return np.zeros(0)
+        return self._expected(self._setup(x, paid_after))
+
+    def _expected(self, setup: dict) -> np.ndarray:
+        d = self._days(setup, self._conditional(setup, np.linspace(0.005, 0.995, 100)))
         d = np.where(np.isinf(d), self.config.max_delay_days, d)
         return np.maximum(d, 0).mean(axis=1)
 

@@ -1,5 +1,6 @@
-"""``train``, which runs every model family's recipe for one company under its training lock, and ``score``,
-the open invoices' risk from the company's champions."""
+"""``train``, which runs every model family's recipe for one company under its training lock; ``score``, the open
+invoices' risk from the company's champions, lives in ``training.scoring`` (which the read commands import
+without the training machinery) and is imported here too."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pandas as pd
 from features.asof import last_known_date
 from features.contract import Cust, Inv
 from features.customers import CustomerFeatureConfig, WarningConfig
-from features.invoices import FeatureConfig, invoice_features
+from features.invoices import FeatureConfig
 from features.load import Company
 from features.policy import Policy
 from training import tracking
@@ -24,7 +25,7 @@ from training.examples import ExampleConfig
 from training.invoice_families import LatePaymentFamily, PaymentTimingFamily
 from training.late_payment import LatePaymentConfig, LatePaymentModel
 from training.payment_timing import PaymentTimingConfig, PaymentTimingModel
-from training.scoring import score_features
+from training.scoring import champion_pair, in_score_order, score, score_inputs  # noqa: F401 - re-exported
 
 Progress = Callable[[int, int, str], None]  # (families done, families in all, what is being done)
 
@@ -73,12 +74,6 @@ def families(cfg: TrainConfig = TrainConfig()) -> list[tracking.Family]:
             CashForecastFamily(cfg.cash, cfg.features, paths=cfg.cash_paths)]
 
 
-def champion_pair(company_key: str, policy: Policy | None = None) -> tuple[LatePaymentModel, PaymentTimingModel]:
-    """The company's late-payment and payment-timing champions (checked against the policy when given)."""
-    return (tracking.load_champion(tracking.LATE_PAYMENT, company_key, policy).model,
-            tracking.load_champion(tracking.PAYMENT_TIMING, company_key, policy).model)
-
-
 def train(company: Company, data: str, as_of_date: str | pd.Timestamp | None = None,
           cfg: TrainConfig = TrainConfig(), progress: Progress = lambda *_: None,
           policy: Policy = Policy(), lock_wait: float | None = None) -> TrainResult:
@@ -115,31 +110,3 @@ def train(company: Company, data: str, as_of_date: str | pd.Timestamp | None = N
     return TrainResult(key, at, late.origin, late.evaluation.table, timing.evaluation.table,
                        {n: r.decision for n, r in recipes.items()}, {n: r.version for n, r in recipes.items()},
                        late.model, timing.model, recipes, todo[0].holdout(company, late.origin, at))
-
-
-def score(company: Company, as_of_date: str | pd.Timestamp | None = None,
-          models: tuple[LatePaymentModel, PaymentTimingModel] | None = None,
-          cfg: FeatureConfig | None = None, policy: Policy = Policy(), company_key: str | None = None) -> pd.DataFrame:
-    """Risk for every invoice open at as-of, with ``company_key``'s champion models unless ``models`` is given
-    (refused when they learned another definition of late than the ``policy``'s); the features follow the
-    policy unless ``cfg`` is given."""
-    _, models, x = score_inputs(company, as_of_date, models, cfg, policy, company_key)
-    return in_score_order(score_features(x, *models, policy=policy))
-
-
-def score_inputs(company: Company, as_of_date: str | pd.Timestamp | None,
-                 models: tuple[LatePaymentModel, PaymentTimingModel] | None, cfg: FeatureConfig | None,
-                 policy: Policy, company_key: str | None,
-                 ) -> tuple[pd.Timestamp, tuple[LatePaymentModel, PaymentTimingModel], pd.DataFrame]:
-    """What ``score`` scores, wherever it runs: (as-of, the models, the features of the invoices open then)."""
-    at = pd.Timestamp(as_of_date).normalize() if as_of_date is not None else last_known_date(company)
-    if models is None:
-        if company_key is None:
-            raise ValueError("score needs the models or the company key of their champions")
-        models = champion_pair(company_key, policy)
-    return at, models, invoice_features(company, at, cfg if cfg is not None else FeatureConfig.from_policy(policy))
-
-
-def in_score_order(scored: pd.DataFrame) -> pd.DataFrame:
-    """``score``'s rows riskiest first (largest open amount among equals)."""
-    return scored.sort_values(["p_late", "amount_open"], ascending=False, kind="stable").reset_index(drop=True)

@@ -35,6 +35,13 @@ of likvid is not compared either (promoted, with that reason). A champion of ano
 part: the champion looked up is the company's own. The gate compares recipes under the current code;
 changes of the code itself are judged by the tests and the backtests, not by the gate.
 
+Champions are kept locally. MLflow downloads a model's artifacts on every load; ``load_champion`` keeps each
+fitted model it loads (``model_cache_folder``: beside a SQLite store, else the user's cache folder, or
+``LIKVID_MODEL_CACHE``), keyed by the registry version's name, number, run, logged model and creation time, and
+checked by a digest, and reads that copy afterwards. For a SQLite store the champion aliases read are recorded
+with the store file's stamp (its change counter, size and mtime): while the store is unchanged they are not
+asked again, so a read command imports no MLflow at all; any training or promotion changes the stamp.
+
 One training at a time per company. ``company_lock`` holds a file lock keyed by tracking URI and company
 for the whole of ``likvid train``, so a second training of the same company waits (and says so) and
 promotions never interleave. For a local store (SQLite file, ``./mlruns``) the lock file sits next to the
@@ -45,26 +52,28 @@ keeps apart trainings started on the same machine.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import joblib
-import mlflow
 import pandas as pd
 from filelock import FileLock, Timeout
-from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+
+if TYPE_CHECKING:  # MLflow is imported where it is used: a read command whose champions are kept here needs none
+    from mlflow import MlflowClient
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 CHAMPION = "champion"
@@ -123,6 +132,9 @@ def _without_credentials(uri: str) -> str:
 
 def connect() -> MlflowClient:
     """Point MLflow at the configured store and return a client."""
+    import mlflow
+    from mlflow import MlflowClient
+
     uri = tracking_uri()
     if uri.startswith(POSTGRES):
         _quiet_psycopg()
@@ -219,23 +231,39 @@ def company_lock(company: str, wait: float | None = None, say: Progress = lambda
 # --- the pyfunc and the registry -------------------------------------------------------------------
 
 
-class LikvidModel(mlflow.pyfunc.PythonModel):
-    """The pyfunc around any of likvid's fitted models (a joblib artifact).
+@functools.cache
+def _likvid_model() -> type:
+    """``LikvidModel``, made at its first use (it subclasses MLflow's ``PythonModel``)."""
+    import mlflow
 
-    ``predict`` is the family's ``output(model, frame)`` (a module-level function, pickled by reference);
-    ``unwrap_python_model().model`` is the fitted object, for reasons and sampling that pyfunc's predict
-    cannot express.
-    """
+    class LikvidModel(mlflow.pyfunc.PythonModel):
+        """The pyfunc around any of likvid's fitted models (a joblib artifact).
 
-    def __init__(self, family: str, output: Callable[[Any, pd.DataFrame], pd.DataFrame]):
-        self.family = family
-        self.output = output
+        ``predict`` is the family's ``output(model, frame)`` (a module-level function, pickled by reference);
+        ``unwrap_python_model().model`` is the fitted object, for reasons and sampling that pyfunc's predict
+        cannot express.
+        """
 
-    def load_context(self, context) -> None:
-        self.model = joblib.load(context.artifacts["model"])
+        def __init__(self, family: str, output: Callable[[Any, pd.DataFrame], pd.DataFrame]):
+            self.family = family
+            self.output = output
 
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        return self.output(self.model, model_input)
+        def load_context(self, context) -> None:
+            self.model = joblib.load(context.artifacts["model"])
+
+        def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+            return self.output(self.model, model_input)
+
+    LikvidModel.__module__, LikvidModel.__qualname__ = __name__, "LikvidModel"  # pickled by this name
+    return LikvidModel
+
+
+def __getattr__(name: str) -> Any:
+    """``training.tracking.LikvidModel`` (the name the registry's pickles refer to), made on first access, so
+    that importing this module does not import MLflow."""
+    if name == "LikvidModel":
+        return _likvid_model()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _requirements() -> list[str]:
@@ -246,6 +274,10 @@ def log_model(model: object, family: str, company: str, example: pd.DataFrame,
               output: Callable[[Any, pd.DataFrame], pd.DataFrame], tags: dict[str, str] | None = None):
     """Log a fitted model as a pyfunc with signature and input example, registered as
     ``<company>.<family>``; the registered model and the version carry the company and family tags."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import infer_signature
+
     client = connect()
     name = model_name(family, company)
     example = _whole_numbers_as_floats(example)
@@ -254,7 +286,7 @@ def log_model(model: object, family: str, company: str, example: pd.DataFrame,
         joblib.dump(model, path)
         result = _whole_numbers_as_floats(output(model, example))
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=LikvidModel(family, output), artifacts={"model": str(path)},
+            name="model", python_model=_likvid_model()(family, output), artifacts={"model": str(path)},
             signature=infer_signature(example, result), input_example=example, pip_requirements=_requirements(),
         )
     # Registered through the client, not log_model's registered_model_name, which prints to the console.
@@ -322,24 +354,194 @@ def load_champion(family: str, company: str, policy=None) -> Champion:
     """``company``'s champion of ``family``; ``ChampionError`` (a ``LookupError``) when there is none, when
     its version was trained on another company, or, given the ``policy``, when it learned another
     definition of late than the policy's."""
-    client = connect()
     name = model_name(family, company)
-    try:
-        mv = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException as e:
+    mv = _champion_version(name)
+    if mv is None:
         raise ChampionError(f"no '{CHAMPION}' {family} model for company {company} in the registry at "
-                            f"{shown_uri()}; run `likvid train DATA` first") from e
+                            f"{shown_uri()}; run `likvid train DATA` first")
     owner = mv.tags.get(COMPANY_TAG)
     if owner != company:
         raise ChampionError(f"the {family} champion {name} v{mv.version} was trained on company {owner!r}, not "
                             f"{company!r}; run `likvid train DATA` for {company}")
-    model = mlflow.pyfunc.load_model(f"models:/{name}/{mv.version}").unwrap_python_model().model
+    model = _cached_model(mv)
     champion = Champion(family, company, name, str(mv.version), mv.run_id, model,
                         json.loads(mv.tags.get(SETTINGS_TAG, "{}")), json.loads(mv.tags.get(FEATURES_TAG, "{}")),
                         dict(mv.tags))
     if policy is not None:
         champion.check_features(definition_of(policy))
     return champion
+
+
+MODEL_CACHE_ENV = "LIKVID_MODEL_CACHE"  # a folder for downloaded champions, or "off"
+KEEP_MODELS = 32  # versions kept per store: every family of a few companies, and their last champions
+_MODEL_FILE = "model.joblib"
+_MODEL_META = "meta.json"
+
+
+def model_cache_folder(uri: str | None = None) -> Path | None:
+    """Where fitted models loaded from the store at ``uri`` are kept (None: not kept): ``LIKVID_MODEL_CACHE``
+    when set, else beside a SQLite store, else the user's cache folder; one subfolder per store (a hash of
+    its URI without the user and password)."""
+    uri = store_uri(uri) if uri else tracking_uri()
+    setting = os.environ.get(MODEL_CACHE_ENV, "")
+    if setting.lower() == "off":
+        return None
+    store = hashlib.sha1(_without_credentials(uri).encode()).hexdigest()[:12]
+    if setting:
+        return Path(setting) / store
+    if uri.startswith("sqlite:///"):
+        return Path(uri[len("sqlite:///"):]).resolve().parent / ".likvid-models" / store
+    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return home / "likvid" / "models" / store
+
+
+@dataclass(frozen=True)
+class _Version:
+    """What likvid reads of a registry version (the fields of MLflow's ``ModelVersion`` it uses)."""
+
+    name: str
+    version: str
+    run_id: str | None
+    source: str | None
+    creation_timestamp: int | None
+    tags: dict
+
+
+_CHAMPIONS = "champions.json"
+
+
+def _store_stamp(uri: str) -> list | None:
+    """For a SQLite store, its file's identity and last change (device, inode, size, mtime, and SQLite's own
+    change counter, which every committed write moves; the same of its journal files): any write to the store
+    (a training, a promotion) changes it. None for other stores."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = Path(uri[len("sqlite:///"):]).resolve()
+    try:
+        with path.open("rb") as f:
+            counter = f.read(100)[24:28].hex()  # the header's file change counter
+    except OSError:
+        return None
+    stamp: list = [counter]
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-journal")):
+        try:
+            s = file.stat()
+        except OSError:
+            stamp.append(None)
+            continue
+        stamp.append([s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns])
+    return stamp if stamp[1] is not None else None
+
+
+def _champion_version(name: str) -> _Version | None:
+    """The version the ``champion`` alias of registered model ``name`` points at (None: no such alias). A SQLite
+    store that has not changed since the aliases were last read here is not asked again (nor MLflow imported):
+    the answer is the one recorded beside the kept models with the store's ``_store_stamp``."""
+    uri, folder = tracking_uri(), model_cache_folder()
+    stamp = _store_stamp(uri) if folder is not None else None  # taken before asking: a later write shows
+    known: dict = {}
+    if stamp is not None:
+        try:
+            known = json.loads((folder / _CHAMPIONS).read_text())
+            if known.get("stamp") == stamp and name in known.get("versions", {}):
+                return _Version(**known["versions"][name])
+        except (OSError, ValueError, TypeError):
+            known = {}
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mv = connect().get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+    found = _Version(mv.name, str(mv.version), mv.run_id, mv.source, mv.creation_timestamp, dict(mv.tags))
+    if stamp is not None:
+        versions = known.get("versions", {}) if known.get("stamp") == stamp else {}
+        _write_json(folder / _CHAMPIONS, {"stamp": stamp, "versions": {**versions, name: dataclasses.asdict(found)}})
+    return found
+
+
+def _write_json(path: Path, value: dict) -> None:
+    """Write ``value`` to ``path`` atomically; a folder that cannot be written is left as it is."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        with os.fdopen(fd, "w") as f:
+            json.dump(value, f)
+        os.replace(tmp, path)
+    except OSError:
+        return
+
+
+def _version_key(mv: _Version) -> str:
+    """A registry version's identity: its name and number, and what a recreated store would not repeat (the
+    run, the logged model and the time it was made), so that version 3 of another store's past is never read."""
+    parts = [mv.name, str(mv.version), mv.run_id or "", mv.source or "", str(mv.creation_timestamp)]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _cached_model(mv: _Version) -> Any:
+    """The fitted model of registry version ``mv``: from the local copy kept at its first load, when that copy is
+    of this very version and whole (its digest checks), else loaded from the store (MLflow downloads the
+    artifacts on every load) and kept. A folder that cannot be written just means loading from the store."""
+    folder = model_cache_folder()
+    entry = folder / _version_key(mv) if folder is not None else None
+    if entry is not None:
+        try:
+            meta = json.loads((entry / _MODEL_META).read_text())
+            if meta["name"] == mv.name and meta["version"] == str(mv.version) and meta["run_id"] == mv.run_id \
+                    and meta["sha256"] == _file_digest(entry / _MODEL_FILE):
+                model = joblib.load(entry / _MODEL_FILE)
+                os.utime(entry)  # recently used: pruned last
+                return model
+        except (OSError, ValueError, KeyError, EOFError):
+            pass
+        shutil.rmtree(entry, ignore_errors=True)  # none, or not whole: kept again below
+    import mlflow
+
+    connect()
+    model = mlflow.pyfunc.load_model(f"models:/{mv.name}/{mv.version}").unwrap_python_model().model
+    if entry is not None:
+        _keep_model(entry, model, mv)
+    return model
+
+
+def _keep_model(entry: Path, model: Any, mv: _Version) -> None:
+    """Write ``model`` to ``entry`` atomically (a reader sees a whole entry or none)."""
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
+    except OSError:
+        return
+    try:
+        joblib.dump(model, tmp / _MODEL_FILE)
+        meta = {"name": mv.name, "version": str(mv.version), "run_id": mv.run_id,
+                "sha256": _file_digest(tmp / _MODEL_FILE)}
+        (tmp / _MODEL_META).write_text(json.dumps(meta))
+        os.replace(tmp, entry)
+    except OSError:  # another process kept the same version first, or the disk is full
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    _prune_models(entry.parent)
+
+
+def _prune_models(folder: Path) -> None:
+    """Keep the ``KEEP_MODELS`` most recently used versions of a store; drop what a killed writer left."""
+    try:
+        dirs = sorted(((p, p.stat().st_mtime) for p in folder.iterdir() if p.is_dir()), key=lambda e: -e[1])
+    except OSError:
+        return
+    kept = [p for p, _ in dirs if not p.name.startswith(".tmp-")]
+    stale = [p for p, t in dirs if p.name.startswith(".tmp-") and t < time.time() - 86_400]
+    for old in kept[KEEP_MODELS:] + stale:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def champion_or_none(family: str, company: str) -> Champion | None:
@@ -349,6 +551,8 @@ def champion_or_none(family: str, company: str) -> Champion | None:
     except LookupError:
         return None
     except Exception as e:  # noqa: BLE001 - an unloadable champion cannot block a new model
+        import mlflow
+
         mlflow.set_tag(f"gate.{family}.champion_error", str(e)[:500])
         return None
 
@@ -387,6 +591,8 @@ def gate(metric: str, candidate: float, champion: float | None, lower_is_better:
 
 def record_gate(family: str, company: str, version_: str, decision: GateDecision) -> None:
     """Record the decision on the active run and the new version; move the champion alias if promoted."""
+    import mlflow
+
     client = connect()
     name = model_name(family, company)
     mlflow.set_tags({"gate.decision": "promote" if decision.promote else "keep",
@@ -505,6 +711,8 @@ def run_recipe(family: Family, company, company_key: str, data: str, at: pd.Time
     """Train one family for ``company_key``: fit at the origin (``at`` minus the holdout), evaluate against
     the baselines on the holdout, log, refit on everything known at ``at``, register that refit model,
     gate against the champion's recipe at the same origin and promote (see the module docstring)."""
+    import mlflow
+
     connect()
     origin = at - pd.Timedelta(days=family.holdout_days)
     progress(f"{family.name}: building examples as known at the origin {origin:%Y-%m-%d}")

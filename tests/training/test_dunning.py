@@ -213,3 +213,17 @@ def test_bad_actions_rows_are_rejects_with_reasons(tmp_path, row, column, proble
     assert len(rejects) == 1 and rejects.iloc[0]["column"] == column, rejects
     assert problem in rejects.iloc[0]["problem"] and rejects.iloc[0]["row"] == len(ACTIONS) + 1
     assert len(result.company["actions"]) == len(ACTIONS)
+
+
+def test_the_log_facts_from_the_historys_reductions_are_the_ones_summed_from_the_ledger(small_loaded):
+    from features.invoices import history
+    from training.decisions.dunning import log_facts
+
+    at = pd.Timestamp("2025-03-31")
+    reduced = history(small_loaded, at).reduced
+    summed, given = log_facts(small_loaded, at), log_facts(small_loaded, at, reduced)
+    assert len(summed.invoices) > 10
+    shifted = log_facts(small_loaded, at, reduced + 1.0).invoices  # the given reductions are the ones used
+    assert (shifted["amount_open_doc"] - summed.invoices["amount_open_doc"].reindex(shifted.index)).lt(-0.99).all()
+    pd.testing.assert_frame_equal(given.invoices, summed.invoices)
+    pd.testing.assert_frame_equal(given.customers, summed.customers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -336,3 +337,48 @@ def test_a_companys_forecast_is_the_same_whether_or_not_another_company_trained_
     assert b.company == "beta" and all(d.promote for d in b.decisions.values())
     pd.testing.assert_frame_equal(forecast_a("after.csv"), before)
     assert tracking.load_champion(tracking.LATE_PAYMENT, small_company.name).features["grace_days"] == 0
+
+
+# --- the local copy of the champions ------------------------------------------------------------------------
+
+
+def _no_store(*_, **__):
+    raise AssertionError("the store was asked")
+
+
+def test_a_champion_is_read_from_its_local_copy_until_the_registry_moves(store, monkeypatch):
+    tracking.run_recipe(FakeFamily(0.1), None, "acme", "d", AT)
+    assert tracking.load_champion("likvid-fake", "acme").model.bias == 0.1  # from the store; kept
+    with monkeypatch.context() as m:  # neither the registry nor the artifacts are read again
+        m.setattr(tracking, "connect", _no_store)
+        m.setattr(mlflow.pyfunc, "load_model", _no_store)
+        champion = tracking.load_champion("likvid-fake", "acme")
+    assert champion.model.bias == 0.1 and champion.version == "1"
+    tracking.run_recipe(FakeFamily(0.05), None, "acme", "d", AT)  # better: promoted to v2
+    with monkeypatch.context() as m, pytest.raises(AssertionError, match="the store was asked"):
+        m.setattr(mlflow.pyfunc, "load_model", _no_store)
+        tracking.load_champion("likvid-fake", "acme")  # v2 has no copy yet: v1's is never served for it
+    champion = tracking.load_champion("likvid-fake", "acme")
+    assert champion.model.bias == 0.05 and champion.version == "2"
+
+
+def test_a_kept_copy_that_is_not_whole_or_of_another_run_is_not_read(store, monkeypatch):
+    tracking.run_recipe(FakeFamily(0.1), None, "acme", "d", AT)
+    tracking.load_champion("likvid-fake", "acme")
+    [kept] = [p for p in tracking.model_cache_folder().iterdir() if p.is_dir()]
+    (kept / "model.joblib").write_bytes(b"not a model")
+    assert tracking.load_champion("likvid-fake", "acme").model.bias == 0.1  # from the store again
+    # A store recreated gives version 1 again, of another run: another copy, never this one.
+    mv = tracking._champion_version("acme.likvid-fake")
+    assert kept.name == tracking._version_key(mv)
+    assert tracking._version_key(dataclasses.replace(mv, run_id="another run")) != kept.name
+    monkeypatch.setenv(tracking.MODEL_CACHE_ENV, "off")
+    assert tracking.model_cache_folder() is None
+    assert tracking.load_champion("likvid-fake", "acme").model.bias == 0.1
+
+
+def test_scoring_imports_no_mlflow_and_the_registry_pickles_still_find_likvid_model():
+    code = ("import sys, serving.cli, training.scoring, training.collections; "
+            "assert 'mlflow' not in sys.modules, 'mlflow imported'; "
+            "from training.tracking import LikvidModel; assert LikvidModel.__qualname__ == 'LikvidModel'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])

@@ -68,14 +68,19 @@ def _latest(actions: pd.DataFrame, key: str) -> pd.DataFrame:
     return actions.sort_values([Act.DATE, Act.ID], kind="stable").groupby(key).tail(1).set_index(key)
 
 
-def log_facts(company: Company, at: pd.Timestamp) -> LogFacts:
-    """The log's facts for every invoice open at ``at``, from the company as known at the end of ``at``."""
+def log_facts(company: Company, at: pd.Timestamp, reduced: pd.Series | None = None) -> LogFacts:
+    """The log's facts for every invoice open at ``at``, from the company as known at the end of ``at``.
+    ``reduced`` is what payments and credit notes took off each invoice known then, by invoice id, when the
+    caller has it (``features.invoices.History.reduced``): the ledger is then not summed again."""
     view = as_of(company, at)
     inv = view[Inv.TABLE]
     owner = inv.set_index(Inv.ID)[Inv.CUSTOMER]
     acts = view.get(Act.TABLE).copy()
     acts[Act.CUSTOMER] = acts[Act.CUSTOMER].fillna(owner.reindex(acts[Act.INVOICE]).set_axis(acts.index))
-    opened = open_amounts(view, at).set_index(Inv.ID)
+    so_far = None
+    if reduced is not None and reduced.index.equals(pd.Index(inv[Inv.ID].astype(object))):
+        so_far = pd.Series(reduced.to_numpy(), index=inv.index)
+    opened = open_amounts(view, at, so_far).set_index(Inv.ID)
 
     # Promises: the latest on the invoice, else the latest on its customer (with no invoice named).
     promises = acts[acts[Act.KIND] == "promise"]

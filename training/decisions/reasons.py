@@ -71,23 +71,111 @@ def reason(feature: str, row: Mapping[str, float], effect: float) -> Reason | No
                   spec.compare.what if compared is not None else None, row)
 
 
-def reasons(x: pd.DataFrame, contributions: pd.DataFrame, k: int = 3) -> list[list[Reason]]:
-    """Each row's ``k`` strongest contributions that can be shown, strongest first."""
-    values = contributions.to_numpy()
+class Rows:
+    """The rows of a frame as mappings for the reasons' templates, without building a dict per row: ``rows[i]``
+    reads row ``i`` (by position) column by column, with the values ``DataFrame.to_dict("records")`` gives
+    (Python floats, ints, Timestamps). A column is converted once, when a template first reads it."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self._frame = frame
+        self._columns: dict[str, list] = {}
+
+    def column(self, name: str) -> list:
+        """Column ``name`` as a list of Python values; ``KeyError`` when the frame has none."""
+        if name not in self._columns:
+            col = self._frame[name]
+            numeric = isinstance(col.dtype, np.dtype) and col.dtype.kind in "fiub"
+            self._columns[name] = col.to_numpy().tolist() if numeric else col.astype(object).tolist()
+        return self._columns[name]
+
+    def __len__(self) -> int:
+        return len(self._frame)
+
+    def __getitem__(self, i: int) -> Row:
+        return Row(self, i)
+
+
+class Row(Mapping):
+    """Row ``i`` of ``Rows``: a read-only mapping from column to value."""
+
+    __slots__ = ("_rows", "_i")
+
+    def __init__(self, rows: Rows, i: int):
+        self._rows, self._i = rows, i
+
+    def __getitem__(self, name: str):
+        return self._rows.column(name)[self._i]
+
+    def __iter__(self):
+        return iter(self._rows._frame.columns)
+
+    def __len__(self) -> int:
+        return len(self._rows._frame.columns)
+
+
+def _floats(x: pd.DataFrame, names: list[str | None]) -> np.ndarray:
+    """Columns as floats, one matrix (NaN where missing; all NaN where ``x`` lacks the column or there is none)."""
+    out = np.full((len(x), len(names)), np.nan)
+    have = [j for j, name in enumerate(names) if name is not None and name in x.columns]
+    if have:
+        out[:, have] = x[[names[j] for j in have]].to_numpy(dtype=float, na_value=np.nan)
+    return out
+
+
+def _visible_gaps(names: list[str], feature: np.ndarray, value: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """Whether each value and the one it is compared with read differently as shown ("less than its usual 4"
+    needs a visible gap)."""
+    out = np.zeros(len(feature), bool)
+    for j in np.unique(feature):
+        at = np.nonzero(feature == j)[0]
+        shown = BY_NAME[names[j]].shown
+        out[at] = [shown(a) != shown(b) for a, b in zip(value[at].tolist(), other[at].tolist())]
+    return out
+
+
+def reasons(x: pd.DataFrame, contributions: pd.DataFrame, k: int = 3, rows: Rows | None = None) -> list[list[Reason]]:
+    """Each row's ``k`` strongest contributions that can be shown, strongest first: for every row, what
+    ``reason`` gives for its contributions in order of strength until ``k`` are shown or one is zero, decided
+    for all rows at once, strength rank by strength rank. ``rows`` are ``Rows(x)`` when the caller has them."""
+    values = contributions.to_numpy(dtype=float)
+    n, m = values.shape
+    rows = Rows(x) if rows is None else rows
+    out: list[list[Reason]] = [[] for _ in range(n)]
+    if n == 0 or m == 0:
+        return out
+    names = [str(c) for c in contributions.columns]
+    specs = [BY_NAME[f] for f in names]
+    own = _floats(x, names)
+    compare = _floats(x, [s.compare.column if s.compare is not None else None for s in specs])
+    sense = np.array([s.sense for s in specs])
+    what = [s.compare.what if s.compare is not None else None for s in specs]
     order = np.argsort(-np.abs(values), axis=1, kind="stable")
-    names = np.asarray(contributions.columns)
-    out = []
-    for i, row in enumerate(x.to_dict("records")):
-        chosen = []
-        for j in order[i]:
-            if values[i, j] == 0:
-                break
-            r = reason(names[j], row, values[i, j])
-            if r is not None:
-                chosen.append(r)
-                if len(chosen) == k:
-                    break
-        out.append(chosen)
+    shown = np.zeros(n, int)
+    going = np.ones(n, bool)  # not yet stopped at a zero contribution
+    picks = []
+    for rank in range(m):
+        j = order[:, rank]
+        effect = values[np.arange(n), j]
+        going &= effect != 0
+        at = np.nonzero(going & (shown < k))[0]
+        if len(at) == 0:
+            break
+        j, effect = j[at], effect[at]
+        value, other = own[at, j], compare[at, j]
+        raises = effect > 0
+        # The comparison, where it agrees with the effect and the gap shows.
+        cmp = ~np.isnan(other) & ~np.isnan(value) & np.where(raises, value > other, value < other)
+        cmp[cmp] = _visible_gaps(names, j[cmp], value[cmp], other[cmp])
+        # ``against_reading``, for all of them: a fact that reads the other way is shown only with its comparison.
+        against = ~np.isnan(value) & (((sense[j] > 0) & (((value > 0) & ~raises) | ((value <= 0) & raises)))
+                                      | ((sense[j] < 0) & (value < 0) & ~raises))
+        ok = cmp | ~against
+        shown[at[ok]] += 1
+        picks.append((at[ok], j[ok], value[ok], effect[ok], np.where(cmp, other, np.nan)[ok], cmp[ok]))
+    for at, j, value, effect, other, cmp in picks:
+        for i, jj, v, e, o, c in zip(at.tolist(), j.tolist(), value.tolist(), effect.tolist(), other.tolist(),
+                                     cmp.tolist()):
+            out[i].append(Reason(names[jj], v, e, o if c else None, what[jj] if c else None, rows[i]))
     return out
 
 
