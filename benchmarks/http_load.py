@@ -33,9 +33,7 @@ import numpy as np
 import pandas as pd
 import psutil
 
-from features.asof import as_of
 from features.contract import Inv
-from features.load import validate
 
 HEAVY_CALLS = (("/forecast_cash", {"weeks": 13}), ("/collection_worklist", {"top_n": 50}), ("/discounts", {}),
                ("/kpis", {}), ("/provision", {}))
@@ -50,6 +48,7 @@ class Run:
     errors: dict[str, int] = field(default_factory=dict)
     refused: int = 0  # 503s with Retry-After: a heavy endpoint saying it is busy, as designed
     seconds: float = 0.0
+    cpu: str = ""  # what each call cost in CPU (``_cpu_per_call``)
 
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
@@ -60,7 +59,7 @@ class Run:
         p50, p95, p99 = np.percentile(self.ms, [50, 95, 99])
         return (f"{len(self.ms) / self.seconds:.1f} answered/s, p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms, "
                 f"max {max(self.ms):.0f} ms, errors {sum(self.errors.values())} {self.errors or ''}"
-                + (f", busy 503s {self.refused}" if self.refused else ""))
+                + (f", busy 503s {self.refused}" if self.refused else "") + (f"; {self.cpu}" if self.cpu else ""))
 
 
 def _load() -> str:
@@ -79,25 +78,30 @@ def _rss_mb(workers: list[psutil.Process]) -> list[float]:
     return [round(p.memory_info().rss / 2**20, 1) for p in workers]
 
 
-def _request_rows(data: str, at: pd.Timestamp) -> list[dict]:
-    """Request rows of the invoices open at ``at``."""
-    inv = as_of(validate(data).company, at)[Inv.TABLE]
-    rows = []
-    for r in inv[inv[Inv.PAID].isna()].itertuples(index=False):
-        row = {Inv.ID: r.invoice_id, Inv.CUSTOMER: r.customer_id, Inv.ISSUE: f"{r.issue_date:%Y-%m-%d}",
-               Inv.DUE: f"{r.due_date:%Y-%m-%d}", Inv.AMOUNT: float(r.amount)}
-        for col in (Inv.DELIVERY, Inv.ORDER, Inv.CURRENCY):
-            if isinstance(getattr(r, col), str) and getattr(r, col):
-                row[col] = getattr(r, col)
-        rows.append(row)
-    return rows
+def _cpu_seconds(workers: list[psutil.Process]) -> float:
+    """CPU seconds the workers have used so far (user and system)."""
+    return sum(t.user + t.system for t in (p.cpu_times() for p in workers))
 
 
-async def _rate(client: httpx.AsyncClient, rows: list[dict], rate: float, seconds: float, in_flight: int) -> Run:
+@contextmanager
+def _cpu_per_call(workers: list[psutil.Process], run: Run):
+    """Measures the CPU each call cost the workers and this load generator (it shares the machine's cores)."""
+    server, client = _cpu_seconds(workers), time.process_time()
+    yield
+    calls = max(1, len(run.ms) + sum(run.errors.values()))
+    run.cpu = "CPU a call: " + (f"workers {(_cpu_seconds(workers) - server) / calls * 1000:.1f} ms, " if workers
+                                else "") + f"load generator {(time.process_time() - client) / calls * 1000:.1f} ms"
+
+
+async def _rate(client: httpx.AsyncClient, rows: list[dict], rate: float, seconds: float, in_flight: int,
+                workers: list[psutil.Process] = (), fresh: bool = False) -> Run:
     """Single-invoice calls sent open-loop at ``rate`` a second for ``seconds``; a latency counts from the call's
     scheduled time, so a client falling behind shows in it. More than ``in_flight`` unanswered calls is an error
-    (the service is not keeping up)."""
+    (the service is not keeping up). With ``fresh`` every call names a new invoice id (an invoice the served data
+    does not hold, so it is scored, not looked up)."""
     run, tasks, gate = Run(), [], asyncio.Semaphore(in_flight)
+    bodies = [{"invoices": [{**rows[i % len(rows)], Inv.ID: f"LOAD-{i}"} if fresh else rows[i % len(rows)]]}
+              for i in range(int(rate * seconds))]
 
     async def one(i: int, due: float) -> None:
         if gate.locked():
@@ -105,7 +109,7 @@ async def _rate(client: httpx.AsyncClient, rows: list[dict], rate: float, second
             return
         async with gate:
             try:
-                r = await client.post("/score_invoices", json={"invoices": [rows[i % len(rows)]]})
+                r = await client.post("/score_invoices", json=bodies[i])
             except httpx.HTTPError as e:
                 run.error(type(e).__name__)
                 return
@@ -114,13 +118,14 @@ async def _rate(client: httpx.AsyncClient, rows: list[dict], rate: float, second
             else:
                 run.error(str(r.status_code))
 
-    started = time.perf_counter()
-    for i in range(int(rate * seconds)):
-        due = started + i / rate
-        await asyncio.sleep(max(0.0, due - time.perf_counter()))
-        tasks.append(asyncio.create_task(one(i, due)))
-    await asyncio.gather(*tasks)
-    run.seconds = time.perf_counter() - started
+    with _cpu_per_call(list(workers), run):
+        started = time.perf_counter()
+        for i in range(len(bodies)):
+            due = started + i / rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            tasks.append(asyncio.create_task(one(i, due)))
+        await asyncio.gather(*tasks)
+        run.seconds = time.perf_counter() - started
     return run
 
 
@@ -187,29 +192,31 @@ async def measure(url: str, pid: int | None, args) -> None:
     limits = httpx.Limits(max_connections=args.in_flight, max_keepalive_connections=args.in_flight)
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60, limits=limits) as client:
         info = (await client.get("/model_info")).raise_for_status().json()
-        rows = _request_rows(info["data"], pd.Timestamp(info["service_as_of"]))
+        rows = http_service.request_rows(info["data"], pd.Timestamp(info["service_as_of"]))  # every field they have
         workers = _workers(pid)
         print(f"service over {info['data']} as of {info['service_as_of']}: {len(rows):,} open invoices to draw from;"
               f" {len(workers) or 'unknown'} workers; {_load()}", flush=True)
-        await _rate(client, rows, 20, 2, args.in_flight)  # warm-up
+        await _rate(client, rows, 20, 2, args.in_flight, fresh=args.fresh)  # warm-up
+        kind = "new invoice (scored)" if args.fresh else "open invoice of the data (looked up)"
         if args.seconds > 0:
             before = _rss_mb(workers)
-            steady = await _rate(client, rows, args.rate, args.seconds, args.in_flight)
+            steady = await _rate(client, rows, args.rate, args.seconds, args.in_flight, workers, args.fresh)
             after = _rss_mb(workers)
             p99 = float(np.percentile(steady.ms, 99)) if steady.ms else float("inf")
             held = args.rate >= TARGET_RATE and args.seconds >= 300 and not steady.errors and p99 <= TARGET_P99_MS
-            print(f"single invoice at {args.rate:g} req/s for {args.seconds:g} s: {steady.line()}; worker RSS MB "
+            print(f"single {kind} at {args.rate:g} req/s for {args.seconds:g} s: {steady.line()}; worker RSS MB "
                   f"{before} -> {after}; {_load()}")
             print(f"  target {TARGET_RATE} req/s for 300 s, 0 errors, p99 <= {TARGET_P99_MS:g} ms: {_met(held)}"
                   + ("" if args.seconds >= 300 else f" (ran {args.seconds:g} s: a short version)"), flush=True)
         if args.soak:
             until = time.perf_counter() + args.soak_seconds
             before = _rss_mb(workers)
-            single, heavy = await asyncio.gather(_rate(client, rows, args.rate, args.soak_seconds, args.in_flight),
+            single, heavy = await asyncio.gather(_rate(client, rows, args.rate, args.soak_seconds, args.in_flight,
+                                                       fresh=args.fresh),
                                                  _heavy(client, until, args.heavy_clients))
             after = _rss_mb(workers)
             p99 = float(np.percentile(single.ms, 99)) if single.ms else float("inf")
-            print(f"mixed soak, {args.soak_seconds:g} s: single invoice at {args.rate:g} req/s: {single.line()}")
+            print(f"mixed soak, {args.soak_seconds:g} s: single {kind} at {args.rate:g} req/s: {single.line()}")
             print(f"  heavy calls ({args.heavy_clients} callers over {', '.join(p for p, _ in HEAVY_CALLS)}): "
                   f"{heavy.line()}; worker RSS MB {before} -> {after}; {_load()}")
             print(f"  target single-invoice p99 <= {TARGET_MIXED_P99_MS:g} ms while heavy endpoints run, 0 errors: "
@@ -248,6 +255,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=TARGET_RATE, help="Single-invoice calls a second.")
     parser.add_argument("--seconds", type=float, default=300, help="How long to hold the rate (0: not at all).")
     parser.add_argument("--in-flight", type=int, default=64, help="Unanswered calls allowed before it is an error.")
+    parser.add_argument("--fresh", action="store_true", help="Each call a new invoice id: scored, not looked up "
+                        "(by default the calls name the served data's open invoices as it holds them).")
     parser.add_argument("--soak", action="store_true", help="Then the same rate with heavy calls alongside.")
     parser.add_argument("--soak-seconds", type=float, default=180)
     parser.add_argument("--heavy-clients", type=int, default=2)

@@ -12,6 +12,7 @@ import math
 from datetime import date
 from typing import Annotated, Literal, Optional
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
 from starlette.responses import JSONResponse
@@ -306,9 +307,18 @@ class ModelInfo(BaseModel):
 
 def invoice_frame(invoices: list[InvoiceIn]) -> pd.DataFrame:
     """Request invoices as a typed ``invoices`` table (still open: no payment)."""
-    rows = [inv.model_dump() for inv in invoices]
-    return pd.DataFrame({c.name: pd.Series([r.get(c.name) for r in rows], dtype=object).astype(dtype_of(c))
-                         for c in TABLES[Inv.TABLE].columns})
+    columns = {}
+    for c in TABLES[Inv.TABLE].columns:  # column by column from the models' attributes: no dict, no object column
+        values = [getattr(inv, c.name, None) for inv in invoices]
+        dtype = dtype_of(c)
+        if dtype == "datetime64[ns]":
+            days = [np.datetime64("NaT") if v is None else np.datetime64(v, "D") for v in values]
+            columns[c.name] = pd.Series(np.array(days, "datetime64[D]").astype(dtype))
+        elif dtype == "float64":
+            columns[c.name] = pd.Series(np.array([np.nan if v is None else v for v in values], dtype))
+        else:
+            columns[c.name] = pd.Series(pd.array(values, dtype=dtype))
+    return pd.DataFrame(columns)
 
 
 def records(frame: pd.DataFrame, columns: list[str]) -> list[dict]:

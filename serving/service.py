@@ -1,7 +1,8 @@
 """The likvid HTTP service on BentoML 1.4 (CONTRACT.md section 3): the service class and its endpoints.
 
 It answers with the same rows as the command line, from what ``serving.state`` loaded at start-up (settings from
-the environment, the four champions, the data, the policy, the served history). ``serving.auth`` guards it with
+the environment, the four champions, the data, the policy, the served history), and from the score rows of the
+served data's open invoices, made once then (``_scored_open``). ``serving.auth`` guards it with
 a bearer token, then ``serving.guard`` bounds bodies, limits heavy endpoints and counts requests by route;
 ``serving.bento`` builds the deployable bento. Every request body is a strict pydantic model
 (``serving.schemas``): an unknown key, a wrong type or a value out of its limit is a 400 naming the field.
@@ -28,7 +29,7 @@ from importlib.metadata import version
 import bentoml
 import pandas as pd
 from fastapi import FastAPI
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, ValidationError
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse
 
 from features.asof import as_of as view_as_of
@@ -48,6 +49,7 @@ from serving.schemas import (
     CustomerRow,
     DiscountRow,
     ForecastRow,
+    InvoiceIn,
     Invoices,
     KpiRow,
     LiquidityAnswer,
@@ -167,6 +169,7 @@ class Likvid:
     def __init__(self) -> None:
         install_log_filter()
         self.state = load_state(Settings.from_env())
+        self._scored = (self.state, _scored_open(self.state))  # the served data's open invoices' score rows
         _freeze_loaded()
         self._lock = threading.Lock()
         self._customers: tuple[State, pd.DataFrame] | None = None  # the served as-of's customer rows
@@ -197,38 +200,26 @@ class Likvid:
             if not _moved(s, now) or now == self._refused:
                 return
             fresh = load_state(Settings.from_env())
+            scored = (fresh, _scored_open(fresh))
         except Exception as e:  # noqa: BLE001 - a failed check or load keeps the served models, and says so
             logger.warning("checking the registry for a newly promoted champion failed, still serving %s: %s",
                            _versions(s), e)
             self._refused = now
             return
-        self.state, self.__dict__["_answers"] = fresh, {}
+        self._scored, self.state, self.__dict__["_answers"] = scored, fresh, {}
         logger.info("a newly promoted champion is now served: %s (was %s)", _versions(fresh), _versions(s))
 
     @_endpoint("/score_invoices")
     def score_invoices(self, invoices: Invoices) -> list[ScoreRow]:
         """Score invoices against their customers' history known to the service, with three reasons each."""
         s = self.state
-        ids = [inv.invoice_id for inv in invoices]
-        dupes = {i for i in ids if ids.count(i) > 1} if len(set(ids)) < len(ids) else set()
-        customers = [inv.customer_id for inv in invoices]
-        problems = _first_problems(customers, set(customers) - s.customers, "invoices", "customer_id",
-                                   "unknown customer id {!r}: not in the served data's customers")
-        problems += _first_problems(ids, dupes, "invoices", "invoice_id", "invoice_id {!r} appears more than once")
-        problems += [(["invoices", i, "issue_date"], f"issue_date {inv.issue_date} is after the service's as-of "
-                      f"date {s.at:%Y-%m-%d}, the history it scores against")
-                     for i, inv in enumerate(invoices) if pd.Timestamp(inv.issue_date) > s.at][:20]
-        # Money is scored in the base currency at the rate known at the service's as-of (features.ledger).
-        rates = s.known.rate(pd.Series([inv.currency for inv in invoices], dtype="string"), len(invoices))
-        problems += [(["invoices", i, "currency"], f"no fx_rates rate for currency {inv.currency!r} on or before "
-                      f"the service's as-of date {s.at:%Y-%m-%d}, so the amount cannot be given in the base currency "
-                      f"{s.known.base or 'of the data'}")
-                     for i, inv in enumerate(invoices) if pd.isna(rates[i])][:20]
-        if problems:
-            return bad_request(*problems)
-        # The one feature path, as `likvid score`: against the history built once at start-up.
-        x = invoice_features(s.company, s.at, s.cfg, invoices=invoice_frame(invoices), known=s.known)
-        return records(score_features(x, s.models.late, s.models.timing, s.policy), SCORE_COLUMNS)
+        # An invoice open in the served data, asked about as the data holds it, has its row from start-up; any
+        # other request (a new invoice, a changed field, a duplicate id) is checked and scored below.
+        known = self._scored[1] if self._scored[0] is s else {}  # {} for a request that began before a reload
+        rows = [known.get(_invoice_key(inv)) for inv in invoices]
+        if None not in rows and len({inv.invoice_id for inv in invoices}) == len(invoices):
+            return rows
+        return _score_request(s, invoices)
 
     @_endpoint("/customer_risk")
     def customer_risk(self, customer_ids: CustomerIds) -> list[CustomerRow]:
@@ -429,6 +420,73 @@ class Likvid:
                                opening_known=plan.opening_known, notes=list(plan.notes),
                                summary=summary(plan, s.policy))
 
+
+# At most this many open invoices of the served data are scored at start-up (the latest issued first): a
+# lookup table of about 2 kB an invoice per worker; the rest are scored when asked, as any new invoice is.
+KNOWN_SCORES_MAX = 20_000
+
+
+def _invoice_key(inv: InvoiceIn) -> tuple:
+    return tuple(getattr(inv, name) for name in InvoiceIn.model_fields)
+
+
+def _problems(s: State, invoices: list[InvoiceIn]) -> list[tuple[list, str]]:
+    """What is wrong with request invoices against the served data, each problem located (20 of a kind at most)."""
+    ids = [inv.invoice_id for inv in invoices]
+    dupes = {i for i in ids if ids.count(i) > 1} if len(set(ids)) < len(ids) else set()
+    customers = [inv.customer_id for inv in invoices]
+    problems = _first_problems(customers, set(customers) - s.customers, "invoices", "customer_id",
+                               "unknown customer id {!r}: not in the served data's customers")
+    problems += _first_problems(ids, dupes, "invoices", "invoice_id", "invoice_id {!r} appears more than once")
+    problems += [(["invoices", i, "issue_date"], f"issue_date {inv.issue_date} is after the service's as-of "
+                  f"date {s.at:%Y-%m-%d}, the history it scores against")
+                 for i, inv in enumerate(invoices) if pd.Timestamp(inv.issue_date) > s.at][:20]
+    # Money is scored in the base currency at the rate known at the service's as-of (features.ledger).
+    rates = s.known.rate(pd.Series([inv.currency for inv in invoices], dtype="string"), len(invoices))
+    problems += [(["invoices", i, "currency"], f"no fx_rates rate for currency {inv.currency!r} on or before "
+                  f"the service's as-of date {s.at:%Y-%m-%d}, so the amount cannot be given in the base currency "
+                  f"{s.known.base or 'of the data'}")
+                 for i, inv in enumerate(invoices) if pd.isna(rates[i])][:20]
+    return problems
+
+
+def _score_request(s: State, invoices: list[InvoiceIn]) -> list[dict] | JSONResponse:
+    """Score rows of request invoices, or the 400 naming what is wrong with them."""
+    problems = _problems(s, invoices)
+    if problems:
+        return bad_request(*problems)
+    # The one feature path, as `likvid score`: against the history built once at start-up.
+    x = invoice_features(s.company, s.at, s.cfg, invoices=invoice_frame(invoices), known=s.known)
+    return records(score_features(x, s.models.late, s.models.timing, s.policy), SCORE_COLUMNS)
+
+
+def _scored_open(s: State) -> dict[tuple, dict]:
+    """Score rows of the invoices open in the served data at the served as-of (the latest ``KNOWN_SCORES_MAX``
+    issued), keyed by the request invoice that names one exactly as the data holds it. They are scored in one
+    batch through the request path, which gives a batch the very rows one invoice at a time gets, so that asking
+    about a known open invoice is a lookup."""
+    inv = view_as_of(s.company, s.at)[Inv.TABLE]
+    inv = inv[inv[Inv.PAID].isna()].sort_values(Inv.ISSUE, ascending=False, kind="stable").head(KNOWN_SCORES_MAX)
+    invoices = []
+    for row in inv.to_dict("records"):
+        fields = {name: row[name] for name in InvoiceIn.model_fields if name in row and pd.notna(row[name])}
+        for name in (Inv.ISSUE, Inv.DUE, Inv.DISPUTE):
+            if name in fields:
+                fields[name] = fields[name].date()
+        try:
+            invoices.append(InvoiceIn.model_validate({**fields, Inv.AMOUNT: float(row[Inv.AMOUNT])}))
+        except ValidationError:
+            continue  # a row no request could send as it is: nothing to look up
+    bad = {loc[1] for loc, _ in _problems(s, invoices)} if invoices else set()
+    while bad:  # a row a request could not send either (20 problems of a kind are named at a time)
+        invoices = [inv for i, inv in enumerate(invoices) if i not in bad]
+        bad = {loc[1] for loc, _ in _problems(s, invoices)} if invoices else set()
+    try:
+        rows = _score_request(s, invoices) if invoices else []
+    except Exception as e:  # noqa: BLE001 - without the table every request is scored when asked, as before
+        logger.warning("scoring the served data's open invoices at start-up failed, each is scored when asked: %s", e)
+        return {}
+    return {_invoice_key(inv): row for inv, row in zip(invoices, rows)}
 
 def _watch_registry(service: weakref.ref, seconds: float) -> None:
     """A worker's reload thread: every ``seconds``, ``_reload_if_promoted``; it ends with its service instance."""

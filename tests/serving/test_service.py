@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import signal
 import subprocess
@@ -145,6 +146,26 @@ def test_every_open_invoice_scores_as_likvid_score_does(client, open_invoices, s
     for answer in (got, single):
         pd.testing.assert_frame_equal(answer[compared], expected[compared], check_exact=True)
     assert got["reason_1"].str.len().gt(10).all()
+
+
+def test_known_open_invoices_are_looked_up_as_scoring_them_gives_and_a_changed_one_is_scored(registry, client,
+                                                                                              open_invoices):
+    """The start-up table holds, for every open invoice of the served data, exactly the row that scoring it alone
+    gives; a request that changes one of its fields is scored, not answered from the table."""
+    from serving.schemas import InvoiceIn, ScoreRow
+
+    s = startup.load_state(startup.Settings.from_env())
+    table = service._scored_open(s)
+    invoices = [InvoiceIn.model_validate_json(json.dumps(request_row(r))) for _, r in open_invoices.iterrows()]
+    assert len(table) == len(invoices) > 20
+    for inv in invoices:
+        assert table[service._invoice_key(inv)] == service._score_request(s, [inv])[0]
+    row = request_row(open_invoices.iloc[0])
+    looked_up = client.post("/score_invoices", json={"invoices": [row]}).json()[0]
+    changed = {**row, "amount": row["amount"] * 3}
+    answer = client.post("/score_invoices", json={"invoices": [changed]}).json()[0]
+    scored = service._score_request(s, [InvoiceIn.model_validate_json(json.dumps(changed))])[0]
+    assert answer == ScoreRow(**scored).model_dump(mode="json") != looked_up
 
 
 def test_a_new_invoice_is_scored_against_its_customers_history(client, open_invoices, fitted):
