@@ -25,7 +25,7 @@ from features import ledger
 from features.asof import as_of
 from features.company import Company
 from features.contract import Act, Cust, Inv, Ord, Pay
-from features.invoices import FeatureConfig, within_customer_effects
+from features.invoices import FeatureConfig, LedgerPass, within_customer_effects
 from features.policy import month_end as falls_at_month_end
 
 DAYS_PER_MONTH = 365.25 / 12
@@ -107,15 +107,23 @@ def _order_trend(view: Company, date: pd.Timestamp, ids: pd.Index, recent_days: 
 
 
 def customer_features(company: Company, date: str | pd.Timestamp,
-                      cfg: CustomerFeatureConfig = CustomerFeatureConfig()) -> pd.DataFrame:
-    """Behaviour of every customer known at the end of ``date``, one row each, indexed by customer id."""
+                      cfg: CustomerFeatureConfig = CustomerFeatureConfig(),
+                      passed: LedgerPass | None = None) -> pd.DataFrame:
+    """Behaviour of every customer known at the end of ``date``, one row each, indexed by customer id.
+    ``passed`` is ``ledger_pass(company)`` when the caller looks at many dates of the same company: the
+    ledger's sums are then looked up at ``date``, not recomputed (the same values)."""
     date = pd.Timestamp(date).normalize()
     view = as_of(company, date)
     inv = view[Inv.TABLE]
     ids = pd.Index(view[Cust.TABLE][Cust.ID], name=Inv.CUSTOMER)
     x = pd.DataFrame(index=ids)
+    so_far = None
+    if passed is not None and passed.base == ledger.base_of(view):  # else the view may name fewer currencies
+        pos = passed.positions(company, inv)
+        so_far = pd.Series(passed.reduced(pos, date), index=inv.index)
     # Money in the base currency: what was invoiced at its issue-date rate (features.ledger).
-    inv = inv.assign(**{Inv.AMOUNT: ledger.base_amounts(view, Inv.TABLE)})
+    issued = ledger.base_amounts(view, Inv.TABLE) if so_far is None else passed.issued_base[pos]
+    inv = inv.assign(**{Inv.AMOUNT: issued})
 
     first = _first_seen(view)
     x["tenure_days"] = (date - first).dt.days.astype(float).clip(lower=0)
@@ -155,7 +163,7 @@ def customer_features(company: Company, date: str | pd.Timestamp,
 
     # What is still owed, net of payments and applied credit notes, at the as-of rate; the balance is also
     # less the credit on the account (CONTRACT "Open amount"), the overdue amount is not.
-    open_ = ledger.open_amounts(view, date)
+    open_ = ledger.open_amounts(view, date, so_far)
     overdue = open_[open_[Inv.DUE] + pd.Timedelta(days=cfg.grace_days) < date]
     unapplied = ledger.unapplied_credit(view, date)
     x["open_amount"] = (open_.groupby(Inv.CUSTOMER)["amount_open"].sum().reindex(ids).fillna(0.0)

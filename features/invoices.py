@@ -24,16 +24,17 @@ less its unapplied credit (CONTRACT "Open amount"); its overdue amount is not (n
 from __future__ import annotations
 
 import calendar
+import multiprocessing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from features import ledger
+from features import cash, ledger
 from features.asof import as_of
 from features.company import Company
-from features.contract import Credit, Cust, Fx, Inv, Ord, Pay
+from features.contract import Bill, Credit, Cust, Fx, Inv, Ord, Pay
 from features.policy import Policy, month_end, quarter_end
 
 DAY = pd.Timedelta(days=1)
@@ -109,6 +110,22 @@ def _run_day(v: float, run: str) -> str:
     if int(round(v)) == 0:
         return f"due date is on the customer's usual {run} payment day"
     return f"due date is {days(v)} after the customer's usual {run} payment day"
+
+
+def _run_slack(r: Mapping[str, float]) -> str:
+    v = int(round(r["run_slack"]))
+    if v == 0:
+        return "the customer can pay this invoice on time on its due date"
+    return f"the customer's last payment run in time for the due date is {days(v)} before it"
+
+
+def _run_margin(r: Mapping[str, float]) -> str:
+    v = round(r["run_margin"], 1)
+    when = "the due date" if int(round(r["run_slack"])) == 0 else "its last payment run in time for the due date"
+    if v == 0:
+        return f"the customer usually pays an invoice like this at {when}"
+    side = "after" if v > 0 else "before"
+    return f"the customer usually pays an invoice like this {abs(v):.1f} spreads {side} {when}"
 
 
 @dataclass(frozen=True)
@@ -221,6 +238,8 @@ CATALOG = (
     Feature("days_after_run_weekday", lambda r: _run_day(r["days_after_run_weekday"], "weekly"), shown=days),
     Feature("run_monthday_share", "{} of the customer's payments fall on one day of the month", shown=share),
     Feature("days_after_run_monthday", lambda r: _run_day(r["days_after_run_monthday"], "monthly"), shown=days),
+    Feature("run_slack", lambda r: _run_slack(r), direction=1, shown=days),
+    Feature("run_margin", lambda r: _run_margin(r), direction=1),
     Feature("order_momentum", lambda r: ("customer's orders held steady over the last 90 days"
                                          if round(np.expm1(r["order_momentum"]), 2) == 0 else
                                          f"customer's orders changed {np.expm1(r['order_momentum']):+.0%} over the "
@@ -348,9 +367,10 @@ def _ledger_habits(inv: pd.DataFrame, passed: LedgerPass, pos: np.ndarray, date:
     return pd.DataFrame({c: out.get(c, pd.Series(dtype=float)) for c in ("instalment_share", "credited_share")})
 
 
-def _payment_runs(view: Company) -> pd.DataFrame:
-    """Each customer's usual payment weekday and day of month, and how regularly it keeps them."""
-    inv = view[Inv.TABLE]
+def _payment_runs(view: Company | None) -> pd.DataFrame:
+    """Each customer's usual payment weekday and day of month, and how regularly it keeps them (``history``
+    reads them from its ledger pass: ``LedgerPass.payment_runs``); empty for no view."""
+    inv = view[Inv.TABLE] if view is not None else pd.DataFrame({Inv.CUSTOMER: [], Inv.PAID: []})
     paid = inv.loc[inv[Inv.PAID].notna(), [Inv.CUSTOMER, Inv.PAID]]
     if paid.empty:
         return pd.DataFrame({c: pd.Series(dtype=float) for c in
@@ -439,9 +459,12 @@ class History:
 
     def rate(self, currencies: pd.Series | None, n: int) -> np.ndarray:
         """Each row's rate at ``date`` (no currency: the base's 1.0; a currency with no rate yet: NaN)."""
-        if currencies is None:
+        return self._rate_of(_codes(currencies), n)
+
+    def _rate_of(self, cur: np.ndarray | None, n: int) -> np.ndarray:
+        """``rate`` of currency codes as ``_codes`` gives them."""
+        if cur is None:
             return np.ones(n)
-        cur = ledger.codes(currencies).to_numpy(dtype=object, na_value=None)
         return np.array([1.0 if c is None or c == self.base else self.rates.get(c, np.nan) for c in cur], float)
 
 
@@ -452,11 +475,11 @@ _CUSTOMER = ["n_settled", "late_share", "mean_delay", "mean_days_late", "p75_del
              "days_since_last_late", "prior_late_share", "prior_mean_delay", "order_momentum", "order_lead_days",
              "run_weekday_share", "run_monthday_share", "delay_margin", "expected_delay", "dispute_rate",
              "open_amount", "overdue_amount", "n_overdue_open", "max_days_overdue_open", "amount_vs_typical",
-             "days_after_run_weekday", "days_after_run_monthday", "instalment_share", "credited_share", "paid_share",
-             *COMPARISONS]
+             "days_after_run_weekday", "days_after_run_monthday", "run_slack", "run_margin", "instalment_share",
+             "credited_share", "paid_share", *COMPARISONS]
 _HELPERS = ["expected_delay_base", "typical", "run_weekday", "run_monthday"]
 _PER_INVOICE = {"expected_delay", "amount_vs_typical", "days_after_run_weekday", "days_after_run_monthday",
-                "paid_share"}
+                "run_slack", "run_margin", "paid_share"}
 _STATE = [c for c in _CUSTOMER if c not in _PER_INVOICE] + _HELPERS
 
 
@@ -482,6 +505,9 @@ class LedgerPass:
     first_credit: np.ndarray  # per code, the first applied credit note's date (NaT: none; an undated one: the min)
     issued_base: np.ndarray  # per row, the amount in the base at the issue date's rate
     order_day: np.ndarray  # per row, the date its order was placed (NaT: no order, or one the data lacks)
+    paid_day: np.ndarray  # per row, its paid date (NaT: open at the company's date)
+    customer_code: np.ndarray  # per row, its customer as a code into ``customer_ids`` (sorted; -1: none)
+    customer_ids: pd.Index
     base: str | None
     has_payments: bool
     has_credits: bool
@@ -514,6 +540,29 @@ class LedgerPass:
     def credited(self, pos: np.ndarray, date: pd.Timestamp) -> np.ndarray:
         return self.first_credit[self.row_code[pos]] <= date.to_datetime64()
 
+    def payment_runs(self, pos: np.ndarray, date: pd.Timestamp) -> pd.DataFrame:
+        """``_payment_runs`` of the view at ``date`` (its invoices at ``pos``), from per-customer counts of the
+        paid invoices' weekdays and days of the month: a customer's usual day is its most frequent one (among
+        equals the one paid first in the view's row order, as pandas' ``value_counts`` then ``idxmax`` pick it)."""
+        paid = self.paid_day[pos]
+        rows = pos[~(paid > date.to_datetime64()) & ~np.isnat(paid) & (self.customer_code[pos] >= 0)]
+        if len(rows) == 0:
+            return _payment_runs(None)
+        code, when = self.customer_code[rows], pd.DatetimeIndex(self.paid_day[rows])
+        seen = np.unique(code)
+        out = {}
+        for key, values, first, n in (("weekday", when.day_of_week, 0, 7), ("monthday", when.day, 1, 31)):
+            cell = code * n + (values.to_numpy() - first)
+            counts = np.bincount(cell, minlength=len(self.customer_ids) * n).reshape(-1, n)[seen]
+            order = np.full(len(self.customer_ids) * n, len(rows))
+            cells, at = np.unique(cell, return_index=True)
+            order[cells] = at  # where each customer's day first appears
+            order = order.reshape(-1, n)[seen]
+            top = np.where(counts == counts.max(axis=1, keepdims=True), order, len(rows))
+            out[f"run_{key}"] = top.argmin(axis=1) + first
+            out[f"run_{key}_share"] = counts.max(axis=1) / counts.sum(axis=1)
+        return pd.DataFrame(out, index=self.customer_ids[seen])
+
 
 def ledger_pass(company: Company) -> LedgerPass:
     """Sort a company's ledger once for ``history`` at many dates (see ``LedgerPass``)."""
@@ -541,12 +590,15 @@ def ledger_pass(company: Company) -> LedgerPass:
     orders = company.get(Ord.TABLE)
     placed = orders.set_index(orders[Ord.ID].astype(object))[Ord.DATE]
     placed = placed[~placed.index.duplicated()].reindex(inv[Inv.ORDER].astype(object)).to_numpy("datetime64[ns]")
+    customer_code, customer_ids = pd.factorize(inv[Inv.CUSTOMER], sort=True)
+    customer_ids = pd.Index(customer_ids, name=Inv.CUSTOMER)
     return LedgerPass(
         rows=inv.index, row_code=row_code, ids=ids.to_numpy(object), n_ids=len(ids), event_code=code, event_date=date,
         event_value=value,
         pay_code=pay_code[pay_code >= 0],
         pay_date=pay_dates[pay_code >= 0], all_pay_dates=pay_dates, first_credit=first_credit, issued_base=issued,
-        order_day=placed,
+        order_day=placed, paid_day=inv[Inv.PAID].to_numpy("datetime64[ns]"), customer_code=customer_code,
+        customer_ids=customer_ids,
         base=base, has_payments=company.has(Pay.TABLE), has_credits=company.has(Credit.TABLE))
 
 
@@ -571,7 +623,7 @@ def history(company: Company, date: str | pd.Timestamp, cfg: FeatureConfig = Fea
     owed = (open_[Inv.AMOUNT] - reduced[open_.index]) * ledger.rates_on(open_[Inv.CURRENCY], date, fx, base)
     hist = _settled_history(view, date, cfg, open_)
     parts = [_customer_history(hist, date, cfg), _priors(hist, view[Cust.TABLE]), _orders(view, date, cfg, passed, pos),
-             _payment_runs(view), _ledger_habits(inv, passed, pos, date, cfg)]
+             passed.payment_runs(pos, date), _ledger_habits(inv, passed, pos, date, cfg)]
     per_customer = pd.concat([p.rename_axis(Inv.CUSTOMER) for p in parts], axis=1, join="outer")
     orders = view.get(Ord.TABLE)
     known = dict(
@@ -677,7 +729,8 @@ def _invoice_part(invoices: pd.DataFrame, known: History) -> pd.DataFrame:
     due = due_s.to_numpy("datetime64[ns]")
     # Money in the base at the date's rate; what is open net of the payments and credits known by the date.
     doc = invoices[Inv.AMOUNT].to_numpy(float)
-    rate = known.rate(invoices.get(Inv.CURRENCY), n)
+    cur = _codes(invoices.get(Inv.CURRENCY))  # read once: the rate and the currency column both take them
+    rate = known._rate_of(cur, n)
     reduced = known.reduced.reindex(invoices[Inv.ID].astype(object)).fillna(0.0).to_numpy(float)
     amount, owed = doc * rate, np.clip(doc - reduced, 0.0, None)
     to_due = ((due - now) // np.timedelta64(1, "D")).astype(float)
@@ -697,7 +750,7 @@ def _invoice_part(invoices: pd.DataFrame, known: History) -> pd.DataFrame:
     out = {
         Inv.ID: invoices[Inv.ID].array, Inv.CUSTOMER: invoices[Inv.CUSTOMER].array, Inv.ISSUE: issue, Inv.DUE: due,
         SNAPSHOT: np.full(n, now), OPEN_AMOUNT: owed * rate, OPEN_AMOUNT_DOC: owed,
-        CURRENCY: _currency(invoices.get(Inv.CURRENCY), known.base, n),
+        CURRENCY: _currency(cur, known.base, n),
         CUSTOMER_NAME: known.names[pos], "amount": amount,
         "terms_days": ((due - issue) // np.timedelta64(1, "D")).astype(float), "days_to_due": to_due,
         DAYS_OVERDUE: -to_due, "age_days": ((now - issue) // np.timedelta64(1, "D")).astype(float),
@@ -706,13 +759,22 @@ def _invoice_part(invoices: pd.DataFrame, known: History) -> pd.DataFrame:
         "due_quarter_end": quarter_end(due_s, cfg.month_end_days).to_numpy(float),
         "due_month": dates.month.to_numpy(float),
     }
+    # The delay this customer would show on this very invoice: its own habit, plus what a dispute or
+    # paper adds for everybody (learned within customers, so habits and channels do not blur).
+    expected = s["expected_delay_base"] + beta[0] * disputed + beta[1] * np.nan_to_num(paper, nan=0.0)
+    after_weekday = np.mod(dates.day_of_week.to_numpy(float) - s["run_weekday"], 7)
+    after_monthday = _days_after_monthday(dates, s["run_monthday"])
+    kind = cash.run_kinds(s["n_settled"], s["run_weekday_share"], s["run_monthday_share"])
+    slack = np.select([kind == cash.RUN_MONTHLY, kind == cash.RUN_WEEKLY], [after_monthday, after_weekday], 0.0)
     per_invoice = {
-        # The delay this customer would show on this very invoice: its own habit, plus what a dispute or
-        # paper adds for everybody (learned within customers, so habits and channels do not blur).
-        "expected_delay": s["expected_delay_base"] + beta[0] * disputed + beta[1] * np.nan_to_num(paper, nan=0.0),
+        "expected_delay": expected,
         "amount_vs_typical": amount / np.where(np.isnan(s["typical"]), amount, s["typical"]),
-        "days_after_run_weekday": np.mod(dates.day_of_week.to_numpy(float) - s["run_weekday"], 7),
-        "days_after_run_monthday": _days_after_monthday(dates, s["run_monthday"]),
+        "days_after_run_weekday": after_weekday,
+        "days_after_run_monthday": after_monthday,
+        # Paid on time only at a run on or before the due date: how far before it that run is, and how many of
+        # the customer's spreads its usual pay day for this invoice sits after it (past it: late).
+        "run_slack": slack,
+        "run_margin": (expected + slack) / (s["delay_std"] + 1.0),
         "order_lead_days": lead,
         "paid_share": np.clip(reduced / doc, 0.0, 1.0),
     }
@@ -721,12 +783,17 @@ def _invoice_part(invoices: pd.DataFrame, known: History) -> pd.DataFrame:
     return pd.DataFrame(out, index=invoices.index)
 
 
-def _currency(currencies: pd.Series | None, base: str | None, n: int) -> np.ndarray:
-    """Each row's currency code, the base's (or ``ledger.MONEY``) where it names none."""
+def _codes(currencies: pd.Series | None) -> np.ndarray | None:
+    """``ledger.codes`` as an object array, None where a row names no currency (None: no currency column)."""
+    return None if currencies is None else ledger.codes(currencies).to_numpy(dtype=object, na_value=None)
+
+
+def _currency(cur: np.ndarray | None, base: str | None, n: int) -> np.ndarray:
+    """Each row's currency code (``_codes``), the base's (or ``ledger.MONEY``) where it names none."""
     default = base or ledger.MONEY
-    if currencies is None:
+    if cur is None:
         return np.full(n, default, dtype=object)
-    return ledger.codes(currencies).fillna(default).to_numpy(dtype=object)
+    return np.array([default if c is None else c for c in cur], dtype=object)
 
 
 def invoice_features(company: Company, date: str | pd.Timestamp, cfg: FeatureConfig = FeatureConfig(),
@@ -778,14 +845,50 @@ def snapshot_dates(company: Company, start: pd.Timestamp, end: pd.Timestamp, eve
     return list(dates)
 
 
-def snapshots(company: Company, dates: list[pd.Timestamp], cfg: FeatureConfig = FeatureConfig()) -> pd.DataFrame:
-    """Features of the invoices open at each date, stacked (one row per invoice and date)."""
+def snapshots(company: Company, dates: list[pd.Timestamp], cfg: FeatureConfig = FeatureConfig(),
+              workers: int = 1) -> pd.DataFrame:
+    """Features of the invoices open at each date, stacked (one row per invoice and date). Each date's rows
+    depend on the company and that date alone, so ``workers`` processes may build them side by side: the
+    same frames, stacked in date order."""
+    company = _history_tables(company)
     passed = ledger_pass(company)  # the ledger sorted once, looked up at each date
-    frames = [invoice_features(company, d, cfg, known=history(company, d, cfg, passed)) for d in dates]
+    frames = by_date(lambda d: invoice_features(company, d, cfg, known=history(company, d, cfg, passed)), dates,
+                     workers)
     frames = [f for f in frames if len(f)]
     if not frames:
         return invoice_features(company, dates[-1], cfg).iloc[:0]
     return pd.concat(frames, ignore_index=True)
+
+
+def _history_tables(company: Company) -> Company:
+    """The company with only the tables invoice features read (and the bills while they may decide the base
+    currency), so that each date's ``as_of`` copies no more."""
+    read = [Cust.TABLE, Inv.TABLE, Ord.TABLE, Pay.TABLE, Credit.TABLE, Fx.TABLE]
+    read += [Bill.TABLE] if company.base_currency is None else []
+    return Company({t: company[t] for t in read if company.has(t)}, company.supplied, company.base_currency)
+
+
+_FORKED: list = []  # the function forked ``by_date`` workers call: inherited, never pickled
+
+
+def _forked_call(date: pd.Timestamp):
+    return _FORKED[0](date)
+
+
+def by_date(fn: Callable[[pd.Timestamp], pd.DataFrame], dates: list[pd.Timestamp],
+            workers: int = 1) -> list[pd.DataFrame]:
+    """``[fn(d) for d in dates]``, in ``workers`` forked processes when more than one: they share this one's
+    memory (copy on write), so ``fn`` may close over a whole company, and only the frames come back, in order.
+    For snapshots, whose rows depend on the company and their date alone."""
+    workers = min(workers, len(dates))
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [fn(d) for d in dates]
+    _FORKED.append(fn)
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            return pool.map(_forked_call, dates, chunksize=1)
+    finally:
+        _FORKED.clear()
 
 
 def label(examples: pd.DataFrame, company: Company, known_at: pd.Timestamp,

@@ -171,14 +171,16 @@ def reduced(company: Company, invoices: pd.DataFrame | None = None) -> pd.Series
 OPEN_COLUMNS = [Inv.ID, Inv.CUSTOMER, Inv.DUE, "currency", "amount_open_doc", "amount_open"]
 
 
-def open_amounts(company: Company, date: str | pd.Timestamp | None = None) -> pd.DataFrame:
+def open_amounts(company: Company, date: str | pd.Timestamp | None = None,
+                 so_far: pd.Series | None = None) -> pd.DataFrame:
     """Every invoice open at the end of ``date``, with what is still owed in its currency
-    (``amount_open_doc``) and in the base at the latest rate on or before ``date`` (``amount_open``)."""
+    (``amount_open_doc``) and in the base at the latest rate on or before ``date`` (``amount_open``).
+    ``so_far`` is ``reduced`` of the view's invoices when the caller has it already (by row)."""
     view = as_of(company, date)
     base = base_of(view)
     inv = view[Inv.TABLE]
     open_ = inv[inv[Inv.PAID].isna()]
-    owed = open_[Inv.AMOUNT] - reduced(view, open_)
+    owed = open_[Inv.AMOUNT] - (reduced(view, open_) if so_far is None else so_far[open_.index])
     open_, owed = open_[owed > TOLERANCE], owed[owed > TOLERANCE]
     currency = codes(open_[Inv.CURRENCY]).fillna(base or MONEY)
     rate = rates_on(open_[Inv.CURRENCY], view.date, view.get(Fx.TABLE), base)

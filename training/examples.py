@@ -8,6 +8,7 @@ scores the snapshots after it, so the holdout is later in time than anything the
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import pandas as pd
@@ -27,8 +28,10 @@ class ExampleConfig:
 
 
 def examples(company: Company, at: pd.Timestamp, cfg: ExampleConfig = ExampleConfig(),
-             features: FeatureConfig = FeatureConfig(), start: pd.Timestamp | None = None) -> pd.DataFrame:
-    """Snapshots up to ``at`` (after ``start``), with outcomes as known at ``at``."""
+             features: FeatureConfig = FeatureConfig(), start: pd.Timestamp | None = None,
+             workers: int | None = None) -> pd.DataFrame:
+    """Snapshots up to ``at`` (after ``start``), with outcomes as known at ``at``; built by ``workers``
+    processes (default: one per core; the rows do not depend on it)."""
     view = as_of(company, at)
     first = view[Inv.TABLE][Inv.ISSUE].min() + pd.Timedelta(days=cfg.warmup_days)
     if start is not None:
@@ -37,7 +40,7 @@ def examples(company: Company, at: pd.Timestamp, cfg: ExampleConfig = ExampleCon
         raise ValueError(f"not enough history before {at:%Y-%m-%d} to train "
                          f"(need {cfg.warmup_days} days of invoices)")
     dates = snapshot_dates(view, first, at, cfg.every_days)[-cfg.max_snapshots:]
-    ex = snapshots(view, dates, features)
+    ex = snapshots(view, dates, features, workers if workers is not None else os.cpu_count() or 1)
     return pd.concat([ex, label(ex, view, at, features)], axis=1)
 
 

@@ -10,7 +10,15 @@ import pytest
 from features import ledger
 from features.asof import as_of
 from features.contract import Credit, Inv, Ord, Pay
-from features.invoices import FeatureConfig, history, invoice_features, ledger_pass, snapshot_dates, snapshots
+from features.invoices import (
+    FeatureConfig,
+    _payment_runs,
+    history,
+    invoice_features,
+    ledger_pass,
+    snapshot_dates,
+    snapshots,
+)
 
 CFG = FeatureConfig(grace_days=2)
 
@@ -68,6 +76,10 @@ def test_one_pass_gives_the_per_date_values(company, dates):
         for col in ("instalment_share", "credited_share"):
             _same_where_given(known.per_customer[col], habits[col])
         _same_where_given(known.per_customer["order_lead_days"], _old_order_lead(view, inv))
+        runs = _payment_runs(view)  # the per-date computation of the usual payment days
+        assert len(runs) > 20
+        for col in runs.columns:
+            _same_where_given(known.per_customer[col], runs[col])
         issued = ledger.to_base(inv[Inv.AMOUNT], inv[Inv.CURRENCY], inv[Inv.ISSUE], view.get("fx_rates"),
                                 ledger.base_of(view))
         pd.testing.assert_series_equal(known.typical.dropna(), issued.groupby(inv[Inv.CUSTOMER]).median(),
@@ -91,3 +103,20 @@ def test_a_pass_of_other_invoices_is_refused(company):
                   company.replace(**{Inv.TABLE: inv.assign(**{Inv.ID: inv[Inv.ID] + "x"})})):
         with pytest.raises(ValueError, match="another company"):
             history(company, at, CFG, ledger_pass(other))
+
+
+def test_snapshots_built_by_two_processes_equal_one(company, dates):
+    """Forked workers build each date's rows as this process would; they come back in date order."""
+    pd.testing.assert_frame_equal(snapshots(company, dates, CFG, workers=2), snapshots(company, dates, CFG),
+                                  check_exact=True)
+
+
+def test_customer_features_from_one_pass_equal_each_date_computed_alone(company, dates):
+    """Customer snapshots read the ledger's sums from the pass of the latest view: the per-date values."""
+    from features.customers import customer_features
+
+    view = as_of(company)
+    passed = ledger_pass(view)
+    for date in dates:
+        pd.testing.assert_frame_equal(customer_features(view, date, passed=passed), customer_features(view, date),
+                                      check_exact=True)
