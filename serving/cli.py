@@ -462,8 +462,8 @@ def forecast_cmd(
     **shocks: float,
 ) -> None:
     """Weekly cash forecast with downside / base / upside (p10 / p50 / p90) and what-if shocks."""
-    from training.cash.family import load_forecast_models
     from training.cash.forecast import forecast
+    from training.cash.model import load_forecast_models
     from training.cash.shocks import Shocks
     from training.distributed import on_cluster
 
@@ -1010,8 +1010,8 @@ def liquidity_cmd(
     (credit line, factoring, skipping discounts, delaying bills), cheapest first. Writes the weeks to --out and the
     options beside it (NAME_options)."""
     from training import tracking
-    from training.cash.family import load_forecast_models
     from training.cash.liquidity import plan_liquidity, summary
+    from training.cash.model import load_forecast_models
     from training.cash.shocks import Shocks
 
     at, policy = _as_of(as_of), _policy(data, config)

@@ -395,8 +395,8 @@ def discounts(company: Company, as_of: str | pd.Timestamp | None = None, policy:
     if forecast is None:
         if company_key is None:
             raise ValueError("discounts need the cash forecast or the company key of its champion")
-        from training.cash.family import load_forecast_models
         from training.cash.forecast import forecast as cash_forecast
+        from training.cash.model import load_forecast_models
 
         models = load_forecast_models(company_key, policy)
         forecast = cash_forecast(company, at, weeks=config.forecast_weeks, models=models, policy=policy)

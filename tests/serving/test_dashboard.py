@@ -34,8 +34,8 @@ def served(tmp_path_factory, fitted, small_company, small_loaded):
     `likvid serve` running with a token on a free loopback port."""
 
     from tests.serving.test_service import register, serving_for_real
-    from training.cash.family import load_forecast_models
     from training.cash.forecast import forecast
+    from training.cash.model import load_forecast_models
     from training.cash.shocks import Shocks
     from training.cash.versions import save_version
 

@@ -379,8 +379,8 @@ def test_collection_worklist_gives_the_commands_rows_and_names_bad_input(client,
 
 
 def test_discounts_give_the_commands_rows_and_name_bad_input(client, small_loaded, small_company, fitted):
-    from training.cash.family import load_forecast_models
     from training.cash.forecast import forecast
+    from training.cash.model import load_forecast_models
     from training.collections import DISCOUNT_COLUMNS, discounts
 
     r = client.post("/discounts", json={})

@@ -13,9 +13,9 @@ from features.asof import as_of
 from features.policy import Policy
 from training.cash.backtest import BacktestConfig, backtest
 from training.cash.evaluate import wape
-from training.cash.family import load_forecast_models, log_backtest, train_cash_forecast
+from training.cash.family import log_backtest, train_cash_forecast
 from training.cash.forecast import FORECAST_COLUMNS, forecast
-from training.cash.model import ForecastModels, build_cash_model
+from training.cash.model import ForecastModels, build_cash_model, load_forecast_models
 from training.cash.series import SeriesConfig, build_weekly_series
 from training.cash.shocks import Shocks
 from training.examples import ExampleConfig

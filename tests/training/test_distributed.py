@@ -103,7 +103,7 @@ def test_the_commands_take_the_scheduler_from_the_option_or_the_environment(smal
     # Fitted models stand in for the registry's champions (``tests/serving`` covers loading those).
     monkeypatch.setattr("training.scoring.champion_pair", lambda key, policy=None: (fitted["late"], fitted["timing"]))
     monkeypatch.setattr("training.customers.load_customer_models", lambda key, policy=None: customer_models)
-    monkeypatch.setattr("training.cash.family.load_forecast_models", lambda key, policy=None: cash_models)
+    monkeypatch.setattr("training.cash.model.load_forecast_models", lambda key, policy=None: cash_models)
     monkeypatch.delenv(distributed.SCHEDULER_ENV, raising=False)
     runner = CliRunner()
 

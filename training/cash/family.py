@@ -32,14 +32,6 @@ CASH_FORECAST = tracking.CASH_FORECAST
 HOLDOUT_WEEKS = 13
 
 
-def load_forecast_models(company: str, policy=None) -> ForecastModels:
-    """``company``'s champion forecast pair (cash model and the timing model it was registered with)."""
-    champion = tracking.load_champion(CASH_FORECAST, company, policy)
-    models: ForecastModels = champion.model
-    return ForecastModels(models.timing, models.cash, {**models.versions, CASH_FORECAST: champion.version},
-                          models.features)
-
-
 def cash_output(models: ForecastModels, requests: pd.DataFrame) -> pd.DataFrame:
     """The cash-forecast pyfunc: each input row asks for one forecast (``data`` folder, ``as_of`` (empty:
     the last date in the data), ``weeks``, ``paths`` and the shocks); the answer is the forecast rows with

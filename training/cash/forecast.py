@@ -4,7 +4,7 @@ p10 / p50 / p90 are quantiles of each week's simulated sums across paths; the co
 p50 totals by their means; ``below_floor`` flags weeks whose p10 balance is below the policy's cash
 floor. Without bank balances the rows say so (``opening_balance`` empty, ``opening_note`` is
 ``features.cash.NO_OPENING_BALANCE``) rather than present a 0 as known. The fitted models are passed
-in (``training.cash.family.load_forecast_models`` gives the
+in (``training.cash.model.load_forecast_models`` gives the
 champions), so this module needs no registry.
 """
 

@@ -218,3 +218,15 @@ class ForecastModels:
     cash: CashModel
     versions: dict[str, str] = field(default_factory=dict)
     features: FeatureConfig = field(default_factory=FeatureConfig)
+
+
+def load_forecast_models(company: str, policy=None) -> ForecastModels:
+    """``company``'s champion forecast pair (cash model and the timing model it was registered with). Here, not
+    in ``family`` with the training recipe, so that a forecast imports neither MLflow's training side nor the
+    backtest's plots."""
+    from training import tracking
+
+    champion = tracking.load_champion(tracking.CASH_FORECAST, company, policy)
+    models: ForecastModels = champion.model
+    return ForecastModels(models.timing, models.cash, {**models.versions, tracking.CASH_FORECAST: champion.version},
+                          models.features)
