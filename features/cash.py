@@ -288,7 +288,7 @@ def payment_runs(paid: pd.Series, payer: pd.Series, min_payments: int = RUN_MIN_
     n = np.bincount(codes, minlength=len(payers))
     runs = pd.DataFrame(index=pd.Index(np.asarray(payers, dtype=object), name="payer"))
     for key, values, lowest, span in (("weekday", dates.day_of_week, 0, 7), ("monthday", dates.day, 1, 31)):
-        top, count = _most_frequent(codes, values.to_numpy() - lowest, len(payers), span)
+        top, count = most_frequent(codes, values.to_numpy() - lowest, len(payers), span)
         runs[key], runs[f"{key}_share"] = top + lowest, count / n
     enough = n >= min_payments
     runs["kind"] = np.select([enough & (runs["monthday_share"] >= monthly_share),
@@ -296,7 +296,7 @@ def payment_runs(paid: pd.Series, payer: pd.Series, min_payments: int = RUN_MIN_
     return runs[["kind", "weekday", "monthday"]].astype(int)
 
 
-def _most_frequent(group: np.ndarray, value: np.ndarray, groups: int, values: int) -> tuple[np.ndarray, np.ndarray]:
+def most_frequent(group: np.ndarray, value: np.ndarray, groups: int, values: int) -> tuple[np.ndarray, np.ndarray]:
     """Each group's most frequent value (ties: the one seen first) and its count; values in [0, values)."""
     cell = group.astype(np.int64) * values + value
     counts = np.bincount(cell, minlength=groups * values).reshape(groups, values)

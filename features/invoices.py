@@ -549,18 +549,13 @@ class LedgerPass:
         if len(rows) == 0:
             return _payment_runs(None)
         code, when = self.customer_code[rows], pd.DatetimeIndex(self.paid_day[rows])
-        seen = np.unique(code)
+        seen, groups = np.unique(code), len(self.customer_ids)
+        paid_count = np.bincount(code, minlength=groups)[seen]
         out = {}
         for key, values, first, n in (("weekday", when.day_of_week, 0, 7), ("monthday", when.day, 1, 31)):
-            cell = code * n + (values.to_numpy() - first)
-            counts = np.bincount(cell, minlength=len(self.customer_ids) * n).reshape(-1, n)[seen]
-            order = np.full(len(self.customer_ids) * n, len(rows))
-            cells, at = np.unique(cell, return_index=True)
-            order[cells] = at  # where each customer's day first appears
-            order = order.reshape(-1, n)[seen]
-            top = np.where(counts == counts.max(axis=1, keepdims=True), order, len(rows))
-            out[f"run_{key}"] = top.argmin(axis=1) + first
-            out[f"run_{key}_share"] = counts.max(axis=1) / counts.sum(axis=1)
+            top, count = cash.most_frequent(code, values.to_numpy() - first, groups, n)
+            out[f"run_{key}"] = top[seen] + first
+            out[f"run_{key}_share"] = count[seen] / paid_count
         return pd.DataFrame(out, index=self.customer_ids[seen])
 
 
