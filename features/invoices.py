@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import calendar
 import multiprocessing
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -841,7 +842,7 @@ def snapshot_dates(company: Company, start: pd.Timestamp, end: pd.Timestamp, eve
 
 
 def snapshots(company: Company, dates: list[pd.Timestamp], cfg: FeatureConfig = FeatureConfig(),
-              workers: int = 1) -> pd.DataFrame:
+              workers: int | None = 1) -> pd.DataFrame:
     """Features of the invoices open at each date, stacked (one row per invoice and date). Each date's rows
     depend on the company and that date alone, so ``workers`` processes may build them side by side: the
     same frames, stacked in date order."""
@@ -871,11 +872,11 @@ def _forked_call(date: pd.Timestamp):
 
 
 def by_date(fn: Callable[[pd.Timestamp], pd.DataFrame], dates: list[pd.Timestamp],
-            workers: int = 1) -> list[pd.DataFrame]:
-    """``[fn(d) for d in dates]``, in ``workers`` forked processes when more than one: they share this one's
-    memory (copy on write), so ``fn`` may close over a whole company, and only the frames come back, in order.
-    For snapshots, whose rows depend on the company and their date alone."""
-    workers = min(workers, len(dates))
+            workers: int | None = 1) -> list[pd.DataFrame]:
+    """``[fn(d) for d in dates]``, in ``workers`` forked processes when more than one (None: one per core): they
+    share this one's memory (copy on write), so ``fn`` may close over a whole company, and only the frames come
+    back, in order. For snapshots, whose rows depend on the company and their date alone."""
+    workers = min(workers if workers is not None else os.cpu_count() or 1, len(dates))
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return [fn(d) for d in dates]
     _FORKED.append(fn)

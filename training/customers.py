@@ -14,7 +14,6 @@ Two fitted parts travel together as one registered model, ``likvid-segmentation`
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -137,7 +136,7 @@ def customer_examples(company: Company, at: pd.Timestamp, cfg: CustomerConfig = 
         x = customer_features(view, d, features, passed).join(late_share_in(hist, d, cfg.horizon_days), how="inner")
         return x.assign(snapshot=d).reset_index()
 
-    frames = by_date(snapshot, list(dates), workers if workers is not None else os.cpu_count() or 1)
+    frames = by_date(snapshot, list(dates), workers)
     return pd.concat(frames, ignore_index=True)
 
 

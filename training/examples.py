@@ -8,7 +8,6 @@ scores the snapshots after it, so the holdout is later in time than anything the
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import pandas as pd
@@ -40,7 +39,7 @@ def examples(company: Company, at: pd.Timestamp, cfg: ExampleConfig = ExampleCon
         raise ValueError(f"not enough history before {at:%Y-%m-%d} to train "
                          f"(need {cfg.warmup_days} days of invoices)")
     dates = snapshot_dates(view, first, at, cfg.every_days)[-cfg.max_snapshots:]
-    ex = snapshots(view, dates, features, workers if workers is not None else os.cpu_count() or 1)
+    ex = snapshots(view, dates, features, workers)
     return pd.concat([ex, label(ex, view, at, features)], axis=1)
 
 
