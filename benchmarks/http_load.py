@@ -34,6 +34,7 @@ import pandas as pd
 import psutil
 
 from features.contract import Inv
+from serving.heavy import HEAVY_NAME
 
 HEAVY_CALLS = (("/forecast_cash", {"weeks": 13}), ("/collection_worklist", {"top_n": 50}), ("/discounts", {}),
                ("/kpis", {}), ("/provision", {}))
@@ -74,8 +75,9 @@ def _workers(pid: int | None) -> list[psutil.Process]:
             if any("_bentoml_impl.worker.service" in part for part in p.cmdline())]
 
 
-def _rss_mb(workers: list[psutil.Process]) -> list[float]:
-    return [round(p.memory_info().rss / 2**20, 1) for p in workers]
+def _rss_mb(workers: list[psutil.Process]) -> list[str]:
+    """Each worker's RSS in MB; the heavy service's process (``serving.heavy``) marked ``heavy``."""
+    return [f"{p.memory_info().rss / 2**20:.1f}" + (" heavy" if HEAVY_NAME in p.cmdline() else "") for p in workers]
 
 
 def _cpu_seconds(workers: list[psutil.Process]) -> float:

@@ -732,6 +732,9 @@ def _start_service(data: Optional[Path], at: Optional[pd.Timestamp], config: Opt
 
 WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, envvar="LIKVID_WORKERS", help="Server "
                        "worker processes (default: one per core).")]
+HeavyWorkersOpt = Annotated[Optional[int], typer.Option("--heavy-workers", min=1, envvar="LIKVID_HEAVY_WORKERS",
+                            help="Processes for the heavy answers (forecasts, worklists, KPIs, big score "
+                            "batches), apart from the workers that take requests (default: 1).")]
 ReloadOpt = Annotated[Optional[float], typer.Option("--reload-on-promote", min=1, envvar="LIKVID_RELOAD_ON_PROMOTE",
                       help="Check the registry every this many seconds and serve a newly promoted champion "
                       "without stopping (default: never; restart to pick one up).")]
@@ -740,7 +743,8 @@ ReloadOpt = Annotated[Optional[float], typer.Option("--reload-on-promote", min=1
 @app.command("serve")
 def serve_cmd(data: ServeDataOpt = None, as_of: ServeAsOfOpt = None, port: PortOpt = 3000,
               host: HostOpt = "127.0.0.1", config: ConfigOpt = None, mapping: MappingOpt = None,
-              workers: WorkersOpt = None, reload_on_promote: ReloadOpt = None) -> None:
+              workers: WorkersOpt = None, heavy_workers: HeavyWorkersOpt = None,
+              reload_on_promote: ReloadOpt = None) -> None:
     """The HTTP API (BentoML) over the champion models and the company's history."""
     from serving import state as startup
 
@@ -748,6 +752,7 @@ def serve_cmd(data: ServeDataOpt = None, as_of: ServeAsOfOpt = None, port: PortO
     _policy(data, config)  # a bad likvid.yaml exits 2 here; the service's workers read the same file
     # The service's workers read these when they start (serving.state).
     os.environ[startup.ENV_WORKERS] = str(workers) if workers else ""
+    os.environ[startup.ENV_HEAVY_WORKERS] = str(heavy_workers) if heavy_workers else ""
     os.environ[startup.ENV_RELOAD] = f"{reload_on_promote:g}" if reload_on_promote else ""
     _start_service(data, at, config, host, port, mapping=mapping)
 

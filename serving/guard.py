@@ -32,7 +32,8 @@ from features.limits import MAX_BATCH
 
 ROW_BYTES = 1024  # one request invoice with every field, generously (a typical one is about 250 bytes)
 MAX_BODY_BYTES = MAX_BATCH * ROW_BYTES + (1 << 20)  # a full batch, and a megabyte for the rest
-SMALL_BODY_BYTES = 64 * ROW_BYTES  # up to this a call counts as cheap; more makes a batch a heavy call
+SMALL_BATCH_ROWS = 64  # a batch of up to this many rows is a cheap call; more is scored as a heavy one
+SMALL_BODY_BYTES = SMALL_BATCH_ROWS * ROW_BYTES  # up to this a call counts as cheap; more makes a batch a heavy call
 BODY_IDLE_SECONDS = 10.0  # a body that stops arriving for this long is a 408
 HEAVY_IN_FLIGHT = 1  # calls of one heavy endpoint running at once in one worker
 RETRY_AFTER_SECONDS = 2

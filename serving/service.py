@@ -8,8 +8,10 @@ a bearer token, then ``serving.guard`` bounds bodies, limits heavy endpoints and
 (``serving.schemas``): an unknown key, a wrong type or a value out of its limit is a 400 naming the field.
 
 It runs ``LIKVID_WORKERS`` worker processes (default: one per core), each with ``THREADS`` threads for the
-endpoints, so that a cheap call finds a free thread while heavy ones run; with ``LIKVID_RELOAD_ON_PROMOTE`` a
-worker checks the registry that often and swaps in a newly promoted champion without stopping.
+endpoints, so that a cheap call finds a free thread while heavy ones run. The heavy answers themselves
+(forecasts, worklists, KPIs, customer rows, big score batches) are computed by ``serving.heavy``'s service, in
+processes of their own, so that they never hold an API worker's GIL. With ``LIKVID_RELOAD_ON_PROMOTE`` each
+process checks the registry that often and swaps in a newly promoted champion without stopping.
 """
 
 from __future__ import annotations
@@ -28,16 +30,18 @@ from importlib.metadata import version
 
 import bentoml
 import pandas as pd
+from bentoml.exceptions import BentoMLException
 from fastapi import FastAPI
 from pydantic import ConfigDict, Field, ValidationError
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse
 
 from features.asof import as_of as view_as_of
 from features.contract import Cust, Inv
-from features.invoices import invoice_features
 from features.limits import TOP_N, WEEKS
 from serving.auth import ENV_TOKEN, HEALTH_PATHS, BearerAuth
-from serving.guard import METRICS_PATH, Guard, install_log_filter
+from serving.guard import METRICS_PATH, RETRY_AFTER_SECONDS, SMALL_BATCH_ROWS, Guard, install_log_filter
+from serving.heavy import LikvidHeavy, score_rows
+from serving.heavy import run as run_heavy
 from serving.schemas import (
     AsOf,
     ByCustomer,
@@ -65,7 +69,6 @@ from serving.schemas import (
     Weeks,
     WorklistRow,
     bad_request,
-    invoice_frame,
     records,
 )
 from serving.state import (
@@ -80,7 +83,6 @@ from serving.state import (
     reload_seconds,
     workers,
 )
-from training.scoring import SCORE_COLUMNS, score_features
 
 __all__ = ["ENV_AS_OF", "ENV_CONFIG", "ENV_DATA", "ENV_TOKEN", "EXAMPLE_INPUT", "Likvid", "StartupError",
            "curl_examples", "serve"]
@@ -166,6 +168,8 @@ UNTRACED = {"excluded_urls": ["."]}
 class Likvid:
     """Late-payment risk with reasons, customer risk and cash forecasts, from the champion models."""
 
+    heavy = bentoml.depends(LikvidHeavy)
+
     def __init__(self) -> None:
         install_log_filter()
         self.state = load_state(Settings.from_env())
@@ -180,16 +184,33 @@ class Likvid:
                              name="likvid-reload", daemon=True).start()
 
     def _customer_rows(self, s: State, at: pd.Timestamp) -> pd.DataFrame:
-        """Every customer's risk row at ``at`` (``likvid customers``), computed once for the served as-of."""
-        from training import customers
-
+        """Every customer's risk row at ``at`` (``likvid customers``), from the heavy answers; those at the served
+        as-of are fetched once and kept."""
         if at != s.at:
-            return customers.customer_risk(s.company, at, models=s.models.customers, policy=s.policy)
+            return self._heavy("customer_rows", at=at)
         with self._lock:  # the first callers wait for one computation rather than each making their own
             if self._customers is None or self._customers[0] is not s:
-                self._customers = (s, customers.customer_risk(s.company, at, models=s.models.customers,
-                                                              policy=s.policy))
+                self._customers = (s, self._heavy("customer_rows", at=at))
             return self._customers[1]
+
+    def _heavy(self, name: str, **kwargs):
+        """A heavy answer (``serving.heavy``): from the heavy service's processes when ``likvid serve`` runs one,
+        else in this process over the served state; a request the data cannot answer is the 400 naming why."""
+        from _bentoml_impl.client import RemoteProxy
+
+        heavy = self.heavy
+        if isinstance(heavy, RemoteProxy):
+            try:
+                answer = heavy.answer(name=name, params=kwargs)
+            except BentoMLException as e:  # the heavy service is restarting, or failed on this request
+                logger.warning("the heavy service did not answer %s: %s", name, str(e)[:200])
+                return JSONResponse({"error": "the service's heavy answers are unavailable for a moment; try again"},
+                                    status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        else:
+            answer = run_heavy(heavy.attach(self.state), name, kwargs)
+        if answer[0] == "problem":
+            return bad_request(([answer[1]], answer[2]))
+        return answer[1]
 
     def _reload_if_promoted(self) -> None:
         """When the registry's champions moved past the served ones, load them and the served history anew, then
@@ -206,7 +227,7 @@ class Likvid:
                            _versions(s), e)
             self._refused = now
             return
-        self._scored, self.state, self.__dict__["_answers"] = scored, fresh, {}
+        self._scored, self.state = scored, fresh
         logger.info("a newly promoted champion is now served: %s (was %s)", _versions(fresh), _versions(s))
 
     @_endpoint("/score_invoices")
@@ -219,7 +240,12 @@ class Likvid:
         rows = [known.get(_invoice_key(inv)) for inv in invoices]
         if None not in rows and len({inv.invoice_id for inv in invoices}) == len(invoices):
             return rows
-        return _score_request(s, invoices)
+        problems = _problems(s, invoices)
+        if problems:
+            return bad_request(*problems)
+        if len(invoices) > SMALL_BATCH_ROWS:  # a big batch is a heavy call: scored away from the cheap ones
+            return self._heavy("score", invoices=[inv.model_dump() for inv in invoices])
+        return score_rows(s, invoices)
 
     @_endpoint("/customer_risk")
     def customer_risk(self, customer_ids: CustomerIds) -> list[CustomerRow]:
@@ -237,25 +263,16 @@ class Likvid:
     def forecast_cash(self, as_of: AsOf = None, weeks: Weeks = WEEKS.default,
                       shocks: ShocksIn = ShocksIn()) -> list[ForecastRow]:
         """Weekly cash forecast (p10/p50/p90 inflows, outflows, balance) from as-of, under optional shocks."""
-        from training.cash.forecast import FORECAST_COLUMNS, forecast
-
-        s = self.state
-        at, shock, problem = _forecast_request(as_of, shocks, s)
+        at, problem = _forecast_request(as_of, shocks, self.state)
         if problem is not None:
             return problem
-        frame = forecast(s.company, at, weeks=weeks, shocks=shock, models=s.models.forecast, policy=s.policy)
-        return records(frame, FORECAST_COLUMNS)
+        return self._heavy("forecast_cash", at=at, weeks=weeks, shocks=shocks.model_dump())
 
     @_endpoint("/kpis")
     def kpis(self, as_of: AsOf = None) -> list[KpiRow]:
         """Working-capital figures (DSO, DPO, DIO, CCC, aging, overdue and bad-debt shares) at as-of."""
-        from features.working_capital import KPI_COLUMNS, kpis
-
-        s = self.state
-        at, problem = _request_as_of(as_of, s)
-        if problem:
-            return bad_request((["as_of"], problem))
-        return records(kpis(s.company, at, policy=s.policy), KPI_COLUMNS)
+        at, problem = _request_as_of(as_of, self.state)
+        return bad_request((["as_of"], problem)) if problem else self._heavy("kpis", at=at)
 
     @_endpoint("/collection_worklist")
     def collection_worklist(self, top_n: TopN = TOP_N.default, as_of: AsOf = None, owner: Owner = None,
@@ -263,72 +280,27 @@ class Likvid:
         """The open invoices to act on first, with the dunning step and why: the rows of ``likvid worklist``; only
         ``owner``'s customers when given; with ``by_customer``, one row per call (``likvid worklist
         --by-customer``)."""
-        from training.collections import CALL_COLUMNS, WORKLIST_COLUMNS, worklist
-
-        s = self.state
-        at, problem = _request_as_of(as_of, s)
+        at, problem = _request_as_of(as_of, self.state)
         if problem:
             return bad_request((["as_of"], problem))
-        try:
-            frame = worklist(s.company, at, top_n, s.policy, models=(s.models.late, s.models.timing), owner=owner,
-                             by_customer=by_customer)
-        except ValueError as e:
-            if owner is None:
-                raise
-            return bad_request((["owner"], str(e)))  # an owner nobody has, or no owners at all
-        return records(frame, CALL_COLUMNS if by_customer else WORKLIST_COLUMNS)
+        return self._heavy("collection_worklist", at=at, top_n=top_n, owner=owner, by_customer=by_customer)
 
     @_endpoint("/discounts")
     def discounts(self, as_of: AsOf = None) -> list[DiscountRow]:
         """Each open bill with early-payment terms: take the discount or not, and what it earns (``likvid
         discounts``)."""
-        from training.cash.forecast import forecast as cash_forecast
-        from training.collections import DISCOUNT_COLUMNS, CollectionsConfig, discounts
-
-        s = self.state
-        at, problem = _request_as_of(as_of, s)
-        if problem:
-            return bad_request((["as_of"], problem))
-        # The forecast the command asks for, from the cash-forecast models loaded at start-up.
-        forecast = cash_forecast(s.company, at, weeks=CollectionsConfig().forecast_weeks,
-                                 models=s.models.forecast, policy=s.policy)
-        return records(discounts(s.company, at, s.policy, forecast=forecast), DISCOUNT_COLUMNS)
+        at, problem = _request_as_of(as_of, self.state)
+        return bad_request((["as_of"], problem)) if problem else self._heavy("discounts", at=at)
 
     @_endpoint("/forecast_variance")
     def forecast_variance(self, version: VersionId, against: OptionalVersionId = None,
                           as_of: AsOf = None) -> list[VarianceRow]:
         """A saved forecast against what happened up to as-of (one row a passed week), or with ``against`` (a later
         saved forecast) the bridge: how much each cause moved each week's p50 balance (``likvid variance``)."""
-        s = self.state
-        at, problem = _request_as_of(as_of, s)
+        at, problem = _request_as_of(as_of, self.state)
         if problem:
             return bad_request((["as_of"], problem))
-        try:
-            return self._variance("bridge" if against else "variance", version, against, at)
-        except (LookupError, ValueError) as e:
-            field_ = "against" if against and str(against) in str(e) else "version"
-            return bad_request(([field_], str(e)))
-
-    def _variance(self, kind: str, version: str, against: str | None, at: pd.Timestamp | None = None) -> list[dict]:
-        """Variance or bridge rows, remembered per request (versions are immutable, so are their answers)."""
-        from training.cash import versions as saved
-        from training.cash.bridge import BRIDGE_COLUMNS, bridge
-        from training.cash.variance import VARIANCE_COLUMNS, variance
-
-        s = self.state
-        at = s.at if at is None else at
-        cache = self.__dict__.setdefault("_answers", {})
-        key = (kind, version, against, at)
-        if key not in cache:
-            first = saved.load_version(s.company_key, version)
-            if kind == "bridge":
-                later = saved.load_version(s.company_key, against)
-                rows = bridge(s.company, first, later, saved.load_models(s.company_key, first.models),
-                              saved.load_models(s.company_key, later.models))
-                cache[key] = records(rows, BRIDGE_COLUMNS)
-            else:
-                cache[key] = records(variance(s.company, first, at), VARIANCE_COLUMNS)
-        return cache[key]
+        return self._heavy("forecast_variance", at=at, version=version, against=against)
 
     @app.get("/dashboard", response_class=HTMLResponse, summary="The treasury and credit dashboard (a web page)")
     def dashboard(self) -> HTMLResponse:
@@ -353,10 +325,7 @@ class Likvid:
     def dashboard_data(self) -> dict:
         """The forecast and its components, forecast against actual, the bridge, aging, KPIs over time, the top of
         the worklist and the customers at risk."""
-        from serving.dashboard import dashboard_data
-        from training.cash.versions import list_versions
-
-        return dashboard_data(self.state, list_versions, lambda kind, v, w: self._variance(kind, v, w))
+        return self._heavy("dashboard_data")
 
     @_endpoint("/credit_check")
     def credit_check(self, customer_id: CustomerId, amount: CreditAmount, as_of: AsOf = None) -> list[CreditCheckRow]:
@@ -382,14 +351,8 @@ class Likvid:
     def provision(self, as_of: AsOf = None) -> list[ProvisionRow]:
         """Expected credit loss on open receivables: the loss-rate matrix by aging bucket and the model's expected
         loss per invoice, side by side (``likvid provision``)."""
-        from training.decisions.provision import PROVISION_COLUMNS
-        from training.decisions.provision import provision as expected_loss
-
-        s = self.state
-        at, problem = _request_as_of(as_of, s)
-        if problem:
-            return bad_request((["as_of"], problem))
-        return records(expected_loss(s.company, at, s.policy, timing=s.models.timing), PROVISION_COLUMNS)
+        at, problem = _request_as_of(as_of, self.state)
+        return bad_request((["as_of"], problem)) if problem else self._heavy("provision", at=at)
 
     @app.get("/model_info", response_model=ServedModelInfo, summary="The champion models and the served data")
     def model_info(self) -> ServedModelInfo:
@@ -408,17 +371,11 @@ class Likvid:
                   shocks: ShocksIn = ShocksIn()) -> LiquidityAnswer:
         """Surplus and gaps of the cash forecast: each week's headroom above floor plus buffer and what can be placed,
         and what closes a gap below the floor, cheapest first (``likvid liquidity``)."""
-        from training.cash.liquidity import OPTION_COLUMNS, WEEK_COLUMNS, plan_liquidity, summary
-
-        s = self.state
-        at, shock, problem = _forecast_request(as_of, shocks, s)
+        at, problem = _forecast_request(as_of, shocks, self.state)
         if problem is not None:
             return problem
-        _, plan = plan_liquidity(s.company, at, weeks, shock, models=s.models.forecast, late=s.models.late,
-                                 policy=s.policy)
-        return LiquidityAnswer(weeks=records(plan.weeks, WEEK_COLUMNS), options=records(plan.options, OPTION_COLUMNS),
-                               opening_known=plan.opening_known, notes=list(plan.notes),
-                               summary=summary(plan, s.policy))
+        answer = self._heavy("liquidity", at=at, weeks=weeks, shocks=shocks.model_dump())
+        return answer if isinstance(answer, JSONResponse) else LiquidityAnswer(**answer)
 
 
 # At most this many open invoices of the served data are scored at start-up (the latest issued first): a
@@ -450,16 +407,6 @@ def _problems(s: State, invoices: list[InvoiceIn]) -> list[tuple[list, str]]:
     return problems
 
 
-def _score_request(s: State, invoices: list[InvoiceIn]) -> list[dict] | JSONResponse:
-    """Score rows of request invoices, or the 400 naming what is wrong with them."""
-    problems = _problems(s, invoices)
-    if problems:
-        return bad_request(*problems)
-    # The one feature path, as `likvid score`: against the history built once at start-up.
-    x = invoice_features(s.company, s.at, s.cfg, invoices=invoice_frame(invoices), known=s.known)
-    return records(score_features(x, s.models.late, s.models.timing, s.policy), SCORE_COLUMNS)
-
-
 def _scored_open(s: State) -> dict[tuple, dict]:
     """Score rows of the invoices open in the served data at the served as-of (the latest ``KNOWN_SCORES_MAX``
     issued), keyed by the request invoice that names one exactly as the data holds it. They are scored in one
@@ -482,7 +429,7 @@ def _scored_open(s: State) -> dict[tuple, dict]:
         invoices = [inv for i, inv in enumerate(invoices) if i not in bad]
         bad = {loc[1] for loc, _ in _problems(s, invoices)} if invoices else set()
     try:
-        rows = _score_request(s, invoices) if invoices else []
+        rows = score_rows(s, invoices) if invoices else []
     except Exception as e:  # noqa: BLE001 - without the table every request is scored when asked, as before
         logger.warning("scoring the served data's open invoices at start-up failed, each is scored when asked: %s", e)
         return {}
@@ -520,18 +467,19 @@ def _versions(s: State) -> str:
     return ", ".join(f"{c.name} v{c.version}" for c in s.models.cards)
 
 
-def _forecast_request(as_of: date | None, shocks: ShocksIn,
-                      s: State) -> tuple[pd.Timestamp, object | None, JSONResponse | None]:
-    """A forecast request's as-of and ``Shocks``, or the 400 that names the field at fault."""
+def _forecast_request(as_of: date | None, shocks: ShocksIn, s: State) -> tuple[pd.Timestamp, JSONResponse | None]:
+    """A forecast request's as-of, and the 400 that names the field at fault (an as-of out of range, shocks that
+    ``Shocks`` refuses) or ``None``."""
     from training.cash.shocks import Shocks
 
     at, problem = _request_as_of(as_of, s)
     if problem:
-        return at, None, bad_request((["as_of"], problem))
+        return at, bad_request((["as_of"], problem))
     try:
-        return at, Shocks(**shocks.model_dump()), None
+        Shocks(**shocks.model_dump())
     except ValueError as e:
-        return at, None, bad_request((["shocks", str(e).split(" ")[0]], str(e)))
+        return at, bad_request((["shocks", str(e).split(" ")[0]], str(e)))
+    return at, None
 
 
 def _request_as_of(value: date | None, s: State) -> tuple[pd.Timestamp, str | None]:

@@ -27,6 +27,7 @@ from training import tracking
 ENV_DATA, ENV_AS_OF, ENV_CONFIG, ENV_SOURCE = "LIKVID_DATA", "LIKVID_AS_OF", "LIKVID_CONFIG", "LIKVID_MODEL_SOURCE"
 ENV_MAPPING = "LIKVID_MAPPING"  # the data folder's mapping file (`likvid serve --mapping`)
 ENV_WORKERS = "LIKVID_WORKERS"  # server worker processes (`likvid serve --workers`; default: the cores)
+ENV_HEAVY_WORKERS = "LIKVID_HEAVY_WORKERS"  # the heavy answers' processes (`likvid serve --heavy-workers`; default 1)
 ENV_RELOAD = "LIKVID_RELOAD_ON_PROMOTE"  # seconds between registry checks (`likvid serve --reload-on-promote`)
 RELOAD_SECONDS = 30  # the default interval of those checks
 SOURCES = ("registry", "bento")
@@ -98,6 +99,14 @@ def workers() -> int | str:
         return "cpu_count"
     if not value.isdigit() or int(value) < 1:
         raise StartupError(f"{ENV_WORKERS} must be a whole number of worker processes, 1 or more, not {value!r}")
+    return int(value)
+
+
+def heavy_workers() -> int:
+    """The heavy service's processes (``serving.heavy``): ``LIKVID_HEAVY_WORKERS``, else 1."""
+    value = os.environ.get(ENV_HEAVY_WORKERS) or "1"
+    if not value.isdigit() or int(value) < 1:
+        raise StartupError(f"{ENV_HEAVY_WORKERS} must be a whole number of processes, 1 or more, not {value!r}")
     return int(value)
 
 

@@ -22,7 +22,7 @@ from features.asof import as_of
 from features.contract import Inv
 from features.invoices import FEATURES, invoice_features
 from features.limits import MAX_BATCH, TOP_N, WEEKS
-from serving import auth, bento, service
+from serving import auth, bento, guard, heavy, service
 from serving import state as startup
 from training import tracking
 from training.scoring import SCORE_COLUMNS
@@ -159,12 +159,12 @@ def test_known_open_invoices_are_looked_up_as_scoring_them_gives_and_a_changed_o
     invoices = [InvoiceIn.model_validate_json(json.dumps(request_row(r))) for _, r in open_invoices.iterrows()]
     assert len(table) == len(invoices) > 20
     for inv in invoices:
-        assert table[service._invoice_key(inv)] == service._score_request(s, [inv])[0]
+        assert table[service._invoice_key(inv)] == heavy.Answers(s).score([inv])[0]
     row = request_row(open_invoices.iloc[0])
     looked_up = client.post("/score_invoices", json={"invoices": [row]}).json()[0]
     changed = {**row, "amount": row["amount"] * 3}
     answer = client.post("/score_invoices", json={"invoices": [changed]}).json()[0]
-    scored = service._score_request(s, [InvoiceIn.model_validate_json(json.dumps(changed))])[0]
+    scored = heavy.Answers(s).score([InvoiceIn.model_validate_json(json.dumps(changed))])[0]
     assert answer == ScoreRow(**scored).model_dump(mode="json") != looked_up
 
 
@@ -534,6 +534,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+_SERVERS: dict[str, int] = {}  # base URL -> pid of the `likvid serve` started for it
+
+
 @contextlib.contextmanager
 def serving_for_real(tracking_uri: str, token: str):
     """A real `likvid serve` subprocess with the token set, on a free loopback port, ready; its base URL. It is
@@ -545,6 +548,7 @@ def serving_for_real(tracking_uri: str, token: str):
     proc = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
+    _SERVERS[base] = proc.pid
     try:
         deadline = time.monotonic() + 150
         while True:
@@ -579,8 +583,23 @@ def test_likvid_serve_for_real_answers_every_endpoint_with_the_token(registry, s
             assert r.json(), path
         scored = httpx.post(f"{base}/score_invoices", json=calls["/score_invoices"], headers=bearer).json()[0]
         assert scored["invoice_id"] == row["invoice_id"] and scored["reason_1"]
+        # A big batch is a heavy call, scored by the heavy service's own process: the same rows, one by one.
+        batch = [{**row, "invoice_id": f"{row['invoice_id']}-B{i}"} for i in range(guard.SMALL_BATCH_ROWS + 1)]
+        r = httpx.post(f"{base}/score_invoices", json={"invoices": batch}, headers=bearer, timeout=60)
+        assert r.status_code == 200 and [x["invoice_id"] for x in r.json()] == [b["invoice_id"] for b in batch]
+        alone = httpx.post(f"{base}/score_invoices", json={"invoices": batch[-1:]}, headers=bearer).json()[0]
+        assert r.json()[-1] == alone
+        assert _heavy_processes(base) == 1
         r = httpx.post(f"{base}/score_invoices", json={"invoices": [{**row, "amount": "lots"}]}, headers=bearer)
         assert r.status_code == 400 and r.json()["detail"][0]["loc"] == ["invoices", 0, "amount"]
+
+
+def _heavy_processes(base: str) -> int:
+    """The heavy service's processes (``serving.heavy``) of the ``likvid serve`` started for ``base``."""
+    import psutil
+
+    server = psutil.Process(_SERVERS[base])
+    return sum(heavy.HEAVY_NAME in p.cmdline() for p in server.children(recursive=True))
 
 
 def test_likvid_serve_without_a_champion_stops_with_a_message(tmp_path):

@@ -1,0 +1,250 @@
+"""The service's heavy answers (forecasts, worklists, KPIs, customer rows, big score batches), and the BentoML
+service that computes them in processes of their own.
+
+Why a service of their own: a heavy answer is seconds of CPU in Python, and holds the GIL of the process it runs
+in. Run in an API worker, every single-invoice call that worker took meanwhile waited behind it (single-invoice
+p99 2.8 s while heavy endpoints ran, against a 150 ms target). ``Likvid`` declares ``LikvidHeavy`` as a
+dependency (``bentoml.depends``), so ``likvid serve`` starts it as processes of its own (``--heavy-workers``,
+``LIKVID_HEAVY_WORKERS``, default 1), reached over a Unix socket: the API workers check a request, pass it on and
+wait without holding their GIL, and cheap calls keep their latency. Started any other way (a ``TestClient`` on
+``Likvid.to_asgi()``, ``Likvid()`` made by hand) there is no second process, and the same ``Answers`` run
+in-process over the API's own state.
+
+What goes to an answer and back is plain data (dates, numbers, strings, their lists and dicts; the shocks and
+request invoices as the dicts of their fields), the same in both cases. Every answer comes back as ``("rows",
+value)`` or, for a request the data cannot answer (an owner nobody has, an unknown saved forecast), ``("problem",
+field, message)``, which the API turns into a 400 naming the field: a heavy call never answers 500 for a request
+the data refuses.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import weakref
+from typing import Any
+
+import bentoml
+import pandas as pd
+
+from features.invoices import invoice_features
+from serving.guard import install_log_filter
+from serving.schemas import InvoiceIn, invoice_frame, records
+from serving.state import (
+    Settings,
+    State,
+    heavy_workers,
+    load_state,
+    registry_champions,
+    reload_seconds,
+)
+from training.scoring import SCORE_COLUMNS, score_features
+
+logger = logging.getLogger("likvid.serving")
+
+HEAVY_NAME = "likvid-heavy"
+# Threads of a heavy process: one for each heavy endpoint, so that a forecast does not wait for a worklist; they
+# share the process's CPU, as they did in an API worker.
+HEAVY_THREADS = 12
+TIMEOUT_SECONDS = 300  # as the API's own traffic timeout
+
+
+class Problem(ValueError):
+    """A request the data cannot answer: the field at fault and why (a 400)."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field, self.message = field, message
+
+
+class Answers:
+    """The heavy answers over one ``State``, with what they remember: the customer rows at the served as-of, and
+    variance and bridge answers per request (saved forecasts are immutable, so are their answers)."""
+
+    def __init__(self, state: State):
+        self.state = state
+        self._lock = threading.Lock()
+        self._customers: pd.DataFrame | None = None
+        self._variance: dict[tuple, list[dict]] = {}
+
+    def customer_rows(self, at: pd.Timestamp) -> pd.DataFrame:
+        """Every customer's risk row at ``at`` (``likvid customers``), computed once for the served as-of."""
+        from training import customers
+
+        s = self.state
+        if at != s.at:
+            return customers.customer_risk(s.company, at, models=s.models.customers, policy=s.policy)
+        with self._lock:  # the first callers wait for one computation rather than each making their own
+            if self._customers is None:
+                self._customers = customers.customer_risk(s.company, at, models=s.models.customers, policy=s.policy)
+            return self._customers
+
+    def score(self, invoices: list[dict]) -> list[dict]:
+        """Score rows of checked request invoices (``InvoiceIn`` fields)."""
+        return score_rows(self.state, [InvoiceIn.model_validate(inv) for inv in invoices])
+
+    def forecast_cash(self, at: pd.Timestamp, weeks: int, shocks: dict) -> list[dict]:
+        from training.cash.forecast import FORECAST_COLUMNS, forecast
+        from training.cash.shocks import Shocks
+
+        s = self.state
+        frame = forecast(s.company, at, weeks=weeks, shocks=Shocks(**shocks), models=s.models.forecast,
+                         policy=s.policy)
+        return records(frame, FORECAST_COLUMNS)
+
+    def kpis(self, at: pd.Timestamp) -> list[dict]:
+        from features.working_capital import KPI_COLUMNS, kpis
+
+        s = self.state
+        return records(kpis(s.company, at, policy=s.policy), KPI_COLUMNS)
+
+    def collection_worklist(self, at: pd.Timestamp, top_n: int, owner: str | None, by_customer: bool) -> list[dict]:
+        from training.collections import CALL_COLUMNS, WORKLIST_COLUMNS, worklist
+
+        s = self.state
+        try:
+            frame = worklist(s.company, at, top_n, s.policy, models=(s.models.late, s.models.timing), owner=owner,
+                             by_customer=by_customer)
+        except ValueError as e:
+            if owner is None:
+                raise
+            raise Problem("owner", str(e)) from None  # an owner nobody has, or no owners at all
+        return records(frame, CALL_COLUMNS if by_customer else WORKLIST_COLUMNS)
+
+    def discounts(self, at: pd.Timestamp) -> list[dict]:
+        from training.cash.forecast import forecast as cash_forecast
+        from training.collections import DISCOUNT_COLUMNS, CollectionsConfig, discounts
+
+        s = self.state
+        # The forecast the command asks for, from the cash-forecast models loaded at start-up.
+        forecast = cash_forecast(s.company, at, weeks=CollectionsConfig().forecast_weeks,
+                                 models=s.models.forecast, policy=s.policy)
+        return records(discounts(s.company, at, s.policy, forecast=forecast), DISCOUNT_COLUMNS)
+
+    def forecast_variance(self, at: pd.Timestamp, version: str, against: str | None) -> list[dict]:
+        try:
+            return self.variance("bridge" if against else "variance", version, against, at)
+        except (LookupError, ValueError) as e:
+            raise Problem("against" if against and str(against) in str(e) else "version", str(e)) from None
+
+    def variance(self, kind: str, version: str, against: str | None, at: pd.Timestamp | None = None) -> list[dict]:
+        """Variance or bridge rows, remembered per request."""
+        from training.cash import versions as saved
+        from training.cash.bridge import BRIDGE_COLUMNS, bridge
+        from training.cash.variance import VARIANCE_COLUMNS, variance
+
+        s = self.state
+        at = s.at if at is None else at
+        key = (kind, version, against, at)
+        if key not in self._variance:
+            first = saved.load_version(s.company_key, version)
+            if kind == "bridge":
+                later = saved.load_version(s.company_key, against)
+                rows = bridge(s.company, first, later, saved.load_models(s.company_key, first.models),
+                              saved.load_models(s.company_key, later.models))
+                self._variance[key] = records(rows, BRIDGE_COLUMNS)
+            else:
+                self._variance[key] = records(variance(s.company, first, at), VARIANCE_COLUMNS)
+        return self._variance[key]
+
+    def provision(self, at: pd.Timestamp) -> list[dict]:
+        from training.decisions.provision import PROVISION_COLUMNS
+        from training.decisions.provision import provision as expected_loss
+
+        s = self.state
+        return records(expected_loss(s.company, at, s.policy, timing=s.models.timing), PROVISION_COLUMNS)
+
+    def liquidity(self, at: pd.Timestamp, weeks: int, shocks: dict) -> dict:
+        from training.cash.liquidity import OPTION_COLUMNS, WEEK_COLUMNS, plan_liquidity, summary
+        from training.cash.shocks import Shocks
+
+        s = self.state
+        _, plan = plan_liquidity(s.company, at, weeks, Shocks(**shocks), models=s.models.forecast,
+                                 late=s.models.late, policy=s.policy)
+        return {"weeks": records(plan.weeks, WEEK_COLUMNS), "options": records(plan.options, OPTION_COLUMNS),
+                "opening_known": plan.opening_known, "notes": list(plan.notes), "summary": summary(plan, s.policy)}
+
+    def dashboard_data(self) -> dict:
+        from serving.dashboard import dashboard_data
+        from training.cash.versions import list_versions
+
+        return dashboard_data(self.state, list_versions, lambda kind, v, w: self.variance(kind, v, w))
+
+
+def score_rows(s: State, invoices: list[InvoiceIn]) -> list[dict]:
+    """Score rows of checked request invoices: the one feature path, as ``likvid score``, against the history
+    built once at start-up."""
+    x = invoice_features(s.company, s.at, s.cfg, invoices=invoice_frame(invoices), known=s.known)
+    return records(score_features(x, s.models.late, s.models.timing, s.policy), SCORE_COLUMNS)
+
+
+ANSWERS = frozenset(name for name in vars(Answers) if not name.startswith("_") and name not in {"variance"})
+
+
+def run(answers: Answers, name: str, kwargs: dict[str, Any]) -> tuple:
+    """``("rows", answer)``, or ``("problem", field, message)`` for a request the data cannot answer."""
+    if name not in ANSWERS:
+        raise ValueError(f"no heavy answer {name!r}")
+    try:
+        return "rows", getattr(answers, name)(**kwargs)
+    except Problem as e:
+        return "problem", e.field, e.message
+
+
+@bentoml.service(name=HEAVY_NAME, workers=heavy_workers(), threads=HEAVY_THREADS, metrics={"enabled": False},
+                 tracing={"excluded_urls": ["."]}, traffic={"timeout": TIMEOUT_SECONDS})
+class LikvidHeavy:
+    """The heavy answers, in processes of their own (reached by ``Likvid`` only, over a Unix socket)."""
+
+    def __init__(self) -> None:
+        self._answers: Answers | None = None
+        if _in_own_process():  # in one process, the API hands its own state over (``attach``) instead
+            install_log_filter()
+            self._answers = Answers(load_state(Settings.from_env()))
+            self.reload_every = reload_seconds() if Settings.from_env().source == "registry" else None
+            if self.reload_every:
+                threading.Thread(target=_watch, args=(weakref.ref(self), self.reload_every),
+                                 name="likvid-heavy-reload", daemon=True).start()
+
+    def attach(self, state: State) -> Answers:
+        """The answers over ``state`` (in-process use: the API's state, kept while it is the same)."""
+        if self._answers is None or self._answers.state is not state:
+            self._answers = Answers(state)
+        return self._answers
+
+    @bentoml.api
+    def answer(self, name: str, params: dict[str, Any]) -> tuple:
+        """One heavy answer (``run``) over the champions and data this process loaded."""
+        return run(self._answers, name, params)
+
+    def reload_if_promoted(self) -> None:
+        """As the API workers do: serve a newly promoted champion once it is in the registry."""
+        s = self._answers.state
+        try:
+            now = registry_champions(s.company_key)
+            if not any(now.get(c.family, c.version) != c.version for c in s.models.cards):
+                return
+            fresh = Answers(load_state(Settings.from_env()))
+        except Exception as e:  # noqa: BLE001 - a failed check or load keeps the served models, and says so
+            logger.warning("the heavy service could not load a newly promoted champion, still serving the "
+                           "loaded ones: %s", e)
+            return
+        self._answers = fresh
+        logger.info("the heavy service now serves the newly promoted champions")
+
+
+def _in_own_process() -> bool:
+    """Whether this process is a worker of the heavy service itself (started by ``likvid serve``)."""
+    from bentoml._internal.context import server_context
+
+    return server_context.service_name == HEAVY_NAME
+
+
+def _watch(service: weakref.ref, seconds: float) -> None:
+    while True:
+        time.sleep(seconds)
+        if (instance := service()) is None:
+            return
+        instance.reload_if_promoted()
+        del instance
