@@ -216,7 +216,11 @@ def receipts(company: Company) -> pd.Series:
 
 # --- validation: the hook features.load.validate runs last ---------------------------------------
 
-def _configured_base(folder: str | Path | None) -> str | None:
+def asked_base(folder: str | Path | None, policy: Policy | None = None) -> str | None:
+    """The base currency asked for: the ``policy``'s (``--config``) when it sets one, else the folder's
+    ``likvid.yaml``'s; None: the data's one currency decides (``resolve_base``)."""
+    if policy is not None and policy.base_currency:
+        return policy.base_currency
     if folder is None:
         return None
     try:
@@ -352,7 +356,7 @@ def reconcile(used: dict[str, pd.DataFrame], rejects: list[pd.DataFrame], today:
     ``policy``'s (``--config``) when it sets one, else the folder's ``likvid.yaml``'s, else the data's one currency.
     """
     used = dict(used)
-    base = resolve_base(used, (policy.base_currency if policy is not None else None) or _configured_base(folder))
+    base = resolve_base(used, asked_base(folder, policy))
     fx = used.get(Fx.TABLE, empty_frame(TABLES[Fx.TABLE]))
     found: list[pd.DataFrame] = []
     if Bill.TABLE in used:

@@ -36,7 +36,7 @@ from features.formats import (
     read_mapping_file,
     read_table,
 )
-from features.ledger import reconcile
+from features.ledger import asked_base, reconcile
 from features.policy import POLICY_FILE, Policy
 
 SUMMARY_COLUMNS = ["table", "file", "rows_read", "rows_used", "rows_rejected", "rows_knock_on"]
@@ -415,8 +415,9 @@ def validate(folder: str | Path, mapping: str | Path | dict | Mapping | None = N
     files = find_files(folder)
     if not cache:
         return _validate(folder, maps, files, today, policy)
-    entry = validation_cache.key(files, maps, policy.base_currency if policy is not None else None,
-                                 folder / POLICY_FILE)
+    # Keyed by the base currency validation will use, however it was asked for (a command's policy read from the
+    # folder's likvid.yaml, or no policy: that file again), so that both find the same entry.
+    entry = validation_cache.key(files, maps, asked_base(folder, policy), folder / POLICY_FILE)
     hit = validation_cache.read(folder, entry, today)
     if hit is not None:
         return Validation(**hit)

@@ -160,3 +160,15 @@ def test_old_entries_are_pruned(tiny):
         (tiny / "likvid.yaml").write_text(f"grace_days: {n}\n")
         validate(tiny, today=TODAY)
     assert len([p for p in (tiny / cache.CACHE_DIR).iterdir() if p.is_dir()]) == cache.KEEP
+
+
+def test_a_command_s_policy_from_the_folder_and_no_policy_share_one_entry(tiny, calls):
+    """A command validates with the policy it read from DATA/likvid.yaml; the cash model's pyfunc (at registration
+    and when served) validates the same folder with no policy: the base currency is the same, and so is the
+    entry (it was a second full validation of the folder at every `likvid train`)."""
+    from features.policy import load_policy
+
+    (tiny / "likvid.yaml").write_text("base_currency: EUR\n")
+    first = validate(tiny, today=TODAY, policy=load_policy(tiny))
+    assert_same(first, validate(tiny, today=TODAY))
+    assert len(calls) == 1
