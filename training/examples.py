@@ -14,7 +14,7 @@ import pandas as pd
 
 from features.asof import as_of, last_known_date
 from features.contract import Inv
-from features.invoices import FeatureConfig, label, snapshot_dates, snapshots
+from features.invoices import SNAPSHOT, FeatureConfig, label, snapshot_dates, snapshots
 from features.load import Company
 
 
@@ -28,9 +28,14 @@ class ExampleConfig:
 
 def examples(company: Company, at: pd.Timestamp, cfg: ExampleConfig = ExampleConfig(),
              features: FeatureConfig = FeatureConfig(), start: pd.Timestamp | None = None,
-             workers: int | None = None) -> pd.DataFrame:
+             workers: int | None = None, earlier: pd.DataFrame | None = None) -> pd.DataFrame:
     """Snapshots up to ``at`` (after ``start``), with outcomes as known at ``at``; built by ``workers``
-    processes (default: one per core; the rows do not depend on it)."""
+    processes (default: one per core; the rows do not depend on it).
+
+    ``earlier`` is what this function gave for the same company, settings and ``start`` at an earlier date (the
+    training origin, before the refit on everything known): a snapshot's features depend on the facts known
+    at its own date alone, so the snapshots of the dates both share are taken from it, and only the later
+    dates are built; the rows are the same as without it (a test), relabelled as known at ``at``."""
     view = as_of(company, at)
     first = view[Inv.TABLE][Inv.ISSUE].min() + pd.Timedelta(days=cfg.warmup_days)
     if start is not None:
@@ -39,8 +44,32 @@ def examples(company: Company, at: pd.Timestamp, cfg: ExampleConfig = ExampleCon
         raise ValueError(f"not enough history before {at:%Y-%m-%d} to train "
                          f"(need {cfg.warmup_days} days of invoices)")
     dates = snapshot_dates(view, first, at, cfg.every_days)[-cfg.max_snapshots:]
-    ex = snapshots(view, dates, features, workers)
+    shared = _shared_snapshots(earlier, dates, at)
+    new = [d for d in dates if d not in shared]
+    ex = snapshots(view, new, features, workers) if new else None
+    if shared:
+        old = earlier.loc[earlier[SNAPSHOT].isin(shared), [c for c in earlier.columns if c not in LABELS]]
+        ex = old.reset_index(drop=True) if ex is None else pd.concat([old, ex], ignore_index=True)
     return pd.concat([ex, label(ex, view, at, features)], axis=1)
+
+
+LABELS = ("late", "delay", "censored")  # the columns ``label`` adds
+
+
+def _shared_snapshots(earlier: pd.DataFrame | None, dates: list[pd.Timestamp], at: pd.Timestamp) -> set:
+    """The leading ``dates`` whose snapshots ``earlier`` holds, one after another as here (its rows for those dates
+    are the same rows), before ``at``; none when ``earlier`` is None or empty."""
+    if earlier is None or not len(earlier):
+        return set()
+    theirs = list(pd.DatetimeIndex(pd.unique(earlier[SNAPSHOT])))
+    if not dates or dates[0] not in theirs:  # e.g. a date with no open invoice: nothing to line up with
+        return set()
+    i, n = theirs.index(dates[0]), 0
+    while i + n < len(theirs) and n < len(dates) and theirs[i + n] == dates[n] and dates[n] < at:
+        n += 1
+    # The earlier call's last date was its own as-of, off the grid unless it fell on it: a date it built as its
+    # as-of is only shared when it is on this grid too (then it is in ``dates``, and matched above).
+    return set(dates[:n])
 
 
 def split(company: Company, as_of_date: pd.Timestamp | None, cfg: ExampleConfig = ExampleConfig(),

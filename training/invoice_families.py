@@ -88,7 +88,11 @@ class _InvoiceFamily:
     def examples(self, company: Company, date: pd.Timestamp) -> pd.DataFrame:
         key = ("examples", id(company), date, self.examples_cfg, self.features)
         if key not in self.memo:
-            self.memo[key] = snapshot_examples(company, date, self.examples_cfg, self.features)
+            # The refit on everything known takes the origin's snapshots of the dates both share.
+            earlier = [(k[2], v) for k, v in self.memo.items() if k[0] == "examples" and k[1] == id(company)
+                       and k[3:] == key[3:] and k[2] < date]
+            self.memo[key] = snapshot_examples(company, date, self.examples_cfg, self.features,
+                                               earlier=max(earlier, key=lambda kv: kv[0])[1] if earlier else None)
         return self.memo[key]
 
     def holdout(self, company: Company, origin: pd.Timestamp, at: pd.Timestamp) -> pd.DataFrame:

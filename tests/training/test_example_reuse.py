@@ -1,0 +1,44 @@
+"""The refit on everything known reuses the origin's snapshots: the same rows as building them all again."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from features.asof import last_known_date
+from features.invoices import SNAPSHOT, FeatureConfig
+from training import examples as ex
+from training.examples import ExampleConfig, examples
+from training.invoice_families import LatePaymentFamily
+
+
+def test_examples_at_a_later_date_from_the_earlier_ones_equal_examples_built_afresh(small_loaded, monkeypatch):
+    cfg = ExampleConfig(every_days=21, holdout_days=60)
+    at = last_known_date(small_loaded)
+    origin = at - pd.Timedelta(days=cfg.holdout_days)
+    earlier = examples(small_loaded, origin, cfg, workers=1)
+    built: list = []
+    real = ex.snapshots
+    monkeypatch.setattr(ex, "snapshots", lambda view, dates, *a, **k: built.extend(dates) or real(view, dates, *a, **k))
+    reused = examples(small_loaded, at, cfg, workers=1, earlier=earlier)
+    fresh = examples(small_loaded, at, cfg, workers=1)
+    pd.testing.assert_frame_equal(reused, fresh, check_exact=True)
+    later = sorted(set(fresh[SNAPSHOT]) - set(earlier[SNAPSHOT]))
+    # The first call built only the dates the origin's examples did not hold; the second built them all.
+    assert built[:len(later)] == later and len(built) == len(later) + fresh[SNAPSHOT].nunique()
+    assert set(earlier[SNAPSHOT]) & set(fresh[SNAPSHOT])  # something was shared
+    # The labels are as known at ``at``, not the origin's: an invoice open then and paid since is decided now.
+    both = earlier.merge(reused, on=["invoice_id", SNAPSHOT], suffixes=("_then", "_now"))
+    assert (both["late_then"].isna() & both["late_now"].notna()).any()
+
+
+def test_a_family_refits_on_the_origin_s_snapshots(small_loaded, monkeypatch):
+    family = LatePaymentFamily(ExampleConfig(every_days=21, holdout_days=60), FeatureConfig())
+    at = last_known_date(small_loaded)
+    origin = at - pd.Timedelta(days=60)
+    seen = []
+    real = ex.examples
+    monkeypatch.setattr("training.invoice_families.snapshot_examples",
+                        lambda *a, earlier=None, **k: seen.append(earlier) or real(*a, earlier=earlier, **k))
+    first = family.examples(small_loaded, origin)
+    family.examples(small_loaded, at)
+    assert seen[0] is None and seen[1] is first
