@@ -8,14 +8,19 @@ scores the snapshots after it, so the holdout is later in time than anything the
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from features.asof import as_of, last_known_date
 from features.contract import Inv
 from features.invoices import SNAPSHOT, FeatureConfig, label, snapshot_dates, snapshots
 from features.load import Company
+
+log = logging.getLogger("likvid.training")
 
 
 @dataclass(frozen=True)
@@ -24,6 +29,10 @@ class ExampleConfig:
     warmup_days: int = 120  # history needed before the first snapshot
     max_snapshots: int = 80  # the most recent ones, to bound training time
     holdout_days: int = 91  # evaluation: the last 13 weeks are held out
+    # Snapshot rows at most (about: the invoices open at the last date times the dates). Past it, every k-th
+    # date of the grid is kept, so that a big book trains on fewer snapshots of its many invoices: the fits and
+    # the feature building are linear in rows, and half a million rows settle the models (the rule lives here).
+    max_rows: int = 500_000
 
 
 def examples(company: Company, at: pd.Timestamp, cfg: ExampleConfig = ExampleConfig(),
@@ -43,33 +52,43 @@ def examples(company: Company, at: pd.Timestamp, cfg: ExampleConfig = ExampleCon
     if pd.isna(first) or first > at:
         raise ValueError(f"not enough history before {at:%Y-%m-%d} to train "
                          f"(need {cfg.warmup_days} days of invoices)")
-    dates = snapshot_dates(view, first, at, cfg.every_days)[-cfg.max_snapshots:]
+    dates = _capped(view, at, snapshot_dates(view, first, at, cfg.every_days)[-cfg.max_snapshots:], cfg.max_rows)
     shared = _shared_snapshots(earlier, dates, at)
     new = [d for d in dates if d not in shared]
     ex = snapshots(view, new, features, workers) if new else None
-    if shared:
+    if shared:  # stacked in date order again, each date's rows in their own order
         old = earlier.loc[earlier[SNAPSHOT].isin(shared), [c for c in earlier.columns if c not in LABELS]]
-        ex = old.reset_index(drop=True) if ex is None else pd.concat([old, ex], ignore_index=True)
+        ex = old if ex is None else pd.concat([old, ex], ignore_index=True)
+        ex = ex.iloc[np.argsort(ex[SNAPSHOT].to_numpy(), kind="stable")].reset_index(drop=True)
     return pd.concat([ex, label(ex, view, at, features)], axis=1)
 
 
 LABELS = ("late", "delay", "censored")  # the columns ``label`` adds
 
 
+def _capped(view: Company, at: pd.Timestamp, dates: list[pd.Timestamp], max_rows: int) -> list[pd.Timestamp]:
+    """``dates``, or every k-th of them (k a power of two counted from the grid's start, so that an earlier call's
+    dates line up, and the last kept) when the snapshots would hold more than ``max_rows`` rows, estimated by
+    the invoices open at ``at``; the cap is logged when it bites."""
+    inv = view[Inv.TABLE]
+    per_date = int((inv[Inv.PAID].isna() | (inv[Inv.PAID] > at)).sum())
+    ratio = len(dates) * per_date / max_rows if max_rows > 0 else 1.0
+    if ratio <= 1:
+        return dates
+    step = 2 ** math.ceil(math.log2(ratio))  # a power of two: a smaller step's dates hold a larger one's
+    kept = [d for i, d in enumerate(dates[:-1]) if i % step == 0] + dates[-1:]
+    log.info("snapshots as of %s: %d of %d dates kept (every %d-th; about %s open invoices a date, row cap %s)",
+             f"{at:%Y-%m-%d}", len(kept), len(dates), step, f"{per_date:,}", f"{max_rows:,}")
+    return kept
+
+
 def _shared_snapshots(earlier: pd.DataFrame | None, dates: list[pd.Timestamp], at: pd.Timestamp) -> set:
-    """The leading ``dates`` whose snapshots ``earlier`` holds, one after another as here (its rows for those dates
-    are the same rows), before ``at``; none when ``earlier`` is None or empty."""
+    """The ``dates`` before ``at`` whose snapshots ``earlier`` holds (its rows for those dates are the same rows);
+    none when ``earlier`` is None."""
     if earlier is None or not len(earlier):
         return set()
-    theirs = list(pd.DatetimeIndex(pd.unique(earlier[SNAPSHOT])))
-    if not dates or dates[0] not in theirs:  # e.g. a date with no open invoice: nothing to line up with
-        return set()
-    i, n = theirs.index(dates[0]), 0
-    while i + n < len(theirs) and n < len(dates) and theirs[i + n] == dates[n] and dates[n] < at:
-        n += 1
-    # The earlier call's last date was its own as-of, off the grid unless it fell on it: a date it built as its
-    # as-of is only shared when it is on this grid too (then it is in ``dates``, and matched above).
-    return set(dates[:n])
+    theirs = set(pd.DatetimeIndex(pd.unique(earlier[SNAPSHOT])))
+    return {d for d in dates if d in theirs and d < at}
 
 
 def split(company: Company, as_of_date: pd.Timestamp | None, cfg: ExampleConfig = ExampleConfig(),

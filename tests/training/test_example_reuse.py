@@ -42,3 +42,23 @@ def test_a_family_refits_on_the_origin_s_snapshots(small_loaded, monkeypatch):
     first = family.examples(small_loaded, origin)
     family.examples(small_loaded, at)
     assert seen[0] is None and seen[1] is first
+
+
+def test_a_row_cap_keeps_every_k_th_snapshot_date_lined_up_and_logs_it(small_loaded, caplog):
+    at = last_known_date(small_loaded)
+    origin = at - pd.Timedelta(days=60)
+    full = examples(small_loaded, at, ExampleConfig(every_days=21, holdout_days=60), workers=1)
+    per_date = len(full) / full[SNAPSHOT].nunique()
+    cfg = ExampleConfig(every_days=21, holdout_days=60, max_rows=int(full[SNAPSHOT].nunique() * per_date / 3))
+    with caplog.at_level("INFO", logger="likvid.training"):
+        capped = examples(small_loaded, at, cfg, workers=1)
+    assert "row cap" in caplog.text
+    dates, all_dates = sorted(set(capped[SNAPSHOT])), sorted(set(full[SNAPSHOT]))
+    assert dates[-1] == all_dates[-1] and len(all_dates) / 5 < len(dates) < len(all_dates) / 2
+    assert set(dates) <= set(all_dates)
+    # The rows of a kept date are that date's rows; and the origin's capped dates line up with these.
+    pd.testing.assert_frame_equal(capped.reset_index(drop=True),
+                                  full[full[SNAPSHOT].isin(dates)].reset_index(drop=True), check_exact=True)
+    earlier = examples(small_loaded, origin, cfg, workers=1)
+    grid = set(earlier[SNAPSHOT]) - {earlier[SNAPSHOT].max()}
+    assert grid <= set(dates) or set(dates) - {at} <= grid  # one step divides the other
