@@ -15,7 +15,7 @@ Two fitted parts travel together as one registered model, ``likvid-segmentation`
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import lightgbm as lgb
@@ -115,10 +115,15 @@ def build_customer_risk(config: CustomerConfig = CustomerConfig()) -> CustomerRi
 
 def customer_examples(company: Company, at: pd.Timestamp, cfg: CustomerConfig = CustomerConfig(),
                       features: CustomerFeatureConfig = CustomerFeatureConfig(),
-                      workers: int | None = None) -> pd.DataFrame:
+                      workers: int | None = None, known: dict | None = None) -> pd.DataFrame:
     """Customer snapshots whose next quarter is over by ``at``, labelled with its late share as known at
     ``at`` (``late_share_next``, ``n`` invoices); customers with no invoice due in it are left out. Built by
-    ``workers`` processes (default: one per core; the rows do not depend on it)."""
+    ``workers`` processes (default: one per core; the rows do not depend on it).
+
+    ``known`` maps dates to the company's customer features at them, from an earlier call for the same company
+    and settings (the training origin, before the refit on everything known): a date's features depend on
+    the facts known at that date alone, so they are taken from it, and the dates it lacks are built and added
+    to it; only the labels are made anew, as known at ``at``. The rows are the same as without it (a test)."""
     # Only the tables the customer features read (the ledger's too: open amounts, currencies), seen as at ``at`` once.
     read = (Cust.TABLE, Inv.TABLE, Ord.TABLE, Pay.TABLE, Credit.TABLE, Fx.TABLE)
     view = as_of(Company({t: company[t] for t in read if company.has(t)}, company.supplied, company.base_currency), at)
@@ -130,13 +135,13 @@ def customer_examples(company: Company, at: pd.Timestamp, cfg: CustomerConfig = 
         raise ValueError(f"not enough history before {at:%Y-%m-%d} to train the customer model "
                          f"(need {cfg.warmup_days + cfg.horizon_days} days of invoices)")
     dates = pd.date_range(end=last, start=start, freq=f"{cfg.every_days}D")
-    passed = ledger_pass(view)  # the ledger sorted once, looked up at each date
-
-    def snapshot(d: pd.Timestamp) -> pd.DataFrame:
-        x = customer_features(view, d, features, passed).join(late_share_in(hist, d, cfg.horizon_days), how="inner")
-        return x.assign(snapshot=d).reset_index()
-
-    frames = by_date(snapshot, list(dates), workers)
+    known = {} if known is None else known
+    new = [d for d in dates if d not in known]
+    if new:
+        passed = ledger_pass(view)  # the ledger sorted once, looked up at each date
+        known.update(zip(new, by_date(lambda d: customer_features(view, d, features, passed), new, workers)))
+    frames = [known[d].join(late_share_in(hist, d, cfg.horizon_days), how="inner").assign(snapshot=d).reset_index()
+              for d in dates]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -382,6 +387,7 @@ class CustomerFamily:
     name: str = tracking.SEGMENTATION
     rule: tracking.GateRule = tracking.GateRule("brier", lower_is_better=True, tolerance=1e-4)
     output = staticmethod(customer_output)
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def holdout_days(self) -> int:
@@ -400,7 +406,9 @@ class CustomerFamily:
                               tracking.rebuild(WarningConfig, settings["warnings"]))
 
     def examples(self, company: Company, date: pd.Timestamp) -> CustomerExamples:
-        return CustomerExamples(customer_examples(company, date, self.config, self.features),
+        # The customer features by date, shared by the origin's examples and the refit's (``customer_examples``).
+        known = self.memo.setdefault((id(company), self.features), {})
+        return CustomerExamples(customer_examples(company, date, self.config, self.features, known=known),
                                 customer_features(company, date, self.features))
 
     def fit(self, examples: CustomerExamples) -> CustomerModels:

@@ -62,3 +62,21 @@ def test_a_row_cap_keeps_every_k_th_snapshot_date_lined_up_and_logs_it(small_loa
     earlier = examples(small_loaded, origin, cfg, workers=1)
     grid = set(earlier[SNAPSHOT]) - {earlier[SNAPSHOT].max()}
     assert grid <= set(dates) or set(dates) - {at} <= grid  # one step divides the other
+
+
+def test_customer_examples_from_the_origin_s_features_equal_examples_built_afresh(small_loaded):
+    from training.customers import CustomerConfig, CustomerFamily, customer_examples
+
+    cfg = CustomerConfig()
+    at = last_known_date(small_loaded)
+    origin = at - pd.Timedelta(days=cfg.holdout_days)
+    known: dict = {}
+    customer_examples(small_loaded, origin, cfg, workers=1, known=known)
+    at_origin = set(known)
+    reused = customer_examples(small_loaded, at, cfg, workers=1, known=known)
+    fresh = customer_examples(small_loaded, at, cfg, workers=1)
+    pd.testing.assert_frame_equal(reused, fresh, check_exact=True)
+    assert at_origin and at_origin < set(known)  # shared dates, and the later ones added
+    family = CustomerFamily()
+    family.examples(small_loaded, origin)
+    assert len(family.memo) == 1 and set(next(iter(family.memo.values()))) == at_origin
