@@ -49,6 +49,11 @@ class LatePaymentConfig:
     # on both slices, so the served trees have seen the customers' latest record; the calibration map stays the
     # one learned out of time (scikit-learn's CalibratedClassifierCV(ensemble=False) does the same).
     refit_on_all: bool = True
+    # Whether that map is then applied to the refitted trees. It was learned on the earlier trees' outputs, which the
+    # refitted trees do not reproduce: on development companies (seeds 11-13, 500 customers, the open invoices at
+    # three as-of dates each, outcomes from the full data) the refitted trees' own probabilities were the better
+    # calibrated (ECE 0.0177 against 0.0204, Brier 0.1154 against 0.1158) and ranked the same (AUC +0.0002).
+    calibrate_refit: bool = False
 
     def params(self) -> dict:
         return asdict(self)
@@ -63,7 +68,7 @@ class LatePaymentConfig:
 
 class LatePaymentModel:
     """LightGBM on invoice features, then isotonic calibration fitted on a later time slice; the trees are then
-    refitted on both slices (``refit_on_all``), the calibration map kept."""
+    refitted on both slices (``refit_on_all``), and serve their own probabilities unless ``calibrate_refit``."""
 
     def __init__(self, config: LatePaymentConfig = LatePaymentConfig()):
         self.config = config
@@ -92,11 +97,13 @@ class LatePaymentModel:
             self.shape_, self.booster_ = fitted[0]
         self.calibrator_ = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
         self.calibrator_.fit(self.raw_proba(x_cal), y_cal)
+        self.calibrated_ = True  # whether predict_proba applies calibrator_
         self.rows_fit_ = len(x)
         if self.config.refit_on_all and len(x_cal):
             both = pd.concat([x[self.features_], x_cal[self.features_]], ignore_index=True)
             self.booster_ = self._booster(self.shape_).fit(both, np.concatenate([np.asarray(y), np.asarray(y_cal)]))
             self.rows_fit_ = len(both)
+            self.calibrated_ = self.config.calibrate_refit
         return self
 
     def raw_proba(self, x: pd.DataFrame) -> np.ndarray:
@@ -104,8 +111,11 @@ class LatePaymentModel:
         return self.booster_.booster_.predict(x[self.features_].to_numpy(float))
 
     def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
-        """Calibrated probability of being paid late; an invoice already past due is late (1.0)."""
-        p = self.calibrator_.predict(self.raw_proba(x))
+        """Probability of being paid late; an invoice already past due is late (1.0)."""
+        p = self.raw_proba(x)
+        # Models pickled before ``calibrated_`` existed always applied their map.
+        if getattr(self, "calibrated_", True):
+            p = self.calibrator_.predict(p)
         return np.where(x["days_to_due"].to_numpy() < 0, 1.0, p)
 
     def contributions(self, x: pd.DataFrame) -> pd.DataFrame:

@@ -176,3 +176,24 @@ def test_the_kept_trees_are_refitted_on_both_slices_and_the_calibration_kept(fit
     alone = refit._booster(refit.shape_).fit(both[FEATURES], both["late"].to_numpy())
     np.testing.assert_allclose(refit.raw_proba(cal), alone.predict_proba(cal[FEATURES])[:, 1])
     assert not np.allclose(refit.raw_proba(cal), once.raw_proba(cal))
+
+
+def test_refitted_trees_serve_their_own_probabilities_unless_the_map_is_asked_for(fitted):
+    from training.examples import not_yet_due
+    from training.late_payment import LatePaymentConfig, build_late_payment, time_slices
+
+    tr = not_yet_due(fitted["train"])
+    fit, cal = time_slices(tr, 0.25)
+    args = (fit, fit["late"].to_numpy(), cal, cal["late"].to_numpy())
+    rows = fitted["holdout"].head(300)
+    due = rows["days_to_due"].to_numpy() >= 0
+    assert due.any() and (~due).any()
+    for config, mapped in ((LatePaymentConfig(), False), (LatePaymentConfig(calibrate_refit=True), True),
+                           (LatePaymentConfig(refit_on_all=False), True)):
+        model = build_late_payment(config).fit(*args)
+        raw = model.raw_proba(rows)
+        expected = model.calibrator_.predict(raw) if mapped else raw
+        p = model.predict_proba(rows)
+        np.testing.assert_allclose(p[due], expected[due])
+        assert (p[~due] == 1.0).all()  # an invoice already past due is late, whichever map
+    assert not np.allclose(model.calibrator_.predict(raw), raw)  # the map is not the identity on these rows
