@@ -52,7 +52,7 @@ class FeatureConfig:
 
     grace_days: int = 0
     month_end_days: int = 5  # a due date in the last this-many days of its month falls at a month-end
-    half_life_days: float = 90.0  # recency weighting of the late share
+    half_life_days: float = 90.0  # recency weighting of the late share and of the recent delay and its spread
     recent_days: int = 90  # "recent" window for trends and momentum
     prior_strength: float = 5.0  # pseudo-invoices of the industry/country prior
     last_n: int = 10  # "paid k of its last n invoices late"
@@ -247,6 +247,12 @@ CATALOG = (
                                          "last 90 days")),
     Feature("order_lead_days", lambda r: ("order was invoiced the day it was placed" if int(r["order_lead_days"]) == 0
                                           else f"order took {days(r['order_lead_days'])} to invoice"), shown=days),
+    # The customer's recent record (payments weighted by recency): the habit drifts, so it says more than the
+    # mean over all history.
+    Feature("expected_delay_recent", lambda r: "going by its recent payments the customer would pay this invoice "
+            + _after(r["expected_delay_recent"], "after", "before", "on") + " the due date", direction=1,
+            shown=days, compare=Compare("expected_delay", _LONG_RUN)),
+    Feature("recent_delay_spread", "customer's recent payment days vary by about {}", shown=days),
 )
 FEATURES = [f.name for f in CATALOG]
 BY_NAME = {f.name: f for f in CATALOG}
@@ -310,6 +316,22 @@ def _delay_effects(hist: pd.DataFrame) -> tuple[np.ndarray, pd.Series]:
     beta = within_customer_effects(settled, flags)
     base = (settled["delay"] - flags.to_numpy() @ beta).groupby(settled[Inv.CUSTOMER]).mean()
     return beta, base
+
+
+def _recent_delay(hist: pd.DataFrame, date: pd.Timestamp, cfg: FeatureConfig, beta: np.ndarray) -> pd.DataFrame:
+    """Per customer, the recency-weighted mean and variance of its settled delays with the dispute and paper
+    effects ``beta`` taken out (as ``expected_delay_base`` does), and the weight behind them: a payment
+    ``half_life_days`` before ``date`` counts half."""
+    settled = hist[~hist["open"]]
+    if settled.empty:
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in ("recent_mean", "recent_var", "recent_weight")})
+    adjusted = settled["delay"] - settled[["disputed", "paper"]].astype(float).to_numpy() @ beta
+    w = 0.5 ** ((date - settled["event"]).dt.days.astype(float) / cfg.half_life_days)
+    g = settled[Inv.CUSTOMER]
+    weight = w.groupby(g).sum()
+    mean = (w * adjusted).groupby(g).sum() / weight
+    var = (w * (adjusted - g.map(mean)) ** 2).groupby(g).sum() / weight
+    return pd.DataFrame({"recent_mean": mean, "recent_var": var, "recent_weight": weight})
 
 
 def _customer_history(hist: pd.DataFrame, date: pd.Timestamp, cfg: FeatureConfig) -> pd.DataFrame:
@@ -477,10 +499,10 @@ _CUSTOMER = ["n_settled", "late_share", "mean_delay", "mean_days_late", "p75_del
              "run_weekday_share", "run_monthday_share", "delay_margin", "expected_delay", "dispute_rate",
              "open_amount", "overdue_amount", "n_overdue_open", "max_days_overdue_open", "amount_vs_typical",
              "days_after_run_weekday", "days_after_run_monthday", "run_slack", "run_margin", "instalment_share",
-             "credited_share", "paid_share", *COMPARISONS]
-_HELPERS = ["expected_delay_base", "typical", "run_weekday", "run_monthday"]
+             "credited_share", "paid_share", "expected_delay_recent", "recent_delay_spread", *COMPARISONS]
+_HELPERS = ["expected_delay_base", "recent_delay_base", "typical", "run_weekday", "run_monthday"]
 _PER_INVOICE = {"expected_delay", "amount_vs_typical", "days_after_run_weekday", "days_after_run_monthday",
-                "run_slack", "run_margin", "paid_share"}
+                "run_slack", "run_margin", "paid_share", "expected_delay_recent"}
 _STATE = [c for c in _CUSTOMER if c not in _PER_INVOICE] + _HELPERS
 
 
@@ -670,6 +692,11 @@ def _resolve(known: dict, usual: pd.DataFrame) -> pd.DataFrame:
     _, base = known["delay_effects"]
     n_base = known["n_base"].reindex(c.index).fillna(0)
     c["expected_delay_base"] = (base.reindex(c.index).fillna(0.0) * n_base + c["prior_mean_delay"] * k) / (n_base + k)
+    # The same habit and its spread from recent payments, shrunk toward the long-run ones where those are few.
+    recent = _recent_delay(hist, known["date"], cfg, known["delay_effects"][0]).reindex(c.index)
+    w = recent["recent_weight"].fillna(0.0)
+    c["recent_delay_base"] = (recent["recent_mean"].fillna(0.0) * w + c["expected_delay_base"] * k) / (w + k)
+    c["recent_delay_spread"] = np.sqrt((recent["recent_var"].fillna(0.0) * w + c["delay_std"] ** 2 * k) / (w + k))
     never = c["days_since_last_late"].isna()
     c.loc[never, "days_since_last_late"] = known["tenure_days"].reindex(c.index[never]).fillna(365.0).clip(0, None)
     # Share of the customer's invoices disputed so far (disputes dated by ``date`` only).
@@ -757,7 +784,8 @@ def _invoice_part(invoices: pd.DataFrame, known: History) -> pd.DataFrame:
     }
     # The delay this customer would show on this very invoice: its own habit, plus what a dispute or
     # paper adds for everybody (learned within customers, so habits and channels do not blur).
-    expected = s["expected_delay_base"] + beta[0] * disputed + beta[1] * np.nan_to_num(paper, nan=0.0)
+    flags = beta[0] * disputed + beta[1] * np.nan_to_num(paper, nan=0.0)
+    expected = s["expected_delay_base"] + flags
     after_weekday = np.mod(dates.day_of_week.to_numpy(float) - s["run_weekday"], 7)
     after_monthday = _days_after_monthday(dates, s["run_monthday"])
     kind = cash.run_kinds(s["n_settled"], s["run_weekday_share"], s["run_monthday_share"])
@@ -773,6 +801,7 @@ def _invoice_part(invoices: pd.DataFrame, known: History) -> pd.DataFrame:
         "run_margin": (expected + slack) / (s["delay_std"] + 1.0),
         "order_lead_days": lead,
         "paid_share": np.clip(reduced / doc, 0.0, 1.0),
+        "expected_delay_recent": s["recent_delay_base"] + flags,
     }
     for col in _CUSTOMER:
         out[col] = per_invoice[col] if col in per_invoice else s[col]
@@ -894,7 +923,10 @@ def label(examples: pd.DataFrame, company: Company, known_at: pd.Timestamp,
     ``late``: 1 paid after due + grace, 0 paid by then, NaN while undecided (due + grace not passed
     and still open). Still open after due + grace is late, with or without a payment date.
     ``delay``: days from due to payment, ``censored`` True when still open at ``known_at`` (the delay
-    is then only known to exceed ``delay``).
+    is then only known to exceed ``delay``). ``deadline_passed``: due + grace is before ``known_at``, so that
+    ``late`` is decided whichever way it went; the classifier learns from those rows only
+    (``training.examples.not_yet_due``): before its deadline an invoice is decided only when paid on time, and
+    keeping those rows while its late counterparts wait would teach it that invoices are paid on time.
     """
     view = as_of(company, known_at)
     paid = view[Inv.TABLE].set_index(Inv.ID)[Inv.PAID].reindex(examples[Inv.ID]).to_numpy()
@@ -906,5 +938,5 @@ def label(examples: pd.DataFrame, company: Company, known_at: pd.Timestamp,
     late[(paid.notna() & (paid > deadline)) | (paid.isna() & (deadline < known_at))] = 1.0
     censored = paid.isna()
     end = paid.where(~censored, known_at)
-    return pd.DataFrame({"late": late, "delay": (end - due).dt.days.astype(float), "censored": censored},
-                        index=examples.index)
+    return pd.DataFrame({"late": late, "delay": (end - due).dt.days.astype(float), "censored": censored,
+                         "deadline_passed": (deadline < known_at).to_numpy()}, index=examples.index)

@@ -63,7 +63,7 @@ def examples(company: Company, at: pd.Timestamp, cfg: ExampleConfig = ExampleCon
     return pd.concat([ex, label(ex, view, at, features)], axis=1)
 
 
-LABELS = ("late", "delay", "censored")  # the columns ``label`` adds
+LABELS = ("late", "delay", "censored", "deadline_passed")  # the columns ``label`` adds
 
 
 def _capped(view: Company, at: pd.Timestamp, dates: list[pd.Timestamp], max_rows: int) -> list[pd.Timestamp]:
@@ -103,5 +103,6 @@ def split(company: Company, as_of_date: pd.Timestamp | None, cfg: ExampleConfig 
 
 
 def not_yet_due(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows the classifier is about: open, not yet due, outcome decided."""
-    return frame[(frame["days_to_due"] >= 0) & frame["late"].notna()]
+    """Rows the classifier is about: open, not yet due, and past their deadline (due + grace) by the date the
+    labels are known, so that the outcome is decided either way (``features.invoices.label``)."""
+    return frame[(frame["days_to_due"] >= 0) & frame["late"].notna() & frame["deadline_passed"].to_numpy(bool)]

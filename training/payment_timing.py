@@ -1,7 +1,7 @@
 """Payment-timing model: a distribution of each invoice's payment date, censoring included.
 
 Delay is counted in days from the due date. A LightGBM regression gives each invoice's centre;
-the spread comes from residuals scaled by the customer's own delay volatility, whose distribution
+the spread comes from residuals scaled by the customer's own recent delay volatility, whose distribution
 is a Kaplan-Meier estimate, so invoices still open at training time (censored: their delay is
 only known to exceed what it is so far) count as what they are instead of being dropped. Their
 targets are imputed Buckley-James style (the conditional mean beyond the censoring point) and
@@ -59,6 +59,7 @@ class PaymentTimingConfig:
     learning_rate: float = 0.05
     num_leaves: int = 31
     min_child_samples: int = 100
+    huber_alpha: float = 8.0  # days: the centre's loss is squared within this of the target, linear beyond
     buckley_james_rounds: int = 1
     min_scale_days: float = 2.0
     max_delay_days: float = 365.0  # horizon: later than this reads as never paid
@@ -195,14 +196,17 @@ class PaymentTimingModel:
         self.config = config
 
     def _scale(self, x: pd.DataFrame) -> np.ndarray:
-        return np.clip(x["delay_std"].to_numpy(float), self.config.min_scale_days, 60.0)
+        """The customer's recent spread: its habit drifts, so its spread over all history overstates it (a model
+        fitted before that was learned keeps the spread it was fitted with)."""
+        column = getattr(self, "scale_column_", "delay_std")
+        return np.clip(x[column].to_numpy(float), self.config.min_scale_days, 60.0)
 
     def fit(self, x: pd.DataFrame, delay: np.ndarray, censored: np.ndarray,
             lost: np.ndarray | None = None) -> PaymentTimingModel:
         """Fit on snapshot rows (``delay`` after due, ``censored`` while open); the latest ``calibration_share``
         of snapshot dates recalibrates the levels. ``lost`` (default: the rows' ``LOST`` column, if any; see
         ``write_off_labels``) teaches ``never_paid``."""
-        self.features_ = list(FEATURES)
+        self.features_, self.scale_column_ = list(FEATURES), "recent_delay_spread"
         delay, censored = np.asarray(delay, float), np.asarray(censored, bool)
         late = self._calibration_rows(x)
         self._fit_centre(x[~late], delay[~late], censored[~late])
@@ -239,7 +243,7 @@ class PaymentTimingModel:
 
     def _regressor(self, objective: str = "huber") -> lgb.LGBMRegressor:
         c = self.config
-        extra = {"alpha": 15.0} if objective == "huber" else {}
+        extra = {"alpha": c.huber_alpha} if objective == "huber" else {}
         return lgb.LGBMRegressor(
             n_estimators=c.n_estimators, learning_rate=c.learning_rate, num_leaves=c.num_leaves,
             min_child_samples=c.min_child_samples, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,

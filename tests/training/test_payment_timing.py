@@ -100,3 +100,43 @@ def test_a_customer_without_a_run_is_not_snapped(fitted, column):
     x = fitted["holdout"].head(100).assign(run_weekday_share=0.1, run_monthday_share=0.1)
     assert (run_kind(x) == cash.RUN_NONE).all()
     assert (run_kind(x.assign(**{column: 0.95})) != cash.RUN_NONE).any()
+
+
+def _drifting_customer(future: bool) -> pd.DataFrame:
+    """Customer 007 paid a year ago within a day of due, lately 20 days after it; I20 is open at 2025-02-20.
+    With ``future``: I20 paid after that date and an invoice issued after it, both early."""
+    due = [pd.Timestamp("2024-01-05") + pd.Timedelta(days=7 * i) for i in range(12)]
+    due += [pd.Timestamp("2024-11-29") + pd.Timedelta(days=7 * i) for i in range(8)]
+    paid = [d + pd.Timedelta(days=(-1) ** i) for i, d in enumerate(due[:12])] + [d + pd.Timedelta(days=20)
+                                                                                  for d in due[12:]]
+    due.append(pd.Timestamp("2025-03-10"))
+    paid.append(pd.Timestamp("2025-02-21") if future else None)
+    if future:
+        due.append(pd.Timestamp("2025-03-20"))
+        paid.append(pd.Timestamp("2025-02-24"))
+    return pd.DataFrame({
+        "invoice_id": [f"I{i}" for i in range(len(due))], "customer_id": "007",
+        "issue_date": [f"{d - pd.Timedelta(days=30):%Y-%m-%d}" for d in due[:21]]
+        + ([f"{pd.Timestamp('2025-02-22'):%Y-%m-%d}"] if future else []),
+        "due_date": [f"{d:%Y-%m-%d}" for d in due], "amount": "100",
+        "paid_date": ["" if p is None else f"{p:%Y-%m-%d}" for p in paid]})
+
+
+def test_the_recent_delay_follows_a_customers_change_and_not_the_future(tmp_path):
+    from features.invoices import invoice_features
+    from features.load import validate
+    from tests.conftest import TODAY, tiny_customers, write_tables
+
+    def row(future: bool) -> pd.Series:
+        folder = write_tables(tmp_path / str(future), customers=tiny_customers(), invoices=_drifting_customer(future))
+        x = invoice_features(validate(folder, today=TODAY).company, "2025-02-20")
+        return x.set_index(Inv.ID).loc["I20"]
+
+    now = row(False)
+    # the mean over all history sits midway between the old habit (0) and the new one (20); the recent record
+    # leans to the new one, shrunk toward the long run by the few payments behind it
+    assert now["expected_delay"] < 10 and now["expected_delay_recent"] > now["expected_delay"] + 4
+    assert now["recent_delay_spread"] < 0.85 * now["delay_std"]  # lately it pays steadily, unlike over all history
+    later = row(True)  # a payment and an invoice after the date change nothing known at it
+    for column in ("expected_delay_recent", "recent_delay_spread", "expected_delay", "delay_std"):
+        assert later[column] == now[column]
