@@ -20,6 +20,7 @@ the data refuses.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import weakref
@@ -48,6 +49,9 @@ HEAVY_NAME = "likvid-heavy"
 # share the process's CPU, as they did in an API worker.
 HEAVY_THREADS = 12
 TIMEOUT_SECONDS = 300  # as the API's own traffic timeout
+# The heavy processes' niceness: when cheap calls and heavy answers want the same cores, the cheap calls get them
+# first (a forecast takes seconds either way; a single invoice should take milliseconds).
+HEAVY_NICE = 10
 
 
 class Problem(ValueError):
@@ -200,6 +204,7 @@ class LikvidHeavy:
     def __init__(self) -> None:
         self._answers: Answers | None = None
         if _in_own_process():  # in one process, the API hands its own state over (``attach``) instead
+            os.nice(HEAVY_NICE)
             install_log_filter()
             self._answers = Answers(load_state(Settings.from_env()))
             self.reload_every = reload_seconds() if Settings.from_env().source == "registry" else None

@@ -1,5 +1,6 @@
 """Model tests of the cash forecast's quality: the weekly invoicing forecast finds a smooth season and growth
-where one noisy week a year earlier would mislead."""
+where one noisy week a year earlier would mislead, and does not carry a maturing company's early growth forward;
+the sales not yet ordered are the share of invoicing open orders cannot show."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pandas as pd
 import pytest
 
 from training.cash.evaluate import wape
-from training.cash.series import _harmonic, build_weekly_series
+from training.cash.model import _unordered_share
+from training.cash.series import SeriesConfig, _harmonic, build_weekly_series
 
 
 def _truth(t: np.ndarray) -> np.ndarray:
@@ -45,3 +47,34 @@ def test_the_series_model_prefers_the_harmonic_trend_on_a_noisy_seasonal_series(
     assert model.holdout_wape_["harmonic"] < model.holdout_wape_["mean8"]
     assert model.method_ in ("harmonic", "lightgbm")
     assert wape(_truth(np.arange(156, 169)), model.predict(y, 13)) == pytest.approx(0.0, abs=0.08)
+
+
+def test_the_harmonic_trend_carries_only_part_of_a_maturing_companys_growth_forward():
+    # Growth from 40 % a year in the first year to 9 % in the third, as new customers become a smaller share.
+    t = np.arange(170)
+    truth = 1000.0 * (1 + 1.5 * (1 - np.exp(-t / 70))) * (1 + 0.2 * np.cos(2 * np.pi * t / (365.25 / 7)))
+    y = truth * np.exp(np.random.default_rng(0).normal(0, 0.1, len(t)))
+    hs = np.arange(1, 14)
+
+    def over_forecast(damping: float) -> float:
+        """The mean over origins in the last year of the 13 weeks' forecast total relative to the truth's."""
+        return float(np.mean([_harmonic(y, o, hs, damping).sum() / truth[o + hs].sum() - 1 for o in range(104, 157)]))
+
+    damping = SeriesConfig().trend_damping
+    assert 0 < damping < 1
+    assert over_forecast(damping) < over_forecast(1.0) - 0.015
+    seen = pd.Series(y[:157], index=pd.date_range("2022-01-02", periods=157, freq="7D"))
+    model = build_weekly_series(SeriesConfig(prefer_margin=1.0)).fit(seen)  # the harmonic trend, whatever the holdout
+    assert model.method_ == "harmonic"
+    assert model.predict(seen, 13) == pytest.approx(_harmonic(y, 156, hs, damping))
+
+
+def test_the_share_not_yet_ordered_follows_the_order_lead_time():
+    # An invoice of 1 every day, each ordered 10 days before it is issued: an origin's open orders show all of
+    # week 1, 3 of week 2's 7 days, nothing later.
+    issue = pd.Series(pd.date_range("2024-01-01", "2024-12-31", freq="D"))
+    share = _unordered_share(issue, issue - pd.Timedelta(days=10), np.ones(len(issue)), issue.iloc[-1])
+    assert share == pytest.approx([0.0, 4 / 7] + [1.0] * 11)
+    # Invoices raised without an order are never among the open orders.
+    direct = _unordered_share(issue, pd.Series(pd.NaT, index=issue.index), np.ones(len(issue)), issue.iloc[-1])
+    assert direct == pytest.approx(np.ones(13))

@@ -9,6 +9,11 @@ earlier, the due-date method (every open invoice and bill paid on its due date, 
 week 1) and due date plus each customer's average delay (bills: plus the company's average).
 The due-date methods see only open items; their net adds the 8-week mean of the other bank lines.
 
+The receipts bands are widened (or narrowed) by horizon band as a model trained at each origin would widen
+them (``CashModel.fit_bands``): from the unwidened forecasts of earlier origins on the same grid (the grid
+runs on before the first evaluated origin for that) whose weeks had ended by then. ``band_rows`` makes the
+same rows for ``likvid train``. The weeks carry the unwidened band too (``receipts_p10_unwidened``, ...).
+
 ``by_band`` scores every method on the same rows by horizon band (week 1, 2-4, 5-8, 9-13, and 14-26,
 27-52 when the horizon reaches them): p10-p90 coverage, bias (mean of (actual - p50) / actual), WAPE and
 the mean pinball loss over p10 / p50 / p90 as a share of the mean actual (a point forecast stands for all
@@ -34,9 +39,9 @@ from features.contract import Bill, Inv  # noqa: E402
 from features.invoices import FeatureConfig, invoice_features  # noqa: E402
 from features.load import Company  # noqa: E402
 from training import metrics  # noqa: E402
-from training.cash.engine import path_totals, simulate  # noqa: E402
+from training.cash.engine import path_totals, simulate, widen_receipts  # noqa: E402
 from training.cash.evaluate import METHODS, TARGETS, by_horizon, summary, wape  # noqa: E402
-from training.cash.model import CashForecastConfig, ForecastModels, build_cash_model  # noqa: E402
+from training.cash.model import BANDS, CashForecastConfig, ForecastModels, build_cash_model  # noqa: E402
 from training.cash.shocks import Shocks  # noqa: E402
 from training.examples import ExampleConfig, examples  # noqa: E402
 from training.payment_timing import PaymentTimingConfig, build_payment_timing  # noqa: E402
@@ -74,7 +79,6 @@ class BacktestResult:
     by_band: pd.DataFrame = field(default_factory=pd.DataFrame)  # see ``by_band``
 
 
-BANDS = ((1, 1), (2, 4), (5, 8), (9, 13), (14, 26), (27, 52))  # horizon bands, in weeks
 NAIVE = ("mean8", "last_year")  # the naive baselines a forecast is measured against
 BAND_FIGURES = ("coverage", "bias", "wape", "pinball")
 
@@ -201,39 +205,123 @@ def _baselines(company: Company, origin: pd.Timestamp, weeks: int) -> pd.DataFra
     return out
 
 
+def _quantile_columns(out: pd.DataFrame, totals: dict[str, np.ndarray]) -> pd.DataFrame:
+    """``out`` with likvid's p10 / p50 / p90 of receipts, payments and net from the paths' totals."""
+    weeks = len(out)
+    for target, column in (("receipts", "inflow"), ("payments", "payments"), ("net", "net")):
+        q = np.quantile(totals[column][:, :weeks], [0.1, 0.5, 0.9], axis=0)
+        out[f"{target}_p10"], out[f"{target}_p50"], out[f"{target}_p90"] = q
+        out[f"{target}_likvid"] = q[1]
+    return out
+
+
 def evaluate_origin(company: Company, origin: pd.Timestamp, known_at: pd.Timestamp, models: ForecastModels,
                     weeks: int = 13, paths: int = 500, seed: int = 0) -> pd.DataFrame:
     """One origin's weeks: actual receipts, payments and net (known at ``known_at``), likvid's p10 /
     p50 / p90 and every baseline."""
     sim, opening = simulate(company, origin, weeks, Shocks(), models, paths, seed)
-    totals = path_totals(sim, opening)
     out = cash.actual_weeks(company, origin, weeks, known_at)
     out.insert(0, "origin", origin)
-    for target, column in (("receipts", "inflow"), ("payments", "payments"), ("net", "net")):
-        q = np.quantile(totals[column], [0.1, 0.5, 0.9], axis=0)
-        out[f"{target}_p10"], out[f"{target}_p50"], out[f"{target}_p90"] = q
-        out[f"{target}_likvid"] = q[1]
+    out = _quantile_columns(out, path_totals(sim, opening))
     base = _baselines(company, origin, weeks).drop(columns="week")
     return pd.concat([out.reset_index(drop=True), base], axis=1)
+
+
+def refit(company: Company, origin: pd.Timestamp, cfg: BacktestConfig) -> ForecastModels:
+    """The backtest's models as they would have been fitted at ``origin`` (the band widening not yet learned)."""
+    ex = examples(company, origin, cfg.examples, cfg.features)
+    timing = build_payment_timing(cfg.timing).fit(ex, ex["delay"].to_numpy(), ex["censored"].to_numpy())
+    return ForecastModels(timing, build_cash_model(cfg.cash).fit(company, origin), features=cfg.features)
+
+
+_MIN_HISTORY = pd.Timedelta(weeks=52)  # an origin the bands are learned from has this much history before it
+_NO_ROWS = ["origin", "week", "receipts", "receipts_p10", "receipts_p50", "receipts_p90"]
+
+
+def _history_start(company: Company) -> pd.Timestamp:
+    return company[Inv.TABLE][Inv.ISSUE].min()
+
+
+def band_origins(at: pd.Timestamp, config: CashForecastConfig) -> list[pd.Timestamp]:
+    """The earlier origins a forecast as of ``at`` learns its band widening from: every ``band_every_weeks``
+    back from the latest one whose ``band_weeks`` weeks have ended by ``at``, ``band_origins`` of them."""
+    last = at - pd.Timedelta(weeks=config.band_weeks)
+    return [last - pd.Timedelta(weeks=config.band_every_weeks * j) for j in range(config.band_origins)][::-1]
+
+
+def _raw_rows(company: Company, origin: pd.Timestamp, known_at: pd.Timestamp, weeks: int,
+              totals: dict[str, np.ndarray]) -> pd.DataFrame:
+    """An origin's weeks as ``fit_band_calibration`` reads them: actuals known at ``known_at``, quantiles of
+    the paths before any widening."""
+    out = cash.actual_weeks(company, origin, weeks, known_at)
+    out.insert(0, "origin", origin)
+    return _quantile_columns(out, totals)
+
+
+def band_rows(company: Company, at: pd.Timestamp, cfg: BacktestConfig = BacktestConfig(),
+              progress: Callable[[str], None] = lambda what: None) -> pd.DataFrame:
+    """The forecasts of ``band_origins(at)`` and their weeks as known at ``at``, each from models refitted on
+    what was known at its origin (as the backtest refits them), with ``band_paths`` paths; origins with less
+    than a year of history before them are left out."""
+    frames = []
+    for i, origin in enumerate(band_origins(at, cfg.cash), 1):
+        if origin < _history_start(company) + _MIN_HISTORY:
+            continue
+        progress(f"Band widening: forecasting from earlier origin {origin:%Y-%m-%d}")
+        models = refit(company, origin, cfg)
+        sim, opening = simulate(company, origin, cfg.cash.band_weeks, Shocks(), models, cfg.cash.band_paths,
+                                cfg.seed + 1000 + i, calibrated=False)
+        frames.append(_raw_rows(company, origin, at, cfg.cash.band_weeks, path_totals(sim, opening)))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=_NO_ROWS)
 
 
 def backtest(company: Company, as_of: str | pd.Timestamp | None = None, cfg: BacktestConfig = BacktestConfig(),
              progress: Progress = lambda done, total, what: None) -> BacktestResult:
     """Rolling-origin evaluation: refit at each origin on what was known then, forecast, compare.
-    ``progress(done, total, what)`` is told before each step and once all origins are done."""
+    Each origin's band widening is learned from the unwidened forecasts of earlier origins (on the same
+    grid, extended back before the first evaluated one) whose weeks had ended by then, their actuals as known
+    then: what a model trained at that origin would have learned. ``progress(done, total, what)`` is told
+    before each step and once all origins are done."""
     at = to_date(as_of) if as_of is not None else last_known_date(company)
     origins = backtest_origins(at, cfg)
-    frames = []
-    for i, origin in enumerate(origins, 1):
-        step = f"Origin {i}/{len(origins)} ({origin:%Y-%m-%d})"
-        progress(i - 1, len(origins), f"{step}: refitting on what was known then")
-        ex = examples(company, origin, cfg.examples, cfg.features)
-        timing = build_payment_timing(cfg.timing).fit(ex, ex["delay"].to_numpy(), ex["censored"].to_numpy())
-        model = build_cash_model(cfg.cash).fit(company, origin)
-        progress(i - 1, len(origins), f"{step}: forecasting {cfg.weeks} weeks")
-        models = ForecastModels(timing, model, features=cfg.features)
-        frames.append(evaluate_origin(company, origin, at, models, cfg.weeks, cfg.paths, cfg.seed + i))
-    progress(len(origins), len(origins), f"{len(origins)} origins evaluated")
+    band = cfg.cash
+    horizon = max(cfg.weeks, band.band_weeks)
+    # grid origins before the first evaluated one, enough for it to learn from band_origins of them
+    back = -(-band.band_weeks // cfg.every_weeks) + band.band_origins - 1 if band.band_origins > 0 else 0
+    earlier = [origins[0] - pd.Timedelta(weeks=cfg.every_weeks * j) for j in range(back, 0, -1)]
+    earlier = [o for o in earlier if o >= _history_start(company) + _MIN_HISTORY]
+    usable = [o for o in earlier + origins[:-1] if o + pd.Timedelta(weeks=band.band_weeks) <= origins[-1]
+              and o >= _history_start(company) + _MIN_HISTORY]
+    if len(usable) < band.band_min_origins:  # not even the last origin could learn: no band widening at all
+        earlier = []
+    frames, raw = [], {}
+    grid = earlier + origins
+    for i, origin in enumerate(grid, 1):
+        step = f"Origin {i}/{len(grid)} ({origin:%Y-%m-%d})" + (" to learn the bands from" if i <= len(earlier) else "")
+        progress(i - 1, len(grid), f"{step}: refitting on what was known then")
+        models = refit(company, origin, cfg)
+        progress(i - 1, len(grid), f"{step}: forecasting {horizon} weeks")
+        # evaluated origins draw as they did before the widening existed (cfg.seed + their number)
+        k = i - len(earlier)
+        paths, seed = (cfg.paths, cfg.seed + k) if k > 0 else (band.band_paths, cfg.seed + 1000 + i)
+        sim, opening = simulate(company, origin, horizon, Shocks(), models, paths, seed, calibrated=False)
+        raw[origin] = path_totals(sim, opening)
+        if origin not in origins:
+            continue
+        ends = [o for o in raw if o + pd.Timedelta(weeks=band.band_weeks) <= origin
+                and o >= _history_start(company) + _MIN_HISTORY]
+        rows = [_raw_rows(company, o, origin, band.band_weeks, raw[o]) for o in ends]
+        models.cash.fit_bands(pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=_NO_ROWS))
+        widen_receipts(sim, models.cash.bands())
+        out = cash.actual_weeks(company, origin, cfg.weeks, at)
+        out.insert(0, "origin", origin)
+        out = _quantile_columns(out, path_totals(sim, opening))
+        q = np.quantile(raw[origin]["inflow"][:, :cfg.weeks], [0.1, 0.9], axis=0)
+        out["receipts_p10_unwidened"], out["receipts_p90_unwidened"] = q
+        out["receipts_band_factor"] = models.cash.bands().factor(cfg.weeks)
+        base = _baselines(company, origin, cfg.weeks).drop(columns="week")
+        frames.append(pd.concat([out.reset_index(drop=True), base], axis=1))
+    progress(len(grid), len(grid), f"{len(origins)} origins evaluated")
     weekly = pd.concat(frames, ignore_index=True)
     bands = by_band(weekly)
     return BacktestResult(at, origins, weekly, _with_bands(summary(weekly), weekly, bands), by_horizon(weekly), bands)

@@ -26,7 +26,7 @@ from features.asof import as_of as view_as_of
 from features.contract import PO, Bill, Fx, Inv, Ord
 from features.invoices import history, invoice_features, open_mask
 from features.load import Company
-from training.cash.model import CashModel, CommonShocks, ForecastModels, one_series
+from training.cash.model import BandCalibration, CashModel, CommonShocks, ForecastModels, one_series
 from training.cash.shocks import Draw, Shocks
 from training.payment_timing import PaymentTimingModel
 
@@ -260,8 +260,9 @@ def _hypothetical_invoices(view: Company, at: pd.Timestamp, model: CashModel, we
 
 
 def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, models: ForecastModels,
-              paths: int, seed: int = 0) -> tuple[_Paths, float]:
-    """Simulated weekly sums of every component on every path, and the opening balance."""
+             paths: int, seed: int = 0, calibrated: bool = True) -> tuple[_Paths, float]:
+    """Simulated weekly sums of every component on every path, and the opening balance; the receipts widened
+    by the cash model's learned ``BandCalibration`` (``widen_receipts``) unless ``calibrated`` is False."""
     cfg = models.cash.config
     model, timing = models.cash, models.timing
     rng = np.random.default_rng(seed)
@@ -300,7 +301,11 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     series = cash.weekly_series(view, at)
     invoiced = one_series(series, cash.INVOICED)
     total = model.invoicing_.predict(invoiced, weeks)[None, :] * model.invoicing_.multipliers(weeks, paths, rng)
-    unordered = shocks.apply(Draw.UNORDERED_SALES, np.maximum(total - expected_from_orders[None, :], 0.0))
+    # Sales not yet ordered: the learned share of each week's invoicing that open orders do not show (orders
+    # placed later are independent of those open now), else what the open orders leave of the total.
+    share = model.unordered_share(weeks)
+    not_ordered = total * share[None, :] if share is not None else np.maximum(total - expected_from_orders[None, :], 0)
+    unordered = shocks.apply(Draw.UNORDERED_SALES, not_ordered)
     kept = np.empty((int(is_order.sum()), paths), dtype=bool)  # an order is invoiced on a path, or cancelled
     for rows in _blocks(len(kept), paths):
         kept[rows] = rng.random((rows.stop - rows.start, paths)) >= model.cancel_share_
@@ -324,8 +329,28 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
 
     _payables(sim, view, at, model, shocks, paths, rng, day_of, series)
     _bank_lines(sim, model, at, weeks, paths, rng)
+    if calibrated:
+        widen_receipts(sim, model.bands())
     opening, _ = cash.opening_balance(view, at)
     return sim, opening
+
+
+def widen_receipts(sim: _Paths, bands: BandCalibration) -> None:
+    """Move each path's weekly receipts away from (or toward) their median across paths by the week's factor,
+    never below 0: every quantile moves the same way, the median stays. The change is split between open and
+    future receipts by their mean shares of that week, so the components still add up to the total."""
+    factor = bands.factor(sim.weeks)
+    if np.all(factor == 1.0):
+        return
+    cols = 1 + np.flatnonzero(factor != 1.0)
+    ar_open, ar_future = sim.sums["ar_open"], sim.sums["ar_future"]
+    total = ar_open[:, cols] + ar_future[:, cols]
+    median = np.median(total, axis=0)
+    change = np.maximum(median + factor[cols - 1] * (total - median), 0.0) - total
+    mean_open, mean_total = ar_open[:, cols].mean(axis=0), total.mean(axis=0)
+    share = np.divide(mean_open, mean_total, out=np.full_like(mean_total, 0.5), where=mean_total != 0)
+    ar_open[:, cols] += change * share
+    ar_future[:, cols] += change * (1.0 - share)
 
 
 def _pay_bills(sim: _Paths, component: str, model: CashModel, rows: int, days: Callable[[slice], tuple],

@@ -21,7 +21,14 @@ from features.asof import last_known_date, to_date
 from features.invoices import FeatureConfig
 from features.load import Company
 from training import tracking
-from training.cash.backtest import BacktestConfig, BacktestResult, error_by_horizon_plot, evaluate_origin, fan_chart
+from training.cash.backtest import (
+    BacktestConfig,
+    BacktestResult,
+    band_rows,
+    error_by_horizon_plot,
+    evaluate_origin,
+    fan_chart,
+)
 from training.cash.evaluate import summary, wape
 from training.cash.forecast import forecast
 from training.cash.model import CashForecastConfig, ForecastModels, build_cash_model
@@ -93,6 +100,9 @@ class CashForecastFamily:
 
     def fit(self, examples: CashExamples) -> ForecastModels:
         cash = build_cash_model(self.config).fit(examples.company, examples.date)
+        # the band widening, learned once here from earlier origins refitted as the backtest refits them
+        cash.fit_bands(band_rows(examples.company, examples.date, BacktestConfig(cash=self.config,
+                                                                                 features=self.features)))
         return ForecastModels(examples.timing, cash, {tracking.PAYMENT_TIMING: self.timing_version}, self.features)
 
     def holdout(self, company: Company, origin: pd.Timestamp, at: pd.Timestamp) -> tuple[Company, pd.Timestamp,
@@ -119,7 +129,8 @@ class CashForecastFamily:
         fan_chart(weekly, str(out / "fan_chart.png"), f"Holdout from {holdout[1]:%Y-%m-%d}")
         figures = {f"{r.metric}_{r.target}_{r.method}": float(r.value) for r in long.itertuples()}
         params = {**{f"cash.{k}": v for k, v in self.config.params().items()},
-                  "series.invoicing_method": models.cash.invoicing_.method_, "paths": self.paths}
+                  "series.invoicing_method": models.cash.invoicing_.method_, "paths": self.paths,
+                  **models.cash.bands().params()}
         return tracking.Evaluation(table, figures["wape_receipts_likvid"], params,
                                    [out / "holdout_weeks.csv", out / "fan_chart.png"], figures)
 

@@ -6,7 +6,8 @@ the best by WAPE over horizons 1-13 is kept: LightGBM on seasonal ratios (last y
 relative to last year's level, week of year, year-on-year growth, recent momentum), the seasonal
 naive (the same week a year earlier) with and without the last quarter's year-on-year growth, a
 harmonic trend (log-linear growth and two yearly harmonics fitted on the last three years, anchored
-on the last 8 weeks' ratio to it: a smooth season instead of one noisy week a year earlier), and
+on the last 8 weeks' ratio to it: a smooth season instead of one noisy week a year earlier; only part
+of the growth is carried forward, ``trend_damping``), and
 the 8-week mean. The holdout's origins overlap, so the harmonic trend is kept unless another method
 is clearly better there (``prefer_margin``). The chosen method's holdout errors set the simulation
 noise: a level error shared by all weeks of a path plus an error of each week.
@@ -25,7 +26,8 @@ from training.cash.evaluate import wape
 METHODS = ("lightgbm", "seasonal_growth", "seasonal_naive", "harmonic", "mean8")
 _FEATURES = ["h", "woy_sin", "woy_cos", "ly_ratio", "ly_ratio_smooth", "growth", "growth13", "recent"]
 _LEVEL = 8
-_YEAR = 52
+_YEAR = 52  # weeks back to the same weekday a year earlier (364 days): the seasonal naive's lag
+_SEASON = 365.25 / 7  # the yearly cycle in weeks: a 52-week period would drift 1.25 days a year
 _HARMONICS, _HARMONIC_YEARS = 2, 3  # yearly harmonics of the harmonic trend, and the years it is fitted on
 
 
@@ -42,6 +44,10 @@ class SeriesConfig:
     # unless another method's holdout WAPE is lower by more than this share of its own.
     prefer: str = "harmonic"
     prefer_margin: float = 0.1
+    # The share of the harmonic trend's growth carried beyond the origin. Fitted on three years, the growth
+    # is their average; a company's growth slows as it matures (new customers are a smaller share of a
+    # larger base), and carrying all of it forward over-forecasts invoicing by 3-4 %.
+    trend_damping: float = 0.5
     seed: int = 0
 
     def params(self) -> dict:
@@ -83,15 +89,16 @@ def _harmonic_terms(t: np.ndarray) -> np.ndarray:
     """Design of the harmonic trend at week indices ``t``: intercept, linear trend, yearly harmonics."""
     cols = [np.ones(len(t)), t / _YEAR]
     for k in range(1, _HARMONICS + 1):
-        angle = 2 * np.pi * k * t / (365.25 / 7)
+        angle = 2 * np.pi * k * t / _SEASON
         cols += [np.cos(angle), np.sin(angle)]
     return np.column_stack(cols)
 
 
-def _harmonic(y: np.ndarray, t: int, hs: np.ndarray) -> np.ndarray:
+def _harmonic(y: np.ndarray, t: int, hs: np.ndarray, damping: float = 1.0) -> np.ndarray:
     """The harmonic trend's forecasts from origin index ``t``: log weekly totals fitted on growth and yearly
-    harmonics over the last ``_HARMONIC_YEARS`` years, scaled by the last 8 weeks' ratio to the fit (NaN
-    with less than a year and a level of history, or without a level)."""
+    harmonics over the last ``_HARMONIC_YEARS`` years, scaled by the last 8 weeks' ratio to the fit, with the
+    share ``damping`` of the growth carried beyond the origin (NaN with less than a year and a level of
+    history, or without a level)."""
     lo = max(0, t + 1 - _YEAR * _HARMONIC_YEARS)
     weeks = np.arange(lo, t + 1)
     seen = y[lo: t + 1]
@@ -102,7 +109,9 @@ def _harmonic(y: np.ndarray, t: int, hs: np.ndarray) -> np.ndarray:
     fitted = np.exp(_harmonic_terms(weeks[-_LEVEL:]) @ beta).sum()
     if not fitted > 0:
         return np.full(len(hs), np.nan)
-    return np.exp(_harmonic_terms(t + hs) @ beta) * seen[-_LEVEL:].sum() / fitted
+    ahead = _harmonic_terms(t + hs)
+    ahead[:, 1] = (t + damping * hs) / _YEAR
+    return np.exp(ahead @ beta) * seen[-_LEVEL:].sum() / fitted
 
 
 def _training(y: np.ndarray, ends: pd.DatetimeIndex, upto: int, horizon: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -181,7 +190,7 @@ class WeeklySeriesModel:
         if method == "mean8" or level <= 0:
             return np.full(len(hs), max(level, 0.0))
         if method == "harmonic":
-            return _harmonic(values, t, hs)
+            return _harmonic(values, t, hs, self.config.trend_damping)
         rows = _rows(values, ends, t, hs)
         if method in ("seasonal_naive", "seasonal_growth"):
             idx = t + hs - _YEAR
