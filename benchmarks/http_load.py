@@ -196,8 +196,9 @@ async def measure(url: str, pid: int | None, args) -> None:
         info = (await client.get("/model_info")).raise_for_status().json()
         rows = http_service.request_rows(info["data"], pd.Timestamp(info["service_as_of"]))  # every field they have
         workers = _workers(pid)
+        heavy = sum(HEAVY_NAME in p.cmdline() for p in workers)
         print(f"service over {info['data']} as of {info['service_as_of']}: {len(rows):,} open invoices to draw from;"
-              f" {len(workers) or 'unknown'} workers; {_load()}", flush=True)
+              f" {len(workers) or 'unknown'} server processes ({heavy} of them heavy); {_load()}", flush=True)
         await _rate(client, rows, 20, 2, args.in_flight, fresh=args.fresh)  # warm-up
         kind = "new invoice (scored)" if args.fresh else "open invoice of the data (looked up)"
         if args.seconds > 0:
