@@ -78,3 +78,16 @@ def test_the_share_not_yet_ordered_follows_the_order_lead_time():
     # Invoices raised without an order are never among the open orders.
     direct = _unordered_share(issue, pd.Series(pd.NaT, index=issue.index), np.ones(len(issue)), issue.iloc[-1])
     assert direct == pytest.approx(np.ones(13))
+
+
+def test_a_company_without_orders_fits_the_cash_model_and_counts_every_sale_not_yet_ordered(small_loaded):
+    """IBM's ledger has no sales orders: the order-date lookup met an empty mapper (and failed on dates)."""
+    from features.company import Company
+    from features.contract import Inv, Ord
+    from training.cash.model import build_cash_model
+
+    tables = {t: (f.iloc[:0] if t == Ord.TABLE else f) for t, f in small_loaded.tables.items()}
+    tables[Inv.TABLE] = tables[Inv.TABLE].assign(**{Inv.ORDER: pd.NA})
+    company = Company(tables, small_loaded.supplied, small_loaded.base_currency)
+    model = build_cash_model().fit(company, small_loaded[Inv.TABLE][Inv.ISSUE].max())
+    assert np.allclose(model.unordered_share(13), 1.0)

@@ -312,7 +312,11 @@ class CashModel:
         invoiced = orders[Ord.ID].astype(object).isin(linked[Ord.ID].astype(object))
         known = orders[orders[Ord.CANCELLED].fillna(False).astype(bool) | invoiced]
         self.cancel_share_ = float(known[Ord.CANCELLED].fillna(False).astype(bool).mean()) if len(known) else 0.0
-        ordered = inv[Inv.ORDER].astype(object).map(orders.set_index(orders[Ord.ID].astype(object))[Ord.DATE])
+        # Each invoice's order date (NaT without one). A lookup by reindex: ``Series.map`` with an empty mapper (a
+        # company without orders) casts it to float and fails on dates.
+        dates = orders.set_index(orders[Ord.ID].astype(object))[Ord.DATE]
+        dates = dates[~dates.index.duplicated()]
+        ordered = pd.Series(dates.reindex(inv[Inv.ORDER].astype(object)).to_numpy(), index=inv.index)
         self.unordered_share_ = _unordered_share(inv[Inv.ISSUE], pd.to_datetime(ordered),
                                                  ledger.base_amounts(view, Inv.TABLE).to_numpy(float), self.as_of_)
 
