@@ -177,7 +177,8 @@ def test_orders_falling_alone_are_reported_as_such():
 def test_an_open_invoice_counts_as_what_the_customers_record_says_it_comes_to():
     base = pd.DataFrame({"delay": [8.0, 9, 10, 11, 12, 30], "open": [False] * 5 + [True]})
     recent = pd.DataFrame({"delay": [10.0, 5, 11, 40], "open": [False, True, True, True]})
-    r = _censored_to_expected(recent, base)
+    r = _censored_to_expected(recent["delay"].to_numpy(), recent["open"].to_numpy(), base["delay"].to_numpy(),
+                              base["open"].to_numpy())
     assert r[0] == 10  # settled: as it is
     assert r[1] == pytest.approx(10)  # open 5 days: the customer's settled delays beyond 5 (8..12)
     assert r[2] == pytest.approx(12)  # open 11 days: beyond 11 only 12 (the open 30 is no settled delay)
