@@ -100,6 +100,12 @@ def log_facts(company: Company, at: pd.Timestamp, reduced: pd.Series | None = No
     # What came in since each promise: on the invoice, or on all the customer's invoices for a customer promise.
     pay = view.get(Pay.TABLE)
     pay = pay.assign(customer=owner.reindex(pay[Pay.INVOICE]).to_numpy())
+    # Only the payments a promise can count (its invoice's, or its customer's), in their order: each promise
+    # then looks through those, not through the whole ledger.
+    made = frame["promise_made"].notna().to_numpy()
+    wanted_inv = frame.index[made & ~take_cust.to_numpy()]
+    wanted_cust = opened.loc[frame.index[made & take_cust.to_numpy()], Inv.CUSTOMER]
+    pay = pay[pay[Pay.INVOICE].isin(wanted_inv) | pay["customer"].isin(wanted_cust)]
     since = np.zeros(len(frame))
     for k, (inv_id, made, on_cust_) in enumerate(zip(frame.index, frame["promise_made"], take_cust)):
         if pd.isna(made):
