@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 import weakref
 from typing import Any
 
@@ -37,8 +36,10 @@ from serving.state import (
     State,
     heavy_workers,
     load_state,
+    moved,
     registry_champions,
     reload_seconds,
+    watch_registry,
 )
 from training.scoring import SCORE_COLUMNS, score_features
 
@@ -209,7 +210,9 @@ class LikvidHeavy:
             self._answers = Answers(load_state(Settings.from_env()))
             self.reload_every = reload_seconds() if Settings.from_env().source == "registry" else None
             if self.reload_every:
-                threading.Thread(target=_watch, args=(weakref.ref(self), self.reload_every),
+                self._refused: dict[str, str] | None = None  # champions that failed to load: tried when they change
+                threading.Thread(target=watch_registry, args=(weakref.ref(self), self.reload_every,
+                                                             "reload_if_promoted"),
                                  name="likvid-heavy-reload", daemon=True).start()
 
     def attach(self, state: State) -> Answers:
@@ -225,15 +228,16 @@ class LikvidHeavy:
 
     def reload_if_promoted(self) -> None:
         """As the API workers do: serve a newly promoted champion once it is in the registry."""
-        s = self._answers.state
+        s, now = self._answers.state, None
         try:
             now = registry_champions(s.company_key)
-            if not any(now.get(c.family, c.version) != c.version for c in s.models.cards):
+            if not moved(s, now) or now == self._refused:
                 return
             fresh = Answers(load_state(Settings.from_env()))
-        except Exception as e:  # noqa: BLE001 - a failed check or load keeps the served models, and says so
+        except Exception as e:  # noqa: BLE001 - a failed check or load keeps the served models, and says so once
             logger.warning("the heavy service could not load a newly promoted champion, still serving the "
                            "loaded ones: %s", e)
+            self._refused = now
             return
         self._answers = fresh
         logger.info("the heavy service now serves the newly promoted champions")
@@ -244,12 +248,3 @@ def _in_own_process() -> bool:
     from bentoml._internal.context import server_context
 
     return server_context.service_name == HEAVY_NAME
-
-
-def _watch(service: weakref.ref, seconds: float) -> None:
-    while True:
-        time.sleep(seconds)
-        if (instance := service()) is None:
-            return
-        instance.reload_if_promoted()
-        del instance

@@ -22,7 +22,6 @@ import logging
 import shutil
 import tempfile
 import threading
-import time
 import weakref
 from collections.abc import Callable
 from datetime import date
@@ -79,8 +78,10 @@ from serving.state import (
     StartupError,
     State,
     load_state,
+    moved,
     registry_champions,
     reload_seconds,
+    watch_registry,
     workers,
 )
 
@@ -180,7 +181,7 @@ class Likvid:
         self.reload_every = reload_seconds() if _from_registry() else None
         self._refused: dict[str, str] | None = None  # champions that failed to load: tried again when they change
         if self.reload_every:
-            threading.Thread(target=_watch_registry, args=(weakref.ref(self), self.reload_every),
+            threading.Thread(target=watch_registry, args=(weakref.ref(self), self.reload_every, "_reload_if_promoted"),
                              name="likvid-reload", daemon=True).start()
 
     def _customer_rows(self, s: State, at: pd.Timestamp) -> pd.DataFrame:
@@ -218,7 +219,7 @@ class Likvid:
         s, now = self.state, None
         try:
             now = registry_champions(s.company_key)
-            if not _moved(s, now) or now == self._refused:
+            if not moved(s, now) or now == self._refused:
                 return
             fresh = load_state(Settings.from_env())
             scored = (fresh, _scored_open(fresh))
@@ -364,7 +365,7 @@ class Likvid:
         return ServedModelInfo(company=s.company_key, service_as_of=f"{s.at:%Y-%m-%d}", data=s.data,
                                customers=len(s.customers), open_invoices=s.open_invoices,
                                endpoints=sorted(endpoints), models=list(s.models.cards), registry_champions=now,
-                               champion_moved=bool(now) and _moved(s, now), reload_on_promote=self.reload_every)
+                               champion_moved=bool(now) and moved(s, now), reload_on_promote=self.reload_every)
 
     @_endpoint("/liquidity")
     def liquidity(self, as_of: AsOf = None, weeks: Weeks = WEEKS.default,
@@ -435,16 +436,6 @@ def _scored_open(s: State) -> dict[tuple, dict]:
         return {}
     return {_invoice_key(inv): row for inv, row in zip(invoices, rows)}
 
-def _watch_registry(service: weakref.ref, seconds: float) -> None:
-    """A worker's reload thread: every ``seconds``, ``_reload_if_promoted``; it ends with its service instance."""
-    while True:
-        time.sleep(seconds)
-        if (instance := service()) is None:
-            return
-        instance._reload_if_promoted()
-        del instance
-
-
 def _freeze_loaded() -> None:
     """Move what start-up loaded out of the garbage collector's sight (``gc.freeze``): it lives as long as the
     worker, and with millions of objects in the oldest generation the collector seldom runs a full pass, so each
@@ -456,11 +447,6 @@ def _freeze_loaded() -> None:
 def _from_registry() -> bool:
     """Whether the service's models come from the MLflow registry (not from a bento's model store)."""
     return Settings.from_env().source == "registry"
-
-
-def _moved(s: State, now: dict[str, str]) -> bool:
-    """Whether the registry's champion of any family differs from the one served."""
-    return any(now.get(card.family, card.version) != card.version for card in s.models.cards)
 
 
 def _versions(s: State) -> str:

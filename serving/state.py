@@ -10,6 +10,8 @@ come from BentoML's model store inside a built bento, see ``serving.bento``).
 from __future__ import annotations
 
 import os
+import time
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,6 +136,22 @@ def registry_champions(company: str) -> dict[str, str]:
         except Exception:  # noqa: BLE001, S112 - MLflow raises its own exception for a missing alias
             continue
     return now
+
+
+def moved(s: State, now: dict[str, str]) -> bool:
+    """Whether the registry's champion of any family (``registry_champions``) differs from the one served."""
+    return any(now.get(card.family, card.version) != card.version for card in s.models.cards)
+
+
+def watch_registry(service: weakref.ref, seconds: float, check: str) -> None:
+    """A process's reload thread: every ``seconds``, the service instance's method ``check``; it ends with the
+    instance (an API worker's or a heavy process's)."""
+    while True:
+        time.sleep(seconds)
+        if (instance := service()) is None:
+            return
+        getattr(instance, check)()
+        del instance
 
 
 def families() -> tuple[str, ...]:
