@@ -110,6 +110,12 @@ NO_OPENING_BALANCE = ("no opening balance: the data has no cash_balances up to a
                       "cumulative net flow from as-of (starting at 0), not cash held")
 
 
+def has_opening_balance(company: Company, date: pd.Timestamp) -> bool:
+    """Whether ``opening_balance`` starts from balances (the data has ``cash_balances`` up to ``date``), without
+    summing the flows after them."""
+    return not as_of(company, date).get(Bal.TABLE).empty
+
+
 def opening_balance(company: Company, date: pd.Timestamp) -> tuple[float, pd.Timestamp | None]:
     """Cash at the end of ``date``: each account's latest balance, carried to ``date`` with the
     receipts, supplier payments and bank lines dated after it. ``(0.0, None)`` without balances."""

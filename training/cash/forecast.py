@@ -43,7 +43,7 @@ def forecast(company: Company, as_of: str | pd.Timestamp | None = None, weeks: i
     at = to_date(as_of) if as_of is not None else last_known_date(company)
     sim, opening = simulate(company, at, weeks, shocks, models, paths, seed)
     out = summarise(sim, opening, at, policy)
-    known = cash.opening_balance(company, at)[1] is not None
+    known = cash.has_opening_balance(company, at)
     out["opening_balance"] = opening if known else np.nan
     out["opening_note"] = "" if known else cash.NO_OPENING_BALANCE
     return out
