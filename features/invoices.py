@@ -863,7 +863,8 @@ def _balances(open_: pd.DataFrame, owed: pd.Series, unapplied: pd.Series, date: 
 
 
 def snapshot_dates(company: Company, start: pd.Timestamp, end: pd.Timestamp, every_days: int) -> list[pd.Timestamp]:
-    """Evenly spaced dates from ``end`` back to ``start`` (inclusive of ``end``)."""
+    """Evenly spaced dates from ``start``, every ``every_days``, then ``end`` (added when off that grid): the grid
+    is anchored at ``start``, so calls with the same start and a later end share their leading dates."""
     dates = pd.date_range(end=end, start=start, freq=f"{every_days}D")
     if len(dates) == 0 or dates[-1] != end:
         dates = dates.append(pd.DatetimeIndex([end]))

@@ -29,7 +29,7 @@ import bentoml
 import pandas as pd
 
 from features.invoices import invoice_features
-from serving.guard import install_log_filter
+from serving.guard import UNTRACED, install_log_filter
 from serving.schemas import InvoiceIn, invoice_frame, records
 from serving.state import (
     Settings,
@@ -46,9 +46,6 @@ from training.scoring import SCORE_COLUMNS, score_features
 logger = logging.getLogger("likvid.serving")
 
 HEAVY_NAME = "likvid-heavy"
-# Threads of a heavy process: one for each heavy endpoint, so that a forecast does not wait for a worklist; they
-# share the process's CPU, as they did in an API worker.
-HEAVY_THREADS = 12
 TIMEOUT_SECONDS = 300  # as the API's own traffic timeout
 # The heavy processes' niceness: when cheap calls and heavy answers want the same cores, the cheap calls get them
 # first (a forecast takes seconds either way; a single invoice should take milliseconds).
@@ -129,11 +126,12 @@ class Answers:
 
     def forecast_variance(self, at: pd.Timestamp, version: str, against: str | None) -> list[dict]:
         try:
-            return self.variance("bridge" if against else "variance", version, against, at)
+            return self._variance_rows("bridge" if against else "variance", version, against, at)
         except (LookupError, ValueError) as e:
             raise Problem("against" if against and str(against) in str(e) else "version", str(e)) from None
 
-    def variance(self, kind: str, version: str, against: str | None, at: pd.Timestamp | None = None) -> list[dict]:
+    def _variance_rows(self, kind: str, version: str, against: str | None,
+                       at: pd.Timestamp | None = None) -> list[dict]:
         """Variance or bridge rows, remembered per request."""
         from training.cash import versions as saved
         from training.cash.bridge import BRIDGE_COLUMNS, bridge
@@ -174,7 +172,7 @@ class Answers:
         from serving.dashboard import dashboard_data
         from training.cash.versions import list_versions
 
-        return dashboard_data(self.state, list_versions, lambda kind, v, w: self.variance(kind, v, w))
+        return dashboard_data(self.state, list_versions, lambda kind, v, w: self._variance_rows(kind, v, w))
 
 
 def score_rows(s: State, invoices: list[InvoiceIn]) -> list[dict]:
@@ -184,7 +182,10 @@ def score_rows(s: State, invoices: list[InvoiceIn]) -> list[dict]:
     return records(score_features(x, s.models.late, s.models.timing, s.policy), SCORE_COLUMNS)
 
 
-ANSWERS = frozenset(name for name in vars(Answers) if not name.startswith("_") and name not in {"variance"})
+ANSWERS = frozenset(name for name in vars(Answers) if not name.startswith("_"))  # what ``run`` may call
+# Threads of a heavy process: one for each answer, so that a forecast does not wait for a worklist (they share
+# the process's CPU, as they did in an API worker), and two to spare.
+HEAVY_THREADS = len(ANSWERS) + 2
 
 
 def run(answers: Answers, name: str, kwargs: dict[str, Any]) -> tuple:
@@ -198,7 +199,7 @@ def run(answers: Answers, name: str, kwargs: dict[str, Any]) -> tuple:
 
 
 @bentoml.service(name=HEAVY_NAME, workers=heavy_workers(), threads=HEAVY_THREADS, metrics={"enabled": False},
-                 tracing={"excluded_urls": ["."]}, traffic={"timeout": TIMEOUT_SECONDS})
+                 tracing=UNTRACED, traffic={"timeout": TIMEOUT_SECONDS})
 class LikvidHeavy:
     """The heavy answers, in processes of their own (reached by ``Likvid`` only, over a Unix socket)."""
 

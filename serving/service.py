@@ -38,7 +38,7 @@ from features.asof import as_of as view_as_of
 from features.contract import Cust, Inv
 from features.limits import TOP_N, WEEKS
 from serving.auth import ENV_TOKEN, HEALTH_PATHS, BearerAuth
-from serving.guard import METRICS_PATH, RETRY_AFTER_SECONDS, SMALL_BATCH_ROWS, Guard, install_log_filter
+from serving.guard import METRICS_PATH, RETRY_AFTER_SECONDS, SMALL_BATCH_ROWS, UNTRACED, Guard, install_log_filter
 from serving.heavy import LikvidHeavy, score_rows
 from serving.heavy import run as run_heavy
 from serving.schemas import (
@@ -155,12 +155,6 @@ def _first_problems(values: list, bad: set, loc: str, field_: str | None, msg: s
 app = FastAPI(title=TITLE, version=version("likvid"), description=DESCRIPTION)
 
 
-# BentoML's own HTTP metrics are off: they label by the raw path and run before the token is checked, so every
-# random path would grow them; ``serving.guard`` counts by route template behind the token instead. Tracing is
-# off (BentoML's default, no exporter), but its middleware still made a span per request, and BentoML's request
-# timer kept each one for the whole traffic timeout (4.5 kB a request, 20,000 requests: 90 MB); no URL is traced
-# unless a BentoML configuration file sets an exporter and its own ``tracing.excluded_urls``.
-UNTRACED = {"excluded_urls": ["."]}
 
 
 @bentoml.service(name="likvid", workers=workers(), threads=THREADS, metrics={"enabled": False}, tracing=UNTRACED,

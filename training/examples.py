@@ -29,9 +29,10 @@ class ExampleConfig:
     warmup_days: int = 120  # history needed before the first snapshot
     max_snapshots: int = 80  # the most recent ones, to bound training time
     holdout_days: int = 91  # evaluation: the last 13 weeks are held out
-    # Snapshot rows at most (about: the invoices open at the last date times the dates). Past it, every k-th
+    # Snapshot rows at most (about: the invoices open at the last date times the dates). Past it, every 2^k-th
     # date of the grid is kept, so that a big book trains on fewer snapshots of its many invoices: the fits and
-    # the feature building are linear in rows, and half a million rows settle the models (the rule lives here).
+    # the feature building are linear in rows. A bound on cost, not a measured point where the models settle: it
+    # halves the dates of a 1,000-customer, 3-year company (about 590,000 rows) and keeps one in eight at 4,000.
     max_rows: int = 500_000
 
 
