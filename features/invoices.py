@@ -587,18 +587,20 @@ def ledger_pass(company: Company) -> LedgerPass:
     inv, pay, credits = company[Inv.TABLE], company.get(Pay.TABLE), company.get(Credit.TABLE)
     fx, base = company.get(Fx.TABLE), ledger.base_of(company)
     row_code, ids = pd.factorize(inv[Inv.ID].astype(object))
-    ids = pd.Index(ids)
-    events = ledger.payment_events(inv, pay, credits, fx, base)  # what ledger.reduced sums, per invoice and day
-    code = ids.get_indexer(events[Inv.ID])
-    value = (events["cash"] + events["credit"]).to_numpy(float)
-    keep = code >= 0  # an unknown invoice is never looked up
-    code, date, value = code[keep], events["date"].to_numpy("datetime64[ns]")[keep], value[keep]
-    order = np.argsort(code, kind="stable")  # events come by (id, date): by code, each invoice's days stay in order
-    code, date, value = code[order], date[order], value[order]
-    pay_code = ids.get_indexer(pay[Pay.INVOICE].astype(object))
-    pay_dates = pay[Pay.DATE].to_numpy("datetime64[ns]")
+    # What ledger.reduced sums, per known invoice and day: by row position, then by code (each invoice's days
+    # stay in order, and a code is one row's while the ids are unique, as the contract has them).
     applied = credits[credits[Credit.INVOICE].notna()]
-    credit_code = ids.get_indexer(applied[Credit.INVOICE].astype(object))
+    pay_at = ledger.positions(inv[Inv.ID], pay[Pay.INVOICE])
+    credit_at = ledger.positions(inv[Inv.ID], applied[Credit.INVOICE])
+    events = ledger.invoice_events(inv, pay, credits, fx, base, pay_at, credit_at)
+    code = row_code[events["at"].to_numpy()]
+    order = np.argsort(code, kind="stable")
+    code = code[order]
+    date = events["date"].to_numpy("datetime64[ns]")[order]
+    value = (events["cash"] + events["credit"]).to_numpy(float)[order]
+    pay_code = np.where(pay_at >= 0, row_code[pay_at], -1)
+    pay_dates = pay[Pay.DATE].to_numpy("datetime64[ns]")
+    credit_code = np.where(credit_at >= 0, row_code[credit_at], -1)
     credit_dates = applied[Credit.DATE].to_numpy("datetime64[ns]")
     credit_dates = np.where(np.isnat(credit_dates), np.datetime64(pd.Timestamp.min.as_unit("ns")), credit_dates)
     first = pd.Series(credit_dates[credit_code >= 0]).groupby(credit_code[credit_code >= 0]).min()
@@ -606,8 +608,9 @@ def ledger_pass(company: Company) -> LedgerPass:
     first_credit[first.index.to_numpy()] = first.to_numpy("datetime64[ns]")
     issued = ledger.to_base(inv[Inv.AMOUNT], inv[Inv.CURRENCY], inv[Inv.ISSUE], fx, base).to_numpy(float)
     orders = company.get(Ord.TABLE)
-    placed = orders.set_index(orders[Ord.ID].astype(object))[Ord.DATE]
-    placed = placed[~placed.index.duplicated()].reindex(inv[Inv.ORDER].astype(object)).to_numpy("datetime64[ns]")
+    first_orders = orders[~orders[Ord.ID].astype(object).duplicated()]
+    placed = np.append(first_orders[Ord.DATE].to_numpy("datetime64[ns]"), np.datetime64("NaT"))
+    placed = placed[ledger.positions(first_orders[Ord.ID], inv[Inv.ORDER])]  # -1 (no order): the NaT last
     customer_code, customer_ids = pd.factorize(inv[Inv.CUSTOMER], sort=True)
     customer_ids = pd.Index(customer_ids, name=Inv.CUSTOMER)
     return LedgerPass(

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.asof import as_of
 from features.company import REJECT_COLUMNS, Company, ContractError
@@ -111,15 +113,37 @@ def base_amounts(company: Company, table: str, column: str | None = None,
 
 # --- open amounts --------------------------------------------------------------------------------
 
-def _invoice_currency(rows: pd.DataFrame, invoice_col: str, invoices: pd.DataFrame) -> pd.Series:
-    return pd.Series(codes(invoices.set_index(Inv.ID)[Inv.CURRENCY]).reindex(rows[invoice_col]).to_numpy(),
-                     index=rows.index, dtype="string")
+def positions(keys: pd.Series, lookups: pd.Series) -> np.ndarray:
+    """Where each of ``lookups`` sits among ``keys`` (unique), -1 where it is not (NA too): what
+    ``pd.Index(keys).get_indexer(lookups)`` gives, by one Arrow hash lookup (several times faster on string ids).
+    Repeated or missing keys go to the index, which says what is wrong."""
+    key, look = (_arrow(s) for s in (keys, lookups))
+    if key.null_count or pc.count_distinct(key).as_py() != len(key) or key.type != look.type:
+        return pd.Index(keys.astype(object)).get_indexer(lookups.astype(object))
+    return pc.index_in(look, value_set=key).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
+
+
+def _arrow(values: pd.Series) -> pa.Array:
+    """``values`` as one Arrow array (strings as ``large_string``, the type pandas keeps them in)."""
+    out = pa.array(values.array, from_pandas=True)
+    out = out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+    return out.cast(pa.large_string()) if pa.types.is_string(out.type) else out
+
+
+def _invoice_currency(rows: pd.DataFrame, invoice_col: str, invoices: pd.DataFrame,
+                      at: np.ndarray | None = None) -> pd.Series:
+    """Each row's invoice's currency code (NA: an unknown invoice, or one naming none); ``at``: ``positions``
+    of the rows' invoices in ``invoices`` when the caller has them."""
+    at = positions(invoices[Inv.ID], rows[invoice_col]) if at is None else at
+    cur = np.append(codes(invoices[Inv.CURRENCY]).to_numpy(dtype=object, na_value=pd.NA), pd.NA)
+    return pd.Series(cur[at], index=rows.index, dtype="string")  # -1 takes the NA appended last
 
 
 def _in_invoice_currency(rows: pd.DataFrame, invoice_col: str, date_col: str, amount_col: str, cur_col: str,
-                         invoices: pd.DataFrame, fx: pd.DataFrame, base: str | None) -> pd.Series:
+                         invoices: pd.DataFrame, fx: pd.DataFrame, base: str | None,
+                         at: np.ndarray | None = None) -> pd.Series:
     """Payments or credits in their invoice's currency, converted through the base at their own date."""
-    theirs = _invoice_currency(rows, invoice_col, invoices)
+    theirs = _invoice_currency(rows, invoice_col, invoices, at)
     own = codes(rows[cur_col]).fillna(theirs)
     same = (own.fillna("") == theirs.fillna("")).to_numpy(bool)
     factor = np.ones(len(rows))
@@ -129,23 +153,57 @@ def _in_invoice_currency(rows: pd.DataFrame, invoice_col: str, date_col: str, am
     return pd.Series(rows[amount_col].to_numpy(float) * factor, index=rows.index)
 
 
-def payment_events(invoices: pd.DataFrame, payments: pd.DataFrame, credits: pd.DataFrame, fx: pd.DataFrame,
-            base: str | None) -> pd.DataFrame:
-    """What reduced each invoice, per invoice and day, in its currency: ``invoice_id, date, cash, credit``."""
+def _reductions(invoices: pd.DataFrame, payments: pd.DataFrame, credits: pd.DataFrame, fx: pd.DataFrame,
+                base: str | None, pay_at: np.ndarray | None = None,
+                credit_at: np.ndarray | None = None) -> pd.DataFrame:
+    """Every payment, then every applied credit note, in its invoice's currency: ``invoice_id``, ``at`` (the
+    invoice's position in ``invoices``, -1: unknown; ``pay_at``, ``credit_at``: the payments' and the applied
+    credit notes' when the caller has them), ``date``, ``cash``, ``credit``."""
     applied = credits[credits[Credit.INVOICE].notna()]
+    pay_at = positions(invoices[Inv.ID], payments[Pay.INVOICE]) if pay_at is None else pay_at
+    credit_at = positions(invoices[Inv.ID], applied[Credit.INVOICE]) if credit_at is None else credit_at
     parts = [
-        pd.DataFrame({Inv.ID: payments[Pay.INVOICE].to_numpy(), "date": payments[Pay.DATE].to_numpy(),
+        pd.DataFrame({Inv.ID: payments[Pay.INVOICE].to_numpy(), "at": pay_at, "date": payments[Pay.DATE].to_numpy(),
                       "cash": _in_invoice_currency(payments, Pay.INVOICE, Pay.DATE, Pay.AMOUNT, Pay.CURRENCY,
-                                                   invoices, fx, base).to_numpy(), "credit": 0.0}),
-        pd.DataFrame({Inv.ID: applied[Credit.INVOICE].to_numpy(), "date": applied[Credit.DATE].to_numpy(),
+                                                   invoices, fx, base, pay_at).to_numpy(), "credit": 0.0}),
+        pd.DataFrame({Inv.ID: applied[Credit.INVOICE].to_numpy(), "at": credit_at,
+                      "date": applied[Credit.DATE].to_numpy(),
                       "cash": 0.0, "credit": _in_invoice_currency(applied, Credit.INVOICE, Credit.DATE, Credit.AMOUNT,
-                                                                  Credit.CURRENCY, invoices, fx, base).to_numpy()}),
+                                                                  Credit.CURRENCY, invoices, fx, base,
+                                                                  credit_at).to_numpy()}),
     ]
     events = pd.concat(parts, ignore_index=True)
-    events[Inv.ID] = events[Inv.ID].astype(object)
     events["date"] = pd.to_datetime(events["date"]).astype("datetime64[ns]")
-    return events.groupby([Inv.ID, "date"], as_index=False)[["cash", "credit"]].sum().sort_values(
-        [Inv.ID, "date"], kind="stable")
+    return events
+
+
+def _per_day(key: np.ndarray, events: pd.DataFrame) -> pd.DataFrame:
+    """``events``' cash and credit summed per ``key`` (a non-negative code per event; -1: left out) and day,
+    ordered by key then day: each sum runs over the events in their order, as a groupby on the ids does."""
+    keep = key >= 0
+    frame = pd.DataFrame({"key": key[keep], "date": events["date"].to_numpy()[keep],
+                          "cash": events["cash"].to_numpy()[keep], "credit": events["credit"].to_numpy()[keep]})
+    return frame.groupby(["key", "date"], as_index=False)[["cash", "credit"]].sum()
+
+
+def payment_events(invoices: pd.DataFrame, payments: pd.DataFrame, credits: pd.DataFrame, fx: pd.DataFrame,
+            base: str | None) -> pd.DataFrame:
+    """What reduced each invoice, per invoice and day, in its currency: ``invoice_id, date, cash, credit``,
+    ordered by invoice id and day."""
+    events = _reductions(invoices, payments, credits, fx, base)
+    code, ids = pd.factorize(events[Inv.ID].astype(object), sort=True)  # the order a groupby on the ids gives
+    days = _per_day(code, events)
+    days.insert(0, Inv.ID, np.asarray(ids, dtype=object)[days.pop("key").to_numpy()])
+    return days
+
+
+def invoice_events(invoices: pd.DataFrame, payments: pd.DataFrame, credits: pd.DataFrame, fx: pd.DataFrame,
+                   base: str | None, pay_at: np.ndarray | None = None,
+                   credit_at: np.ndarray | None = None) -> pd.DataFrame:
+    """``payment_events`` of the known invoices by position in ``invoices`` (``at``), ordered by position and day:
+    the same sums (``LedgerPass`` looks them up by date). ``pay_at``, ``credit_at``: as ``_reductions`` takes them."""
+    events = _reductions(invoices, payments, credits, fx, base, pay_at, credit_at)
+    return _per_day(events["at"].to_numpy(), events).rename(columns={"key": "at"})
 
 
 def lost_amounts(invoices: pd.DataFrame, at: pd.Timestamp, write_off_days: int) -> np.ndarray:
