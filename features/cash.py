@@ -14,7 +14,7 @@ import pandas as pd
 from features.asof import as_of
 from features.company import Company
 from features.contract import PO, Bal, Bill, Fx, Inv, Ord, Txn
-from features.ledger import base_amounts, base_of, receipts, to_base
+from features.ledger import base_amounts, base_of, is_in, receipts, to_base
 
 UID, DS, Y = "unique_id", "ds", "y"
 INVOICED, RECEIPTS, BILLED, PAYMENTS, OTHER = "invoiced", "receipts", "billed", "payments", "other"
@@ -137,7 +137,7 @@ def open_orders(company: Company, date: pd.Timestamp) -> pd.DataFrame:
     """Orders placed by ``date``, not known cancelled and not yet invoiced: future invoices."""
     view = as_of(company, date)
     orders, inv = view.get(Ord.TABLE), view[Inv.TABLE]
-    invoiced = _ids_in(orders[Ord.ID], inv[Inv.ORDER])
+    invoiced = is_in(orders[Ord.ID], inv[Inv.ORDER])
     live = ~orders[Ord.CANCELLED].fillna(False).astype(bool) & ~invoiced
     return orders[live]
 
@@ -146,12 +146,9 @@ def open_purchase_orders(company: Company, date: pd.Timestamp) -> pd.DataFrame:
     """Purchase orders placed by ``date`` that no bill carries yet: future bills."""
     view = as_of(company, date)
     pos, bills = view.get(PO.TABLE), view.get(Bill.TABLE)
-    return pos[~_ids_in(pos[PO.ID], bills[Bill.PO])]
+    return pos[~is_in(pos[PO.ID], bills[Bill.PO])]
 
 
-def _ids_in(ids: pd.Series, refs: pd.Series) -> pd.Series:
-    """Which ids some reference names (as plain objects: Arrow string ``isin`` is slow on large tables)."""
-    return ids.astype(object).isin(refs.dropna().astype(object))
 
 
 def open_bills(company: Company, date: pd.Timestamp) -> pd.DataFrame:
