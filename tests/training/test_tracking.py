@@ -382,3 +382,25 @@ def test_scoring_imports_no_mlflow_and_the_registry_pickles_still_find_likvid_mo
             "assert 'mlflow' not in sys.modules, 'mlflow imported'; "
             "from training.tracking import LikvidModel; assert LikvidModel.__qualname__ == 'LikvidModel'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+
+
+COUNTED: list = []
+
+
+def counted_output(model: Fitted, frame: pd.DataFrame) -> pd.DataFrame:
+    """``fake_output`` that counts its calls (module-level: the logged model pickles it by reference)."""
+    COUNTED.append(len(frame))
+    return fake_output(model, frame)
+
+
+def test_logging_a_model_answers_its_input_example_once_and_the_logged_model_still_predicts(store):
+    COUNTED.clear()
+    example = pd.DataFrame({"x": [1.0, 2.0]})
+    tracking.connect()
+    mlflow.set_experiment("likvid-fake")
+    with mlflow.start_run():
+        info = tracking.log_model(Fitted(0.1, AT), "likvid-fake", "acme", example, counted_output)
+    assert COUNTED == [2]  # MLflow's log-time check of the example was handed the answer, not asked again
+    assert not tracking._ANSWERED
+    frame = mlflow.pyfunc.load_model(info.model_uri).predict(example)
+    assert COUNTED == [2, 2] and frame.equals(fake_output(Fitted(0.1, AT), example))
