@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from features.asof import as_of
 from features.contract import Inv
@@ -160,8 +161,9 @@ def measure(url: str, calls: int, batches: int) -> None:
         score_features(x, late, timing, policy)
         return time.perf_counter() - started
 
-    ms = [in_process([new[i % len(new)]]) * 1000 for i in range(calls)]
-    local_batch = statistics.median(in_process(batch) for _ in range(batches))
+    with threadpool_limits(1):  # one OpenMP thread, as in the server's processes (serving.state.serve_environment)
+        ms = [in_process([new[i % len(new)]]) * 1000 for i in range(calls)]
+        local_batch = statistics.median(in_process(batch) for _ in range(batches))
     http_single = _pct(single(client, url, new, calls, 1), 50)
     print(f"in-process single new invoice: p50 {_pct(ms, 50):.1f} ms, p99 {_pct(ms, 99):.1f} ms; "
           f"HTTP/in-process p50 ratio {http_single / _pct(ms, 50):.2f}")

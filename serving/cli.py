@@ -32,6 +32,7 @@ from features.load import Company, ContractError, Validation, validate
 from features.policy import GRADES, Dunning, Policy
 from features.synthetic import SyntheticConfig, generate, write
 from features.working_capital import COUNT, DAYS, FLAG, KPI_COLUMNS, SHARE
+from serving.guard import HEADER_SECONDS, MAX_CONNECTIONS
 from training.distributed import SCHEDULER_ENV, ClusterUnavailable
 
 app = typer.Typer(
@@ -735,6 +736,10 @@ WorkersOpt = Annotated[Optional[int], typer.Option("--workers", min=1, envvar="L
 HeavyWorkersOpt = Annotated[Optional[int], typer.Option("--heavy-workers", min=1, envvar="LIKVID_HEAVY_WORKERS",
                             help="Processes for the heavy answers (forecasts, worklists, KPIs, big score "
                             "batches), apart from the workers that take requests (default: 1).")]
+MaxConnectionsOpt = Annotated[Optional[int], typer.Option("--max-connections", min=1, envvar="LIKVID_MAX_CONNECTIONS",
+                              help="Open connections per API worker; a request beyond them gets a 503 (default: "
+                              f"{MAX_CONNECTIONS}). Request headers must arrive within {HEADER_SECONDS:g} s, or "
+                              "the connection gets a 408.")]
 ReloadOpt = Annotated[Optional[float], typer.Option("--reload-on-promote", min=1, envvar="LIKVID_RELOAD_ON_PROMOTE",
                       help="Check the registry every this many seconds and serve a newly promoted champion "
                       "without stopping (default: never; restart to pick one up).")]
@@ -744,7 +749,7 @@ ReloadOpt = Annotated[Optional[float], typer.Option("--reload-on-promote", min=1
 def serve_cmd(data: ServeDataOpt = None, as_of: ServeAsOfOpt = None, port: PortOpt = 3000,
               host: HostOpt = "127.0.0.1", config: ConfigOpt = None, mapping: MappingOpt = None,
               workers: WorkersOpt = None, heavy_workers: HeavyWorkersOpt = None,
-              reload_on_promote: ReloadOpt = None) -> None:
+              reload_on_promote: ReloadOpt = None, max_connections: MaxConnectionsOpt = None) -> None:
     """The HTTP API (BentoML) over the champion models and the company's history."""
     from serving import state as startup
 
@@ -754,6 +759,7 @@ def serve_cmd(data: ServeDataOpt = None, as_of: ServeAsOfOpt = None, port: PortO
     os.environ[startup.ENV_WORKERS] = str(workers) if workers else ""
     os.environ[startup.ENV_HEAVY_WORKERS] = str(heavy_workers) if heavy_workers else ""
     os.environ[startup.ENV_RELOAD] = f"{reload_on_promote:g}" if reload_on_promote else ""
+    os.environ[startup.ENV_MAX_CONNECTIONS] = str(max_connections) if max_connections else ""
     _start_service(data, at, config, host, port, mapping=mapping)
 
 

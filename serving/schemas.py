@@ -308,17 +308,19 @@ class ModelInfo(BaseModel):
 def invoice_frame(invoices: list[InvoiceIn]) -> pd.DataFrame:
     """Request invoices as a typed ``invoices`` table (still open: no payment)."""
     columns = {}
-    for c in TABLES[Inv.TABLE].columns:  # column by column from the models' attributes: no dict, no object column
+    # Column by column from the models' attributes, as arrays (no dict, no object column, no Series per column:
+    # a third of the time for one invoice)
+    for c in TABLES[Inv.TABLE].columns:
         values = [getattr(inv, c.name, None) for inv in invoices]
         dtype = dtype_of(c)
         if dtype == "datetime64[ns]":
             days = [np.datetime64("NaT") if v is None else np.datetime64(v, "D") for v in values]
-            columns[c.name] = pd.Series(np.array(days, "datetime64[D]").astype(dtype))
+            columns[c.name] = np.array(days, "datetime64[D]").astype(dtype)
         elif dtype == "float64":
-            columns[c.name] = pd.Series(np.array([np.nan if v is None else v for v in values], dtype))
+            columns[c.name] = np.array([np.nan if v is None else v for v in values], dtype)
         else:
-            columns[c.name] = pd.Series(pd.array(values, dtype=dtype))
-    return pd.DataFrame(columns)
+            columns[c.name] = pd.array(values, dtype=dtype)
+    return pd.DataFrame(columns, copy=False)
 
 
 def records(frame: pd.DataFrame, columns: list[str]) -> list[dict]:

@@ -41,6 +41,7 @@ from serving.auth import ENV_TOKEN, HEALTH_PATHS, BearerAuth
 from serving.guard import METRICS_PATH, RETRY_AFTER_SECONDS, SMALL_BATCH_ROWS, UNTRACED, Guard, install_log_filter
 from serving.heavy import LikvidHeavy, score_rows
 from serving.heavy import run as run_heavy
+from serving.protocol import install as install_protocol
 from serving.schemas import (
     AsOf,
     ByCustomer,
@@ -78,6 +79,7 @@ from serving.state import (
     StartupError,
     State,
     load_state,
+    max_connections,
     moved,
     registry_champions,
     reload_seconds,
@@ -167,6 +169,7 @@ class Likvid:
 
     def __init__(self) -> None:
         install_log_filter()
+        max_connections()  # a bad LIKVID_MAX_CONNECTIONS stops the start-up (serving.protocol reads it)
         self.state = load_state(Settings.from_env())
         self._scored = (self.state, _scored_open(self.state))  # the served data's open invoices' score rows
         _freeze_loaded()
@@ -394,7 +397,7 @@ def _problems(s: State, invoices: list[InvoiceIn]) -> list[tuple[list, str]]:
                   f"date {s.at:%Y-%m-%d}, the history it scores against")
                  for i, inv in enumerate(invoices) if pd.Timestamp(inv.issue_date) > s.at][:20]
     # Money is scored in the base currency at the rate known at the service's as-of (features.ledger).
-    rates = s.known.rate(pd.Series([inv.currency for inv in invoices], dtype="string"), len(invoices))
+    rates = s.rates([inv.currency for inv in invoices])
     problems += [(["invoices", i, "currency"], f"no fx_rates rate for currency {inv.currency!r} on or before "
                   f"the service's as-of date {s.at:%Y-%m-%d}, so the amount cannot be given in the base currency "
                   f"{s.known.base or 'of the data'}")
@@ -561,6 +564,9 @@ def _route_paths(routes) -> set[str]:
 # Every route the service answers, for the metrics' labels: its endpoints, its pages and BentoML's own.
 ROUTES = frozenset({api.route for api in Likvid.apis.values()} | _route_paths(app.routes)
                    | HEALTH_PATHS | {"/", "/docs.json", "/schema.json", METRICS_PATH})
+# Below ASGI: a deadline for request headers and a connection limit (serving.protocol), in every worker that
+# imports the service, before uvicorn loads its configuration.
+install_protocol()
 # The first added runs first: the token, before anything that keeps state.
 Likvid.add_asgi_middleware(BearerAuth)
 Likvid.add_asgi_middleware(Guard, routes=ROUTES, heavy=HEAVY, batch=BATCHED)

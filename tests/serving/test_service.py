@@ -497,10 +497,14 @@ def test_start_up_with_a_missing_data_folder_says_so(registry, tmp_path):
 def test_serve_environment_makes_paths_absolute(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    monkeypatch.delenv(startup.ENV_OMP_THREADS, raising=False)
     env = startup.serve_environment(Path("data"), pd.Timestamp("2025-06-30"), None)
     assert env["MLFLOW_TRACKING_URI"] == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
     assert env[startup.ENV_DATA] == str(tmp_path.resolve() / "data")
     assert env[startup.ENV_AS_OF] == "2025-06-30" and env[startup.ENV_CONFIG] == ""
+    assert env[startup.ENV_OMP_THREADS] == "1"  # one OpenMP thread a worker process, unless the user set it
+    monkeypatch.setenv(startup.ENV_OMP_THREADS, "2")
+    assert startup.serve_environment(None, None, None)[startup.ENV_OMP_THREADS] == "2"
 
 
 def test_history_built_once_gives_the_same_features_and_ignores_the_future(small_loaded, fitted):
@@ -538,14 +542,14 @@ _SERVERS: dict[str, int] = {}  # base URL -> pid of the `likvid serve` started f
 
 
 @contextlib.contextmanager
-def serving_for_real(tracking_uri: str, token: str):
-    """A real `likvid serve` subprocess with the token set, on a free loopback port, ready; its base URL. It is
-    stopped on leaving."""
+def serving_for_real(tracking_uri: str, token: str, *options: str):
+    """A real `likvid serve` subprocess (with ``options``) with the token set, on a free loopback port, ready;
+    its base URL. It is stopped on leaving."""
     import httpx
 
     port = _free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri, auth.ENV_TOKEN: token}
-    proc = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--port", str(port)], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "serving.cli", "serve", "--port", str(port), *options], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     _SERVERS[base] = proc.pid
@@ -592,6 +596,58 @@ def test_likvid_serve_for_real_answers_every_endpoint_with_the_token(registry, s
         assert _heavy_processes(base) == 1
         r = httpx.post(f"{base}/score_invoices", json={"invoices": [{**row, "amount": "lots"}]}, headers=bearer)
         assert r.status_code == 400 and r.json()["detail"][0]["loc"] == ["invoices", 0, "amount"]
+
+
+def _until_closed(sock) -> bytes:
+    """What the server sends on a connection until it closes it."""
+    chunks = []
+    while chunk := sock.recv(4096):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_likvid_serve_for_real_closes_stalled_headers_with_a_408_and_limits_connections(registry):
+    import socket
+
+    import httpx
+
+    limit = 3
+    with serving_for_real(registry, TOKEN, "--workers", "1", "--max-connections", str(limit)) as base:
+        address = ("127.0.0.1", int(base.rsplit(":", 1)[1]))
+        # Clients that send half their headers and stall (one after a first request answered on the same
+        # connection), and one that sends nothing, hold the worker's connections.
+        half = [socket.create_connection(address) for _ in range(limit - 1)]
+        again = half[-1]
+        again.sendall(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        first = b""
+        while b"\r\n\r\n" not in first:
+            first += again.recv(4096)
+        assert first.startswith(b"HTTP/1.1 200 "), first
+        for sock in half:
+            sock.sendall(b"POST /score_invoices HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: appli")
+        silent = socket.create_connection(address)
+        started = time.monotonic()
+        time.sleep(0.3)
+        busy = httpx.get(f"{base}/livez", timeout=5)  # one connection more than the worker takes
+        assert busy.status_code == 503 and busy.headers["connection"] == "close"
+        for sock in (*half, silent):
+            sock.settimeout(guard.HEADER_SECONDS + 5)
+        answers = [_until_closed(sock) for sock in half]  # the second one's begins with the rest of /livez's
+        assert answers[0].startswith(b"HTTP/1.1 408 ") and b"HTTP/1.1 408 " in answers[-1], answers
+        assert json.loads(answers[0].split(b"\r\n\r\n", 1)[1])["error"].startswith("the request headers")
+        assert _until_closed(silent) == b""  # nothing was asked: closed without an answer
+        waited = time.monotonic() - started
+        assert guard.HEADER_SECONDS - 1 < waited < guard.HEADER_SECONDS + 3, waited
+        for sock in (*half, silent):
+            sock.close()
+        # Freed, the worker answers again, and a request whose headers come in parts within the deadline is served.
+        assert httpx.get(f"{base}/livez", timeout=5).status_code == 200
+        with socket.create_connection(address) as sock:
+            sock.sendall(b"GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            time.sleep(1)
+            sock.sendall(b"Connection: close\r\n\r\n")
+            sock.settimeout(5)
+            assert _until_closed(sock).startswith(b"HTTP/1.1 200 ")
 
 
 def _heavy_processes(base: str) -> int:
