@@ -258,3 +258,31 @@ def test_block_wise_draws_and_sums_are_the_whole_array_ones():
     sim.add("ar_open", week, amount)
     flat = (week + np.arange(50) * 6).ravel()
     assert np.array_equal(sim.sums["ar_open"], np.bincount(flat, weights=amount.ravel(), minlength=300).reshape(50, 6))
+
+
+def test_issue_weekdays_are_the_ledgers_shares_and_place_the_weeks_sales():
+    from training.cash.engine import _issue_spread
+    from training.cash.model import _issue_weekdays
+
+    at = pd.Timestamp("2024-06-02")  # a Sunday: its week's days run Monday to Sunday
+    issue = pd.Series(pd.to_datetime(["2024-05-27", "2024-05-29", "2024-05-29", "2023-01-02"]))  # Mon, Wed, Wed, old
+    shares = _issue_weekdays(issue, pd.Series([100.0, 50.0, 250.0, 1e6]), at)
+    assert np.allclose(shares, [0.25, 0, 0.75, 0, 0, 0, 0])  # by amount, the last year only
+    model = build_cash_model()
+    model.issue_weekdays_ = shares
+    shifts, weights = _issue_spread(model, at)
+    assert shifts.tolist() == [-3, -1] and np.allclose(weights, [0.25, 0.75])  # days 1 and 3 of the week, not 4
+    del model.issue_weekdays_  # a model pickled before the shares: every week's sales on its fourth day
+    assert _issue_spread(model, at)[0].tolist() == [0]
+
+
+def test_sales_issued_earlier_in_the_week_are_received_sooner(small_loaded, fitted, models):
+    import copy
+
+    early, late = copy.copy(models.cash), copy.copy(models.cash)
+    weekday = (fitted["at"] + pd.Timedelta(days=1)).weekday()  # the first day of each forecast week
+    early.issue_weekdays_ = np.eye(7)[weekday]
+    late.issue_weekdays_ = np.eye(7)[(weekday + 6) % 7]  # its last day
+    got = {name: forecast(small_loaded, fitted["at"], 13, models=ForecastModels(models.timing, m), paths=PATHS)
+           for name, m in (("early", early), ("late", late))}
+    assert got["early"]["ar_future"].sum() > got["late"]["ar_future"].sum()

@@ -190,7 +190,8 @@ class _Common:
 def _invoice_receipts(paths: _Paths, component: str, timing: PaymentTimingModel, x: pd.DataFrame,
                       weights: Callable[[slice, slice], np.ndarray], paid_after: np.ndarray, due_day: np.ndarray,
                       first_day: np.ndarray, shocks: Shocks, runs: pd.DataFrame, at: pd.Timestamp, levels: int,
-                      chunk: int, rng: np.random.Generator, common: _Common) -> None:
+                      chunk: int, rng: np.random.Generator, common: _Common,
+                      spread: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> None:
     """Draw each invoice's payment day on every path and add its receipt to that week.
 
     A path draws one of ``levels`` equally likely quantiles of the invoice's pay-day distribution,
@@ -198,28 +199,63 @@ def _invoice_receipts(paths: _Paths, component: str, timing: PaymentTimingModel,
     ``PaymentTimingModel.sample`` draws from, discretised so that 50k invoices x 1,000 paths fit
     in seconds). ``shocks`` move the payment days (``Draw.CUSTOMER_PAY_DAY``); a customer that
     pays in runs is then paid on its nearest run day. ``weights(rows, paths)`` gives the amounts of
-    those rows on those paths (broadcastable). ``common`` picks the quantile of each invoice on each path."""
+    those rows on those paths (broadcastable). ``common`` picks the quantile of each invoice on each path.
+    ``spread`` (rows, shifts, shares) issues each of those rows on several days instead, shifted from its own by
+    ``shifts`` days in ``shares`` of its amount, with the same pick on every day: one draw of how the customer pays,
+    the week's invoices spread over its days (their quantiles are the row's, moved with the due date)."""
     u = (np.arange(levels) + 0.5) / levels
     place = common.index(x[Inv.CUSTOMER])
     run = runs.reindex(x[Inv.CUSTOMER].to_numpy()).fillna(0).astype(int)
     kind, weekday, monthday = (run[c].to_numpy() for c in ("kind", "weekday", "monthday"))
+    spread_rows = np.zeros(len(x), dtype=bool)
+    if spread is not None:
+        spread_rows[spread[0]] = True
     for s in range(0, len(x), chunk):
         part = slice(s, s + chunk)
         delay = timing.quantiles(x.iloc[part], u, paid_after[part])  # days after due, inf = never
-        day = shocks.apply(Draw.CUSTOMER_PAY_DAY, due_day[part, None] + delay)
-        day = np.maximum(day, first_day[part, None])
-        day = cash.snap_to_runs(day, at, kind[part], weekday[part], monthday[part], first_day[part])
-        grid = _weeks_of_days(day, paths.weeks).astype(np.uint8)
         pick = common.picks(place[part], due_day[part], rng, levels)
-        first_level = (np.arange(len(grid)) * levels)[:, None]
-        for cols in _blocks(paths.paths, len(grid)):  # each path's quantile of each invoice
-            paths.add_paths(component, cols, grid.ravel()[pick[:, cols] + first_level], weights(part, cols))
+        spread_here = spread_rows[part]
+        passes = [(np.ones(len(delay), dtype=bool), 0.0, 1.0)] if not spread_here.any() else (
+            [(~spread_here, 0.0, 1.0)] + [(spread_here, shift, share) for shift, share in zip(*spread[1:])])
+        weeks = []  # each pass's rows in the chunk, the week of each of their quantiles, and their share
+        for rows, shift, share in passes:
+            if not rows.any():
+                continue
+            sel = np.flatnonzero(rows) + s
+            first = first_day[sel] + shift
+            day = shocks.apply(Draw.CUSTOMER_PAY_DAY, due_day[sel, None] + shift + delay[rows])
+            day = np.maximum(day, first[:, None])
+            day = cash.snap_to_runs(day, at, kind[sel], weekday[sel], monthday[sel], first)
+            grid = _weeks_of_days(day, paths.weeks).astype(np.uint8).ravel()
+            first_level = (np.arange(len(sel)) * levels)[:, None]
+            weeks.append((rows if len(sel) < len(delay) else None, grid, first_level, share))
+        for cols in _blocks(paths.paths, len(delay) * len(weeks)):  # each path's quantile of each invoice
+            w = weights(part, cols)
+            for rows, grid, first_level, share in weeks:
+                mine = pick[:, cols] if rows is None else pick[rows, cols]
+                amount = w if rows is None else np.broadcast_to(w, (len(delay), cols.stop - cols.start))[rows]
+                paths.add_paths(component, cols, grid[mine + first_level], amount if share == 1.0 else amount * share)
+
+
+_SALES_DAY = 4  # the day of its week a week's sales not yet ordered are scored as issued on
+
+
+def _issue_spread(model: CashModel, at: pd.Timestamp) -> tuple[np.ndarray, np.ndarray]:
+    """Where in its week a week's sales not yet ordered are issued: shifts from ``_SALES_DAY`` and their shares,
+    the days of the week invoices are issued on in the history (all on ``_SALES_DAY`` for a model without them)."""
+    weekdays = model.issue_weekdays()
+    if weekdays is None:
+        return np.zeros(1), np.ones(1)
+    days = np.arange(1, 8)
+    share = weekdays[(at + pd.to_timedelta(days, unit="D")).day_of_week]
+    return (days - _SALES_DAY)[share > 0].astype(float), share[share > 0]
 
 
 def _hypothetical_invoices(view: Company, at: pd.Timestamp, model: CashModel, weeks: int,
                            orders: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Future invoices as invoice rows: open orders (issued after the learned lead) and one invoice a
-    week per customer carrying its share of sales not yet ordered."""
+    week per customer carrying its share of sales not yet ordered (scored on the week's ``_SALES_DAY``, paid
+    as issued on the weekdays the company invoices on: ``_issue_spread``)."""
     inv = view[Inv.TABLE]
     terms = cash.customer_terms(inv)
     terms_global = float(terms.median()) if len(terms) else 30.0
@@ -243,7 +279,7 @@ def _hypothetical_invoices(view: Company, at: pd.Timestamp, model: CashModel, we
     cust = np.tile(share.index.to_numpy(), weeks)
     future = pd.DataFrame({
         Inv.ID: [f"sales:{c}:{w}" for c, w in zip(cust, k)], Inv.CUSTOMER: cust,
-        Inv.ISSUE: at + pd.to_timedelta(7 * (k - 1) + 4, unit="D"),
+        Inv.ISSUE: at + pd.to_timedelta(7 * (k - 1) + _SALES_DAY, unit="D"),
         Inv.AMOUNT: typical.reindex(cust).to_numpy(), Inv.ORDER: pd.NA, "kind": "sales",
         "share": np.tile(share.to_numpy(), weeks), "issue_week": k,
     })
@@ -325,7 +361,7 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     if len(hyp):
         _invoice_receipts(sim, "ar_future", timing, hx, future_weights, issue_day - due_day, due_day,
                           np.maximum(issue_day + 1, 1), shocks, runs, at, cfg.levels,
-                          cfg.chunk, rng, common)
+                          cfg.chunk, rng, common, (np.flatnonzero(sales), *_issue_spread(model, at)))
 
     _payables(sim, view, at, model, shocks, paths, rng, day_of, series)
     _bank_lines(sim, model, at, weeks, paths, rng)

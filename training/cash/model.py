@@ -1,8 +1,9 @@
 """What a cash forecast learns from a company's history beyond the invoice models.
 
 ``CashModel`` fits, as known at a date: the weekly invoicing (and billing) model, how orders turn
-into invoices (lead time, cancellations), how the company pays its bills (discount take-up, offsets
-from due, payment runs), how purchase orders arrive and are billed, and the recurring bank lines.
+into invoices (lead time, cancellations), the weekdays invoices are issued on, how the company pays its bills
+(discount take-up, offsets from due, payment runs), how purchase orders arrive and are billed, and the
+recurring bank lines.
 ``ForecastModels`` pairs it with the payment-timing model a forecast draws invoice payments from.
 
 ``CommonShocks`` is what ties invoices' payment days together: the timing model gives each invoice its own
@@ -253,6 +254,17 @@ def _unordered_share(issue: pd.Series, ordered: pd.Series, amount: np.ndarray, a
     return np.divide(unordered, total, out=np.ones(_SHARE_WEEKS), where=total > 0)
 
 
+_WEEKDAY_WEEKS = 52  # the weekdays invoices are issued on are measured on the last year
+
+
+def _issue_weekdays(issue: pd.Series, amount: pd.Series, at: pd.Timestamp) -> np.ndarray:
+    """The share of the last year's invoicing issued on each weekday (Monday first): where in its week a future
+    week's invoicing falls, so that its due dates, and its payments, spread over the week as they do."""
+    recent = (issue > at - pd.Timedelta(weeks=_WEEKDAY_WEEKS)).to_numpy()
+    by_day = np.bincount(issue[recent].dt.day_of_week.to_numpy(), weights=amount[recent].to_numpy(float), minlength=7)
+    return by_day / by_day.sum() if by_day.sum() > 0 else np.full(7, 1 / 7)
+
+
 class CashModel:
     """What a cash forecast learns from a company's history beyond the invoice models."""
 
@@ -297,6 +309,11 @@ class CashModel:
             return None
         return np.concatenate([share, np.ones(max(weeks - len(share), 0))])[:weeks]
 
+    def issue_weekdays(self) -> np.ndarray | None:
+        """The share of invoicing issued on each weekday, Monday first (None for a model pickled before it was
+        learned: each week's sales not yet ordered are then issued on its fourth day)."""
+        return getattr(self, "issue_weekdays_", None)
+
     def _fit_sales(self, view: Company) -> None:
         inv, orders = view[Inv.TABLE], view.get(Ord.TABLE)
         paid = inv[inv[Inv.PAID].notna()]
@@ -319,6 +336,7 @@ class CashModel:
         ordered = pd.Series(dates.reindex(inv[Inv.ORDER].astype(object)).to_numpy(), index=inv.index)
         self.unordered_share_ = _unordered_share(inv[Inv.ISSUE], pd.to_datetime(ordered),
                                                  ledger.base_amounts(view, Inv.TABLE).to_numpy(float), self.as_of_)
+        self.issue_weekdays_ = _issue_weekdays(inv[Inv.ISSUE], ledger.base_amounts(view, Inv.TABLE), self.as_of_)
 
     def _fit_purchases(self, view: Company) -> None:
         bills, pos = view.get(Bill.TABLE), view.get(PO.TABLE)
