@@ -6,9 +6,9 @@ customer's average delay (the baseline). Runs the product's own commands on comp
 ``likvid generate --seed S``, ``likvid train --as-of A`` and ``likvid score --as-of A`` (A: ``--before`` days
 before the company's last day), in a private MLflow store under a temporary folder, then compares the scores
 with the paid dates the full data shows. Prints the figures overall and by segment (overdue at as-of or not;
-the customer's payment run), and for overdue invoices of run payers the share paid at their next run.
+the customer's payment run; its terms), and for overdue invoices of run payers the share paid at their next run.
 
-Run: .venv/bin/python benchmarks/pay_dates.py [--seeds 101 202 303] [--customers 200] [--years 3] [--before 91]
+Run: .venv/bin/python benchmarks/pay_dates.py [--seeds 101 202 303] [--customers 500] [--years 3] [--before 91]
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ def one_seed(seed: int, customers: int, years: float, before: int, work: Path) -
     day = lambda s: (pd.DatetimeIndex(s) - at).days.to_numpy(float)  # noqa: E731
     return pd.DataFrame({
         "seed": seed, "overdue": (due < at).to_numpy(), "run": [RUN_NAMES[k] for k in kind],
+        "terms": x["terms_days"].to_numpy(),
         "error": day(scored["paid"]) - day(scored["predicted_pay_date"]),
         "inside": ((scored["paid"] >= scored["pay_date_p10"]) & (scored["paid"] <= scored["pay_date_p90"])).to_numpy(),
         "base_error": day(scored["paid"]) - day(base_dates[1]),
@@ -99,6 +100,8 @@ def report(rows: pd.DataFrame) -> None:
     line("all seeds", rows)
     for (overdue, run), part in rows.groupby(["overdue", "run"]):
         line(f"{'overdue' if overdue else 'not yet due'}, {run}", part)
+    for terms, part in rows.groupby("terms"):
+        line(f"terms {terms:.0f} days", part)
     od = rows[rows["overdue"] & (rows["run"] != RUN_NAMES[cash.RUN_NONE])]
     if len(od):
         print(f"  overdue invoices of run payers: {od['paid_at_next_run'].mean():.1%} paid at the next run; "
@@ -111,7 +114,7 @@ def report(rows: pd.DataFrame) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[101, 202, 303])
-    parser.add_argument("--customers", type=int, default=200)
+    parser.add_argument("--customers", type=int, default=500)  # as benchmarks/late_payment_quality.py
     parser.add_argument("--years", type=float, default=3.0)
     parser.add_argument("--before", type=int, default=91, help="as-of: this many days before the last day")
     parser.add_argument("--keep", type=Path, default=None, help="work in this folder and keep it")

@@ -13,6 +13,8 @@ nearest run day. An invoice open at a date is conditioned on not being paid by t
 means not at its last run on or before that date: everything the curve puts after that run (not only after
 the date) is still to come, and what falls before the next run is paid at the next run. That is where most of
 an overdue run payer's mass sits, and why its cash arrives in the first week of a forecast.
+A customer without a run is paid on a business day the same way (a weekend's mass on the nearest Friday or
+Monday) when fewer than ``max_weekend_share`` of such customers' receipts fall at weekends.
 
 The whole conditional distribution is then recalibrated on a later time slice: each calibration invoice's
 probability integral transform (the model's chance of a payment by the day it was paid, randomised within the
@@ -68,6 +70,8 @@ class PaymentTimingConfig:
     first_week_days: int = 7  # the chance of a payment this soon after the as-of date is recalibrated on its own
     min_first_week_events: int = 30  # a first-week segment with fewer such payments takes the pooled ratio
     band: tuple[float, float] = (0.1, 0.9)  # levels of the pay-date band
+    max_weekend_share: float = 0.05  # customers without a run pay on business days if fewer of their payments are
+    # on a Saturday or Sunday
     point_window_days: int = PAY_DATE_WITHIN_DAYS  # the point: centre of the most likely window of +- these days
     write_off_days: int = Provision.model_fields["write_off_days"].default  # open this long past due: lost
     min_lost: int = 20  # rows with a loss needed to learn the never-paid share per invoice (else the pooled share)
@@ -148,6 +152,33 @@ class _WeeklyRuns:
         return 7.0 * np.floor((v + w) / 7.0 + 0.5) - w
 
 
+@dataclass(frozen=True)
+class _BusinessDays:
+    """The pay days of customers without a run (``rows``) whose payments fall on business days: in delay
+    coordinates, every day that is not a Saturday or Sunday counted from the due date's ``weekday`` (Monday 0)."""
+
+    rows: np.ndarray
+    weekday: np.ndarray
+
+    def _weekend_days(self, d: np.ndarray) -> np.ndarray:
+        """Days of ``d`` into the weekend: 1 on a Saturday, 2 on a Sunday, else 0."""
+        return np.maximum(np.mod(self.weekday.reshape((-1,) + (1,) * (np.ndim(d) - 1)) + d, 7) - 4, 0)
+
+    def after(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The last business day on or before ``s`` and the first after it (per row)."""
+        day = np.floor(s)
+        nxt = day + 1.0
+        into = self._weekend_days(nxt)
+        return day - self._weekend_days(day), nxt + np.where(into > 0, 3 - into, 0)
+
+    def nearest(self, v: np.ndarray) -> np.ndarray:
+        """Each value gathered on its nearest business day: a Saturday's first half on the Friday, the rest of the
+        weekend on the Monday."""
+        day = np.round(v)
+        into = self._weekend_days(day)
+        return np.where(into == 1, np.where(v < day + 0.5, day - 1, day + 2), np.where(into == 2, day + 1, day))
+
+
 def _month_runs(due: np.ndarray, after_monthday: np.ndarray, lo: float, hi: float) -> np.ndarray:
     """Monthly run days (days after due) from ``lo`` to ``hi``: the run day of month is the due date's day less
     ``days_after_run_monthday``, the month's last day when the month is shorter."""
@@ -175,9 +206,14 @@ def run_kind(x: pd.DataFrame) -> np.ndarray:
     return kind
 
 
-def _runs(x: pd.DataFrame, kind: np.ndarray, lo: float, hi: float) -> list[_Runs | _WeeklyRuns]:
-    """The run days of the weekly and of the monthly payers among the rows, from ``lo`` to ``hi`` days after due."""
+def _runs(x: pd.DataFrame, kind: np.ndarray, lo: float, hi: float,
+          business_days: bool = False) -> list[_Runs | _WeeklyRuns | _BusinessDays]:
+    """The run days of the weekly and of the monthly payers among the rows, from ``lo`` to ``hi`` days after due, and
+    with ``business_days`` the business days of the customers without a run (they need the due date)."""
     out = []
+    none = np.flatnonzero(kind == cash.RUN_NONE)
+    if business_days and len(none) and Inv.DUE in x.columns:
+        out.append(_BusinessDays(none, pd.DatetimeIndex(x[Inv.DUE]).day_of_week.to_numpy()[none].astype(float)))
     weekly = np.flatnonzero(kind == cash.RUN_WEEKLY)
     if len(weekly):
         out.append(_WeeklyRuns(weekly, np.round(x["days_after_run_weekday"].to_numpy(float)[weekly])))
@@ -209,12 +245,22 @@ class PaymentTimingModel:
         self.features_, self.scale_column_ = list(FEATURES), "recent_delay_spread"
         delay, censored = np.asarray(delay, float), np.asarray(censored, bool)
         late = self._calibration_rows(x)
+        self.business_days_ = self._pays_on_business_days(x, delay, censored)
         self._fit_centre(x[~late], delay[~late], censored[~late])
         self._recalibrate(x[late], delay[late], censored[late])
         if lost is None:
             lost = x[LOST].to_numpy(float) if LOST in x.columns else np.full(len(x), np.nan)
         self._fit_never(x, np.asarray(lost, float))
         return self
+
+    def _pays_on_business_days(self, x: pd.DataFrame, delay: np.ndarray, censored: np.ndarray) -> bool:
+        """Whether customers without a run pay on business days: fewer than ``max_weekend_share`` of their payments
+        fall on a Saturday or Sunday (a ledger of bank receipts)."""
+        rows = ~censored & (run_kind(x) == cash.RUN_NONE)
+        if Inv.DUE not in x.columns or rows.sum() < self.config.min_calibration_events:
+            return False
+        weekday = np.mod(pd.DatetimeIndex(x[Inv.DUE]).day_of_week.to_numpy()[rows] + delay[rows], 7)
+        return bool(np.mean(weekday >= 5) < self.config.max_weekend_share)
 
     def _calibration_rows(self, x: pd.DataFrame) -> np.ndarray:
         """The rows of the latest ``calibration_share`` of snapshot dates (none when there is one date)."""
@@ -301,7 +347,8 @@ class PaymentTimingModel:
         first, lower = s + 1.0, s + 1.0
         kind = run_kind(x)
         runs = _runs(x, kind, float(min(s.min(initial=0.0), 0.0)) - 40.0,
-                     float(max(s.max(initial=0.0), 0.0)) + self.config.max_delay_days + 40.0)
+                     float(max(s.max(initial=0.0), 0.0)) + self.config.max_delay_days + 40.0,
+                     getattr(self, "business_days_", False))
         for r in runs:
             before, nxt = r.after(s[r.rows])
             first[r.rows], lower[r.rows] = nxt, np.minimum((before + nxt) / 2.0, nxt)

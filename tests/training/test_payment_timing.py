@@ -52,6 +52,29 @@ def test_an_invoice_not_yet_due_of_a_weekly_payer_is_expected_on_a_run_day(fitte
     assert (np.mod(point[finite] + soon["days_after_run_weekday"].to_numpy(float)[finite], 7) == 0).all()
 
 
+def test_a_customer_without_a_run_is_expected_on_a_business_day(fitted):
+    x = fitted["holdout"]
+    ad_hoc = x[run_kind(x) == cash.RUN_NONE].head(300)
+    assert len(ad_hoc) >= 50 and fitted["timing"].business_days_  # the generated ledger has no weekend receipts
+    weekday = pd.DatetimeIndex(ad_hoc[Inv.DUE]).day_of_week.to_numpy()[:, None]
+    days = np.column_stack([fitted["timing"].pay_days(ad_hoc),
+                            fitted["timing"].sample(ad_hoc, 50, np.random.default_rng(0))])
+    finite = np.isfinite(days)
+    assert finite.mean() > 0.9
+    assert (np.mod(np.broadcast_to(weekday, days.shape)[finite] + days[finite], 7) < 5).all()
+    assert (days[finite] > np.broadcast_to(-ad_hoc["days_to_due"].to_numpy()[:, None], days.shape)[finite]).all()
+
+
+def test_weekend_receipts_keep_a_customer_without_a_run_on_every_day(fitted):
+    x = fitted["holdout"]
+    settled = x[(run_kind(x) == cash.RUN_NONE) & ~x["censored"]]
+    timing, delay = fitted["timing"], settled["delay"].to_numpy(float)
+    assert timing._pays_on_business_days(settled, delay, np.zeros(len(settled), bool))
+    weekday = pd.DatetimeIndex(settled[Inv.DUE]).day_of_week.to_numpy()
+    on_sunday = delay + (6 - np.mod(weekday + delay, 7))  # every payment moved to the Sunday of its week
+    assert not timing._pays_on_business_days(settled, on_sunday, np.zeros(len(settled), bool))
+
+
 def test_the_band_is_calibrated_on_a_later_slice_and_beats_the_baseline(fitted):
     from training.invoice_families import pay_date_figures
     from training.payment_timing import average_delay_baseline
