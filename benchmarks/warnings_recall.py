@@ -14,10 +14,12 @@ pooled, and the false-alarm rate, per company and pooled, for each version.
 
 The champion customer model is fitted on everything known at the company's last day and then used at the
 earlier quarter-ends too (as ``likvid customers --as-of`` does), so the change of ``p_late_next`` a warning
-reads at an early quarter-end comes from a model that has seen what followed it.
+reads at an early quarter-end comes from a model that has seen what followed it. ``--train-each-quarter``
+removes that hindsight: ``likvid train --as-of Q`` into a store of its own for every quarter-end (five
+trainings per company and version instead of one).
 
 Run: .venv/bin/python benchmarks/warnings_recall.py [--seeds 101,202,303] [--customers 200] [--years 3]
-     [--before HEAD] [--work DIR]
+     [--before HEAD] [--work DIR] [--train-each-quarter]
 """
 
 from __future__ import annotations
@@ -58,14 +60,24 @@ def _checkout(ref: str, into: Path) -> Path:
     return into
 
 
-def _rows(source: Path, data: Path, work: Path) -> pd.DataFrame:
-    """Train into ``work``'s own store, then the customers rows at every quarter-end, with ``as_of``."""
+def _trained(source: Path, data: Path, work: Path, as_of: str | None = None) -> dict[str, str]:
+    """The environment of ``work``'s own store, trained on ``data`` (as of ``as_of``, else its last day) once."""
+    work.mkdir(exist_ok=True)
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}"}
     if not (work / "trained").is_file():
-        _likvid(source, ["train", str(data)], env, work)
+        _likvid(source, ["train", str(data)] + (["--as-of", as_of] if as_of else []), env, work)
         (work / "trained").write_text("ok\n")
+    return env
+
+
+def _rows(source: Path, data: Path, work: Path, each_quarter: bool = False) -> pd.DataFrame:
+    """Train into ``work``'s own store (one per quarter-end, trained as of it, when ``each_quarter``), then
+    the customers rows at every quarter-end, with ``as_of``."""
+    env = None if each_quarter else _trained(source, data, work)
     frames = []
     for q in QUARTER_ENDS:
+        if each_quarter:
+            env = _trained(source, data, work / f"trained-{q}", q)
         out = work / f"customers-{q}.csv"
         if not out.is_file():
             _likvid(source, ["customers", str(data), "--as-of", q, "--out", str(out)], env, work)
@@ -99,6 +111,8 @@ def main() -> None:
     parser.add_argument("--years", type=float, default=3.0)
     parser.add_argument("--before", default="HEAD", help="git ref of the code to compare with; 'none' to skip")
     parser.add_argument("--work", type=Path, help="Folder for the companies and the stores (kept; reused).")
+    parser.add_argument("--train-each-quarter", action="store_true",
+                        help="Train as of every quarter-end (no hindsight in p_late_next), not once at the last day.")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="likvid-warnings-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -115,9 +129,10 @@ def main() -> None:
         truth = pd.read_csv(data / "truth" / "customers.csv", dtype={"customer_id": str},
                             parse_dates=["deteriorates_from"]).set_index("customer_id")
         for version, source in versions.items():
-            folder = work / f"{version.split()[0]}-s{seed}"
+            folder = work / f"{version.split()[0]}{'-each' if args.train_each_quarter else ''}-s{seed}"
             folder.mkdir(exist_ok=True)
-            results[version].append(judged(_rows(source, data, folder), truth).assign(seed=seed))
+            results[version].append(judged(_rows(source, data, folder, args.train_each_quarter), truth)
+                                    .assign(seed=seed))
             print(f"seed {seed}, {version}: " + "; ".join(f"{k} {v}" for k, v in summary(results[version][-1]).items()),
                   flush=True)
     print(f"\nPooled over seeds {args.seeds} x {len(QUARTER_ENDS)} quarter-ends ({args.customers} customers, "
