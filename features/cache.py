@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import shutil
 import tempfile
 import time
@@ -96,7 +97,7 @@ def read(folder: Path, entry_key: str, today: pd.Timestamp) -> dict | None:
     except OSError:
         pass
     supplied = {name: frozenset(cols) for name, cols in meta["supplied"].items()}
-    return {"company": Company(tables, supplied, meta["base_currency"]), **frames,
+    return {"company": Company(tables, supplied, meta["base_currency"], cache=entry), **frames,
             "ignored": meta["ignored"], "detected": meta["detected"], "mapping": meta["mapping"]}
 
 
@@ -108,15 +109,15 @@ def _read_frame(path: Path, objects: list[str]) -> pd.DataFrame:
 
 def write(folder: Path, entry_key: str, today: pd.Timestamp, company: Company, rejects: pd.DataFrame,
           summary: pd.DataFrame, diagnosis: pd.DataFrame, ignored: dict, detected: dict,
-          mapping: str | None) -> None:
+          mapping: str | None) -> Path | None:
     """Store a validation under ``entry_key`` (atomically: a reader sees a whole entry or none) and prune
-    the oldest entries; a folder that cannot be written is left as it is."""
+    the oldest entries; the entry (None: a folder that cannot be written, left as it is)."""
     root = folder / CACHE_DIR
     try:
         root.mkdir(exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
     except OSError:
-        return
+        return None
     frames = {**{f"table.{name}": frame for name, frame in company.tables.items()},
               "rejects": rejects, "summary": summary, "diagnosis": diagnosis}
     try:
@@ -132,8 +133,67 @@ def write(folder: Path, entry_key: str, today: pd.Timestamp, company: Company, r
         os.replace(tmp, root / entry_key)
     except (OSError, ValueError, pyarrow.ArrowException):
         shutil.rmtree(tmp, ignore_errors=True)  # another process wrote the same entry first, or the disk is full
-        return
+        return root / entry_key if (root / entry_key / _META).is_file() else None
     _prune(root)
+    return root / entry_key
+
+
+# --- state derived from a validated company ------------------------------------------------------------------
+# What the read commands compute from the whole company before anything else (``features.invoices.history`` at
+# the last known date) is kept in the company's entry, keyed by what it was computed with and by the source of
+# the ``features`` package, so that a second command on an unchanged folder reads it back. It is pickled: the
+# entry lives in the data folder, whose writer the product trusts already (it reads its CSV files).
+
+DERIVED_KEEP = 2  # files kept per entry and kind (the most recently used): a couple of settings in use at once
+_DERIVED = ".pkl"
+
+
+def features_version() -> str:
+    """A digest of the ``features`` package's source: derived state from other code is never read."""
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+def derived_path(company: Company, kind: str, parts: dict) -> Path | None:
+    """Where ``company``'s ``kind`` of derived state computed with ``parts`` is kept (None: it has no entry)."""
+    if company.cache is None:
+        return None
+    text = json.dumps({"features": features_version(), **parts}, sort_keys=True, default=str)
+    return company.cache / f"{kind}-{hashlib.blake2b(text.encode(), digest_size=16).hexdigest()}{_DERIVED}"
+
+
+def read_derived(path: Path) -> object | None:
+    """What ``write_derived`` kept at ``path``; None when nothing whole is there."""
+    try:
+        with path.open("rb") as f:
+            value = pickle.load(f)
+        os.utime(path)  # recently used: pruned last
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError, ValueError):
+        return None
+    return value
+
+
+def write_derived(path: Path, value: object) -> None:
+    """Keep ``value`` at ``path`` (atomically) and prune the entry's other files of that kind past ``DERIVED_KEEP``;
+    an entry that cannot be written (pruned meanwhile, a full disk) is left as it is."""
+    kind, tmp = path.name.rsplit("-", 1)[0], None
+    try:
+        fd, name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        tmp = Path(name)
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+        tmp = None
+        kept = sorted(path.parent.glob(f"{kind}-*{_DERIVED}"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[DERIVED_KEEP:]:
+            old.unlink(missing_ok=True)
+    except (OSError, pickle.PicklingError):
+        pass
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def _prune(root: Path) -> None:
@@ -148,4 +208,5 @@ def _prune(root: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-__all__ = ["CACHE_DIR", "contract_version", "key", "read", "write"]
+__all__ = ["CACHE_DIR", "contract_version", "derived_path", "features_version", "key", "read", "read_derived",
+           "write", "write_derived"]

@@ -7,6 +7,7 @@ each other (the loader reads and validates; the ledger and as-of work on what it
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 
@@ -35,6 +36,9 @@ class Company:
     tables: dict[str, pd.DataFrame]
     supplied: dict[str, frozenset[str]] = field(default_factory=dict)
     base_currency: str | None = None  # what money is reported in (features.ledger); None: one unnamed currency
+    # Where state derived from these very tables may be kept (``features.cache``: the validation's cache entry);
+    # None for any other company, a view or a replaced one included.
+    cache: Path | None = field(default=None, compare=False, repr=False)
 
     def has(self, table: str) -> bool:
         return table in self.tables

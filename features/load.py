@@ -422,8 +422,9 @@ def validate(folder: str | Path, mapping: str | Path | dict | Mapping | None = N
     if hit is not None:
         return Validation(**hit)
     result = _validate(folder, maps, files, today, policy)
-    validation_cache.write(folder, entry, today, result.company, result.rejects, result.summary, result.diagnosis,
-                           result.ignored, result.detected, result.mapping)
+    result.company.cache = validation_cache.write(folder, entry, today, result.company, result.rejects,
+                                                  result.summary, result.diagnosis, result.ignored, result.detected,
+                                                  result.mapping)
     return result
 
 

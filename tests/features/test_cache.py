@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features import cache, load
+from features import cache, invoices, load
+from features.asof import last_known_date
 from features.load import validate
 from serving.cli import app
 from tests.conftest import TODAY, tiny_customers, tiny_invoices, tiny_orders, write_tables
@@ -172,3 +175,60 @@ def test_a_command_s_policy_from_the_folder_and_no_policy_share_one_entry(tiny, 
     first = validate(tiny, today=TODAY, policy=load_policy(tiny))
     assert_same(first, validate(tiny, today=TODAY))
     assert len(calls) == 1
+
+
+# --- state derived from the validated company -----------------------------------------------------------------
+
+
+def _assert_same_history(a, b) -> None:
+    for f in dataclasses.fields(a):
+        x, y = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(x, pd.DataFrame):
+            pd.testing.assert_frame_equal(x, y, check_exact=True)
+        elif isinstance(x, pd.Series):
+            pd.testing.assert_series_equal(x, y, check_exact=True)
+        elif isinstance(x, pd.Index):
+            assert x.equals(y), f.name
+        elif isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype and np.array_equal(x, y, equal_nan=x.dtype.kind in "fmM"), f.name
+        elif f.name == "view":
+            assert list(x.tables) == list(y.tables) and x.date == y.date
+            for name in x.tables:
+                pd.testing.assert_frame_equal(x[name], y[name], check_exact=True)
+        elif isinstance(x, tuple):
+            assert np.array_equal(x[0], y[0]) and x[1].equals(y[1]), f.name
+        else:
+            assert x == y, f.name
+
+
+def test_the_history_at_the_last_known_date_is_kept_beside_the_validation_and_read_back_the_same(
+        small_company, tmp_path, monkeypatch):
+    folder = tmp_path / "company"
+    shutil.copytree(small_company, folder, ignore=shutil.ignore_patterns(cache.CACHE_DIR))
+    company = validate(folder, today=TODAY).company
+    at = last_known_date(company)
+    fresh = invoices.history(validate(folder, today=TODAY, cache=False).company, at)  # no entry: nothing kept
+    first = invoices.history(company, at)
+    [kept] = company.cache.glob("history-*.pkl")
+    computed = []
+    monkeypatch.setattr(invoices, "_settled_history", lambda *a: computed.append(a) or pytest.fail("recomputed"))
+    again = invoices.history(validate(folder, today=TODAY).company, at)  # a second command on the folder
+    assert not computed
+    for other in (first, again):
+        _assert_same_history(other, fresh)
+    x = invoices.invoice_features(company, at, known=again)
+    pd.testing.assert_frame_equal(x, invoices.invoice_features(company, at, known=fresh), check_exact=True)
+    monkeypatch.undo()
+    # Another date, other settings or other code: computed, and only the last date is kept.
+    before = at - pd.Timedelta(days=30)
+    _assert_same_history(invoices.history(company, before), invoices.history(validate(folder, cache=False,
+                                                                                       today=TODAY).company, before))
+    invoices.history(company, at, invoices.FeatureConfig(grace_days=3))
+    monkeypatch.setattr(cache, "features_version", lambda: "other code")
+    invoices.history(company, at)
+    assert len(list(company.cache.glob("history-*.pkl"))) == cache.DERIVED_KEEP
+    # A file that is not whole is computed again.
+    monkeypatch.undo()
+    if kept.exists():
+        kept.write_bytes(b"not a history")
+    _assert_same_history(invoices.history(company, at), fresh)
