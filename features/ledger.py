@@ -232,11 +232,15 @@ def lost_amounts(invoices: pd.DataFrame, at: pd.Timestamp, write_off_days: int) 
 
 def reduced(company: Company, invoices: pd.DataFrame | None = None) -> pd.Series:
     """Payments plus applied credit notes so far, in each invoice's currency (index: the invoices')."""
-    invoices = company[Inv.TABLE] if invoices is None else invoices
-    events = payment_events(company[Inv.TABLE], company.get(Pay.TABLE), company.get(Credit.TABLE),
-                     company.get(Fx.TABLE), base_of(company))
-    total = (events["cash"] + events["credit"]).groupby(events[Inv.ID]).sum()
-    return pd.Series(total.reindex(invoices[Inv.ID].astype(object)).fillna(0.0).to_numpy(), index=invoices.index)
+    known = company[Inv.TABLE]
+    invoices = known if invoices is None else invoices
+    days = invoice_events(known, company.get(Pay.TABLE), company.get(Credit.TABLE), company.get(Fx.TABLE),
+                          base_of(company))
+    sums = (days["cash"] + days["credit"]).groupby(days["at"]).sum()  # each invoice's days in date order
+    total = np.zeros(len(known) + 1)  # the last: an invoice the company does not know, which nothing reduced
+    total[sums.index.to_numpy()] = sums.to_numpy(float)
+    at = np.arange(len(known)) if invoices is known else positions(known[Inv.ID], invoices[Inv.ID])
+    return pd.Series(total[at], index=invoices.index)
 
 
 OPEN_COLUMNS = [Inv.ID, Inv.CUSTOMER, Inv.DUE, "currency", "amount_open_doc", "amount_open"]
