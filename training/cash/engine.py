@@ -313,7 +313,7 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     hyp, shares = _hypothetical_invoices(view, at, model, weeks, orders)
     columns = [Inv.ID, Inv.CUSTOMER, Inv.ISSUE, Inv.DUE, Inv.AMOUNT, Inv.CURRENCY, Inv.DELIVERY, Inv.DISPUTE,
                Inv.ORDER, Inv.PAID]
-    known = history(view, at, models.features)
+    known = history(company, at, models.features)  # as of ``at`` either way; the company's may be kept (its cache)
     open_inv = inv[open_mask(inv, known.reduced.reindex(inv[Inv.ID].astype(object)).to_numpy())]
     both = invoice_features(view, at, models.features, known=known,
                             invoices=pd.concat([open_inv[columns], hyp[columns]], ignore_index=True))
