@@ -585,7 +585,18 @@ class LedgerPass:
 
 
 def ledger_pass(company: Company) -> LedgerPass:
-    """Sort a company's ledger once for ``history`` at many dates (see ``LedgerPass``)."""
+    """Sort a company's ledger once for ``history`` at many dates (see ``LedgerPass``). A validated company's
+    is kept beside its validation (``features.cache``) and read back by the next command on the folder."""
+    kept = validation_cache.derived_path(company, "ledger-pass", {})
+    if kept is not None and isinstance(passed := validation_cache.read_derived(kept), LedgerPass):
+        return passed
+    passed = _ledger_pass(company)
+    if kept is not None:
+        validation_cache.write_derived(kept, passed)
+    return passed
+
+
+def _ledger_pass(company: Company) -> LedgerPass:
     inv, pay, credits = company[Inv.TABLE], company.get(Pay.TABLE), company.get(Credit.TABLE)
     fx, base = company.get(Fx.TABLE), ledger.base_of(company)
     row_code, ids = pd.factorize(inv[Inv.ID].astype(object))
@@ -640,6 +651,8 @@ def history(company: Company, date: str | pd.Timestamp, cfg: FeatureConfig = Fea
     inv = view[Inv.TABLE]
     fx, base = view.get(Fx.TABLE), ledger.base_of(view)
     source = company
+    if passed is None and company.cache is not None:  # a validated company's pass is kept: looked up at the date
+        passed = ledger_pass(company)
     if passed is None or passed.base != base:  # a company without a set base may name fewer currencies by then
         passed, source = ledger_pass(view), view
     pos = passed.positions(source, inv)

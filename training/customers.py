@@ -45,7 +45,7 @@ from features.customers import (  # noqa: E402
     late_share_in,
     late_share_next,
 )
-from features.invoices import by_date, ledger_pass  # noqa: E402
+from features.invoices import LedgerPass, by_date, ledger_pass  # noqa: E402
 from features.load import Company  # noqa: E402
 from features.policy import Grades, Policy  # noqa: E402
 from training import metrics, tracking  # noqa: E402
@@ -281,13 +281,14 @@ def recommended_limit(grade: pd.Series, monthly_invoiced: pd.Series, grades: Gra
 
 
 def risk_change(models: CustomerModels, company: Company, at: pd.Timestamp,
-                now: pd.Series | None = None) -> pd.DataFrame:
+                now: pd.Series | None = None, passed: LedgerPass | None = None) -> pd.DataFrame:
     """Each customer's ``p_late_next`` at ``at`` and ``models.warnings.risk_days`` before it, from the same
-    model and the features as known on each day (what an early warning reads as the model's change of view)."""
+    model and the features as known on each day (what an early warning reads as the model's change of view);
+    ``passed``: ``ledger_pass(company)`` when the caller has it."""
     before = at - pd.Timedelta(days=models.warnings.risk_days)
     if now is None:
-        now = models.predict(customer_features(company, at, models.features))["p_late_next"]
-    x = customer_features(company, before, models.features)
+        now = models.predict(customer_features(company, at, models.features, passed))["p_late_next"]
+    x = customer_features(company, before, models.features, passed)
     # A customer with no decided invoice by then has no earlier view to change from.
     earlier = pd.Series(models.risk_.predict(x), index=x.index).where(x["n_decided"] > 0)
     return pd.DataFrame({"p_late_next": now, "p_late_before": earlier.reindex(now.index)})
@@ -304,11 +305,13 @@ def customer_risk(company: Company, as_of: str | pd.Timestamp | None = None, mod
         if company_key is None:
             raise ValueError("customer_risk needs the models or the company key of their champion")
         models = load_customer_models(company_key, policy)
-    x = customer_features(company, at, models.features)
+    passed = ledger_pass(company)  # both days' features look the ledger's sums up in it
+    x = customer_features(company, at, models.features, passed)
     predicted = models.predict(x)
     warnings = early_warnings(company, at, models.warnings, grace_days=policy.grace_days,
                               promise_grace_days=policy.dunning.promise_grace_days,
-                              risk=risk_change(models, company, at, predicted["p_late_next"])).reindex(x.index)
+                              risk=risk_change(models, company, at, predicted["p_late_next"], passed)
+                              ).reindex(x.index)
     grade = predicted["p_late_next"].map(policy.grades.grade)
     has_limit = Cust.CREDIT_LIMIT in company.supplied.get(Cust.TABLE, frozenset())
     out = pd.DataFrame({

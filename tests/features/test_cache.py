@@ -232,3 +232,24 @@ def test_the_history_at_the_last_known_date_is_kept_beside_the_validation_and_re
     if kept.exists():
         kept.write_bytes(b"not a history")
     _assert_same_history(invoices.history(company, at), fresh)
+
+
+def test_the_ledger_pass_is_kept_beside_the_validation_and_read_back_the_same(small_company, tmp_path, monkeypatch):
+    folder = tmp_path / "company"
+    shutil.copytree(small_company, folder, ignore=shutil.ignore_patterns(cache.CACHE_DIR))
+    company = validate(folder, today=TODAY).company
+    computed = invoices._ledger_pass(company)
+    invoices.ledger_pass(company)
+    assert len(list(company.cache.glob("ledger-pass-*.pkl"))) == 1
+    monkeypatch.setattr(invoices, "_ledger_pass", lambda *_: pytest.fail("computed again"))
+    kept = invoices.ledger_pass(validate(folder, today=TODAY).company)
+    for f in dataclasses.fields(computed):
+        x, y = getattr(computed, f.name), getattr(kept, f.name)
+        if isinstance(x, np.ndarray):
+            assert x.dtype == y.dtype and np.array_equal(x, y, equal_nan=x.dtype.kind in "fmM"), f.name
+        else:
+            assert x.equals(y) if isinstance(x, pd.Index) else x == y, f.name
+    # A view, or a company with no entry, keeps nothing and computes its own.
+    monkeypatch.undo()
+    invoices.ledger_pass(validate(folder, today=TODAY, cache=False).company)
+    assert len(list(company.cache.glob("ledger-pass-*.pkl"))) == 1
