@@ -17,6 +17,7 @@ full) is simply validated every time.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -148,6 +149,7 @@ DERIVED_KEEP = 2  # files kept per entry and kind (the most recently used): a co
 _DERIVED = ".pkl"
 
 
+@functools.cache
 def features_version() -> str:
     """A digest of the ``features`` package's source: derived state from other code is never read."""
     digest = hashlib.blake2b(digest_size=16)
