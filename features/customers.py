@@ -15,14 +15,15 @@ so far, the least its delay can be.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from features import cache as validation_cache
 from features import ledger
-from features.asof import as_of
+from features.asof import as_of, last_known_date
 from features.company import Company
 from features.contract import Act, Cust, Inv, Ord, Pay
 from features.invoices import FeatureConfig, LedgerPass, within_customer_effects
@@ -111,8 +112,23 @@ def customer_features(company: Company, date: str | pd.Timestamp,
                       passed: LedgerPass | None = None) -> pd.DataFrame:
     """Behaviour of every customer known at the end of ``date``, one row each, indexed by customer id.
     ``passed`` is ``ledger_pass(company)`` when the caller looks at many dates of the same company: the
-    ledger's sums are then looked up at ``date``, not recomputed (the same values)."""
+    ledger's sums are then looked up at ``date``, not recomputed (the same values). A validated company's at its
+    last known date (the read commands' as-of) are kept beside its validation (``features.cache``) and read back."""
     date = pd.Timestamp(date).normalize()
+    kept = None
+    if company.cache is not None and date == last_known_date(company):
+        kept = validation_cache.derived_path(company, "customer-features", {"date": f"{date:%Y-%m-%d}",
+                                                                            "cfg": asdict(cfg)})
+        if isinstance(x := validation_cache.read_derived(kept), pd.DataFrame):
+            return x
+    x = _customer_features(company, date, cfg, passed)
+    if kept is not None:
+        validation_cache.write_derived(kept, x)
+    return x
+
+
+def _customer_features(company: Company, date: pd.Timestamp, cfg: CustomerFeatureConfig,
+                       passed: LedgerPass | None) -> pd.DataFrame:
     view = as_of(company, date)
     inv = view[Inv.TABLE]
     ids = pd.Index(view[Cust.TABLE][Cust.ID], name=Inv.CUSTOMER)

@@ -253,3 +253,25 @@ def test_the_ledger_pass_is_kept_beside_the_validation_and_read_back_the_same(sm
     monkeypatch.undo()
     invoices.ledger_pass(validate(folder, today=TODAY, cache=False).company)
     assert len(list(company.cache.glob("ledger-pass-*.pkl"))) == 1
+
+
+def test_customer_features_at_the_last_known_date_are_kept_and_read_back_the_same(small_company, tmp_path,
+                                                                                     monkeypatch):
+    from features import customers
+
+    folder = tmp_path / "company"
+    shutil.copytree(small_company, folder, ignore=shutil.ignore_patterns(cache.CACHE_DIR))
+    company = validate(folder, today=TODAY).company
+    at = last_known_date(company)
+    fresh = customers.customer_features(validate(folder, today=TODAY, cache=False).company, at)
+    customers.customer_features(company, at)
+    assert len(list(company.cache.glob("customer-features-*.pkl"))) == 1
+    monkeypatch.setattr(customers, "_customer_features", lambda *_: pytest.fail("computed again"))
+    pd.testing.assert_frame_equal(customers.customer_features(validate(folder, today=TODAY).company, at), fresh,
+                                  check_exact=True)
+    monkeypatch.undo()
+    before = at - pd.Timedelta(days=91)  # another date: computed, not kept
+    pd.testing.assert_frame_equal(customers.customer_features(company, before),
+                                  customers.customer_features(validate(folder, today=TODAY, cache=False).company,
+                                                              before), check_exact=True)
+    assert len(list(company.cache.glob("customer-features-*.pkl"))) == 1
