@@ -7,8 +7,9 @@ every read command at most 10 s on a second run (the folder's validation read ba
 Each command runs as a subprocess (start-up and imports included) against a private MLflow store whose
 champions come from ``likvid train`` on the same folder (run once, and reused from ``--work`` afterwards).
 ``likvid score`` runs twice: the first validates the CSV files (unless an earlier command did) and fills
-the cache, the second is the measured one; then ``customers``, ``worklist`` and ``kpis`` run once each on
-the warm cache. Printed: wall time, CPU time, peak memory, the load average, and the open invoices scored per
+the cache, the second is the measured one; then ``customers``, ``worklist`` and ``kpis`` run twice each on
+the warm cache, the second timed against the target (the first keeps what it derives beside the validation).
+Printed: wall time, CPU time, peak memory, the load average, and the open invoices scored per
 second.
 
 ``--open-case`` adds the 100,000-open-invoice case: a second company of ``--open-customers`` customers over
@@ -71,9 +72,10 @@ def main() -> None:
         print(f"{rate}; {OPEN_TARGET:,} open invoices: {verdict(second.seconds, TARGET_S)}")
     else:
         print(f"{rate}; the {OPEN_TARGET:,}-open-invoice target is not measured here (only {scored:,} open)")
-    for command in ("customers", "worklist", "kpis"):
-        timed = run([command, str(data), "--out", str(out / f"{command}.csv")], env, work,
-                    f"likvid {command} (warm cache)")
+    for command in ("customers", "worklist", "kpis"):  # each twice: the first keeps what it derives (features.cache)
+        args_ = [command, str(data), "--out", str(out / f"{command}.csv")]
+        print(run(args_, env, work, f"likvid {command} (first run)").line())
+        timed = run(args_, env, work, f"likvid {command} (second run)")
         print(timed.line(verdict(timed.seconds, TARGET_S)))
     if args.open_case:
         open_case(work, env, args)
