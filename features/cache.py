@@ -31,6 +31,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow
 
+from features.asof import last_known_date
 from features.company import Company
 
 CACHE_DIR = ".likvid-cache"
@@ -158,11 +159,14 @@ def features_version() -> str:
     return digest.hexdigest()
 
 
-def derived_path(company: Company, kind: str, parts: dict) -> Path | None:
-    """Where ``company``'s ``kind`` of derived state computed with ``parts`` is kept (None: it has no entry)."""
-    if company.cache is None:
+def derived_path(company: Company, kind: str, parts: dict, date: pd.Timestamp | None = None) -> Path | None:
+    """Where ``company``'s ``kind`` of derived state computed with ``parts`` is kept; None when it has no entry,
+    and, for state as of a ``date``, at any date but the company's last known one (the read commands' and the
+    service's as-of: training looks at many dates, each once)."""
+    if company.cache is None or (date is not None and date != last_known_date(company)):
         return None
-    text = json.dumps({"features": features_version(), **parts}, sort_keys=True, default=str)
+    dated = {} if date is None else {"date": f"{date:%Y-%m-%d}"}
+    text = json.dumps({"features": features_version(), **dated, **parts}, sort_keys=True, default=str)
     return company.cache / f"{kind}-{hashlib.blake2b(text.encode(), digest_size=16).hexdigest()}{_DERIVED}"
 
 

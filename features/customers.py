@@ -23,7 +23,7 @@ from scipy import stats
 
 from features import cache as validation_cache
 from features import ledger
-from features.asof import as_of, last_known_date
+from features.asof import as_of
 from features.company import Company
 from features.contract import Act, Cust, Inv, Ord, Pay
 from features.invoices import FeatureConfig, LedgerPass, within_customer_effects
@@ -115,12 +115,9 @@ def customer_features(company: Company, date: str | pd.Timestamp,
     ledger's sums are then looked up at ``date``, not recomputed (the same values). A validated company's at its
     last known date (the read commands' as-of) are kept beside its validation (``features.cache``) and read back."""
     date = pd.Timestamp(date).normalize()
-    kept = None
-    if company.cache is not None and date == last_known_date(company):
-        kept = validation_cache.derived_path(company, "customer-features", {"date": f"{date:%Y-%m-%d}",
-                                                                            "cfg": asdict(cfg)})
-        if isinstance(x := validation_cache.read_derived(kept), pd.DataFrame):
-            return x
+    kept = validation_cache.derived_path(company, "customer-features", {"cfg": asdict(cfg)}, date)
+    if kept is not None and isinstance(x := validation_cache.read_derived(kept), pd.DataFrame):
+        return x
     x = _customer_features(company, date, cfg, passed)
     if kept is not None:
         validation_cache.write_derived(kept, x)

@@ -28,14 +28,13 @@ import multiprocessing
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from features import cache as validation_cache
 from features import cash, ledger
-from features.asof import as_of, last_known_date
+from features.asof import as_of
 from features.company import Company
 from features.contract import Bill, Credit, Cust, Fx, Inv, Ord, Pay
 from features.policy import Policy, month_end, quarter_end
@@ -641,7 +640,8 @@ def history(company: Company, date: str | pd.Timestamp, cfg: FeatureConfig = Fea
     """The per-customer history ``invoice_features`` needs, from ``as_of(company, date)`` only. ``passed`` is
     ``ledger_pass(company)`` when the caller looks at many dates of the same company (built here otherwise)."""
     date = pd.Timestamp(date).normalize()
-    kept = _kept_history(company, date, cfg) if passed is None else None  # a pass: the caller looks at many dates
+    # A pass: the caller looks at many dates. Else a validated company's history at its last known date is kept.
+    kept = validation_cache.derived_path(company, "history", {"cfg": asdict(cfg)}, date) if passed is None else None
     if kept is not None and isinstance(state := validation_cache.read_derived(kept), dict):
         try:
             return History(view=as_of(company, date), **state)
@@ -688,15 +688,6 @@ def history(company: Company, date: str | pd.Timestamp, cfg: FeatureConfig = Fea
         validation_cache.write_derived(kept, {f.name: getattr(known, f.name) for f in fields(History)
                                               if f.name != "view"})
     return known
-
-
-def _kept_history(company: Company, date: pd.Timestamp, cfg: FeatureConfig) -> Path | None:
-    """Where ``history`` at the company's last known date (the read commands' and the service's as-of) is kept
-    beside its validation (``features.cache``); None at any other date (training looks at many, each once) and
-    for a company with no cache entry."""
-    if company.cache is None or date != last_known_date(company):
-        return None
-    return validation_cache.derived_path(company, "history", {"date": f"{date:%Y-%m-%d}", "cfg": asdict(cfg)})
 
 
 def _resolve(known: dict, usual: pd.DataFrame) -> pd.DataFrame:
