@@ -25,14 +25,18 @@ import pickle
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 import pyarrow
 
 from features.asof import last_known_date
 from features.company import Company
+
+T = TypeVar("T")
 
 CACHE_DIR = ".likvid-cache"
 LAYOUT = 1  # how an entry is laid out on disk; bump when it changes
@@ -141,10 +145,11 @@ def write(folder: Path, entry_key: str, today: pd.Timestamp, company: Company, r
 
 
 # --- state derived from a validated company ------------------------------------------------------------------
-# What the read commands compute from the whole company before anything else (``features.invoices.history`` at
-# the last known date) is kept in the company's entry, keyed by what it was computed with and by the source of
-# the ``features`` package, so that a second command on an unchanged folder reads it back. It is pickled: the
-# entry lives in the data folder, whose writer the product trusts already (it reads its CSV files).
+# What the read commands compute from the whole company before anything else (the ledger pass, and the history and
+# customer features at the last known date) is kept in the company's entry, keyed by what it was computed with and
+# by the source of the ``features`` package, so that a second command on an unchanged folder reads it back
+# (``kept``). It is pickled: the entry lives in the data folder, whose writer the product trusts already (it reads
+# its CSV files).
 
 DERIVED_KEEP = 2  # files kept per entry and kind (the most recently used): a couple of settings in use at once
 _DERIVED = ".pkl"
@@ -168,6 +173,17 @@ def derived_path(company: Company, kind: str, parts: dict, date: pd.Timestamp | 
     dated = {} if date is None else {"date": f"{date:%Y-%m-%d}"}
     text = json.dumps({"features": features_version(), **dated, **parts}, sort_keys=True, default=str)
     return company.cache / f"{kind}-{hashlib.blake2b(text.encode(), digest_size=16).hexdigest()}{_DERIVED}"
+
+
+def kept(path: Path | None, kind: type[T], compute: Callable[[], T]) -> T:
+    """What is kept at ``path`` when it is a whole ``kind``, else ``compute()``, then kept there (``path`` None: only
+    computed)."""
+    if path is not None and isinstance(value := read_derived(path), kind):
+        return value
+    value = compute()
+    if path is not None:
+        write_derived(path, value)
+    return value
 
 
 def read_derived(path: Path) -> object | None:
@@ -214,5 +230,5 @@ def _prune(root: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-__all__ = ["CACHE_DIR", "contract_version", "derived_path", "features_version", "key", "read", "read_derived",
+__all__ = ["CACHE_DIR", "contract_version", "derived_path", "features_version", "kept", "key", "read", "read_derived",
            "write", "write_derived"]

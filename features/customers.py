@@ -116,12 +116,7 @@ def customer_features(company: Company, date: str | pd.Timestamp,
     last known date (the read commands' as-of) are kept beside its validation (``features.cache``) and read back."""
     date = pd.Timestamp(date).normalize()
     kept = validation_cache.derived_path(company, "customer-features", {"cfg": asdict(cfg)}, date)
-    if kept is not None and isinstance(x := validation_cache.read_derived(kept), pd.DataFrame):
-        return x
-    x = _customer_features(company, date, cfg, passed)
-    if kept is not None:
-        validation_cache.write_derived(kept, x)
-    return x
+    return validation_cache.kept(kept, pd.DataFrame, lambda: _customer_features(company, date, cfg, passed))
 
 
 def _customer_features(company: Company, date: pd.Timestamp, cfg: CustomerFeatureConfig,

@@ -586,13 +586,8 @@ class LedgerPass:
 def ledger_pass(company: Company) -> LedgerPass:
     """Sort a company's ledger once for ``history`` at many dates (see ``LedgerPass``). A validated company's
     is kept beside its validation (``features.cache``) and read back by the next command on the folder."""
-    kept = validation_cache.derived_path(company, "ledger-pass", {})
-    if kept is not None and isinstance(passed := validation_cache.read_derived(kept), LedgerPass):
-        return passed
-    passed = _ledger_pass(company)
-    if kept is not None:
-        validation_cache.write_derived(kept, passed)
-    return passed
+    return validation_cache.kept(validation_cache.derived_path(company, "ledger-pass", {}), LedgerPass,
+                                 lambda: _ledger_pass(company))
 
 
 def _ledger_pass(company: Company) -> LedgerPass:

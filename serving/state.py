@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features import ledger
 from features.asof import as_of, last_known_date
 from features.contract import Cust, Inv
 from features.invoices import FeatureConfig, History, history
@@ -100,8 +101,10 @@ class State:
     rate_memo: dict[str | None, float] = field(default_factory=dict, repr=False, compare=False)
 
     def rates(self, currencies: list[str | None]) -> np.ndarray:
-        """``known.rate`` of request currencies, each code asked once while this state is served: a code without
-        a rate (NaN) is not kept, so the memo holds only codes the data knows."""
+        """``known.rate`` of request currencies, each code asked once while this state is served. The memo is keyed
+        by the code as the ledger reads it (``ledger.codes``: trimmed, upper-cased), and a code without a rate (NaN)
+        is not kept, so it holds only codes the data knows, however requests spell them."""
+        currencies = ledger.codes(pd.Series(currencies, dtype="string")).to_numpy(dtype=object, na_value=None)
         missing = [c for c in dict.fromkeys(currencies) if c not in self.rate_memo]
         fresh = dict(zip(missing, self.known.rate(pd.Series(missing, dtype="string"), len(missing)))) if missing else {}
         self.rate_memo.update({c: r for c, r in fresh.items() if not np.isnan(r)})

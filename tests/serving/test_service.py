@@ -739,3 +739,25 @@ def test_customer_rows_at_the_served_as_of_are_computed_once(client, small_loade
     assert client.post("/customer_risk", json={"customer_ids": ids[::-1]}).json() == first[::-1]
     assert client.post("/credit_check", json={"customer_id": ids[0], "amount": 100.0}).status_code == 200
     assert calls == []
+
+
+def test_the_rate_memo_keeps_one_entry_per_known_code_however_requests_spell_it():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from serving.state import State
+
+    asked = []
+
+    def rate(codes, n):
+        codes = codes.to_numpy(dtype=object, na_value=None)
+        asked.append(list(codes))
+        return np.array([{"EUR": 1.1}.get(c, np.nan) if c is not None else 1.0 for c in codes], float)
+
+    s = SimpleNamespace(known=SimpleNamespace(rate=rate), rate_memo={})
+    out = State.rates(s, [" eur", "EUR", "eur ", "XYZ", None])
+    assert out[:3].tolist() == [1.1, 1.1, 1.1] and np.isnan(out[3]) and out[4] == 1.0
+    assert set(s.rate_memo) == {"EUR", None} and asked == [["EUR", "XYZ", None]]
+    State.rates(s, ["Eur", "  EUR  "])
+    assert len(asked) == 1  # read from the memo
