@@ -12,8 +12,10 @@ uvicorn's own h11 protocol, plus
   sent nothing is closed, as uvicorn closes an idle keep-alive connection. (h11 cannot answer a request it has
   not read, so the 408 is written as bytes.) A body that stops arriving is ``serving.guard``'s 408;
 - in the API's workers, uvicorn's own ``limit_concurrency``: a request on a connection beyond a worker's
-  ``LIKVID_MAX_CONNECTIONS`` open ones (half-sent and idle keep-alive ones count) gets uvicorn's 503 and the
-  connection is closed.
+  ``LIKVID_MAX_CONNECTIONS`` open ones (half-sent and idle keep-alive ones count) gets a 503 with ``Retry-After``
+  (``serving.guard.RETRY_AFTER_SECONDS``, as a busy heavy endpoint's) and a JSON error, and the connection is
+  closed. Uvicorn answers that case from ``h11_impl.service_unavailable`` (a bare text 503); ``install()`` puts
+  ``connections_full`` in its place.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import logging
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from serving.guard import HEADER_SECONDS
+from serving.guard import HEADER_SECONDS, RETRY_AFTER_SECONDS
 from serving.state import max_connections
 
 ENTRY_SERVICE = "entry_service"  # BentoML's name for the service that takes the clients' requests (the API)
@@ -41,6 +43,16 @@ def _answer(status: int, reason: str, message: str) -> bytes:
 
 
 TIMED_OUT = _answer(408, "Request Timeout", f"the request headers did not arrive within {HEADER_SECONDS:g} s")
+
+
+async def connections_full(scope, receive, send) -> None:
+    """Uvicorn's answer past ``limit_concurrency``, with ``Retry-After`` and the error in JSON like every other."""
+    body = json.dumps({"error": f"this worker holds its limit of {max_connections()} connections; "
+                                f"retry in {RETRY_AFTER_SECONDS} s"}).encode()
+    await send({"type": "http.response.start", "status": 503,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            (b"retry-after", str(RETRY_AFTER_SECONDS).encode()), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 class HeadersInTime(H11Protocol):
@@ -113,7 +125,10 @@ def _api_limit() -> int | None:
 
 
 def install() -> None:
-    """``HeadersInTime`` as uvicorn's ``auto`` HTTP protocol in this process (the one BentoML's workers use)."""
+    """``HeadersInTime`` as uvicorn's ``auto`` HTTP protocol in this process (the one BentoML's workers use), and
+    ``connections_full`` as its answer past the connection limit."""
     from uvicorn import config
+    from uvicorn.protocols.http import h11_impl
 
     config.HTTP_PROTOCOLS["auto"] = f"{__name__}:{HeadersInTime.__name__}"
+    h11_impl.service_unavailable = connections_full

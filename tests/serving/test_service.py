@@ -630,6 +630,8 @@ def test_likvid_serve_for_real_closes_stalled_headers_with_a_408_and_limits_conn
         time.sleep(0.3)
         busy = httpx.get(f"{base}/livez", timeout=5)  # one connection more than the worker takes
         assert busy.status_code == 503 and busy.headers["connection"] == "close"
+        assert busy.headers["retry-after"] == str(guard.RETRY_AFTER_SECONDS)
+        assert f"limit of {limit} connections" in busy.json()["error"]
         for sock in (*half, silent):
             sock.settimeout(guard.HEADER_SECONDS + 5)
         answers = [_until_closed(sock) for sock in half]  # the second one's begins with the rest of /livez's
