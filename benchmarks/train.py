@@ -6,7 +6,9 @@ its peak memory and the load average. By default the data folder's validation ca
 figure includes validating the CSV files once (``--warm`` times a training whose folder was validated before).
 
 Run (from the repository root):
-    .venv/bin/python -m benchmarks.train [--customers 4000] [--years 3] [--work DIR] [--warm]
+    .venv/bin/python -m benchmarks.train [--customers 4000] [--years 3] [--work DIR] [--warm] [--threads N]
+
+``--threads`` is passed to ``likvid train`` (LightGBM threads per fit; 0: one per core; its default 1 otherwise).
 """
 
 from __future__ import annotations
@@ -24,13 +26,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     company_options(parser)
     parser.add_argument("--warm", action="store_true", help="Validate first; time training on a cached folder.")
+    parser.add_argument("--threads", type=int, default=None, help="likvid train --threads (default: its own).")
     args = parser.parse_args()
 
     work, data, env = prepared(args, "train")
     cold(data)
     if args.warm:
         print(run(["validate", str(data)], env, work).line())
-    timed = run(["train", str(data)], env, work)
+    threads = [] if args.threads is None else ["--threads", str(args.threads)]
+    timed = run(["train", str(data), *threads], env, work, name="likvid train" + (f" --threads {args.threads}"
+                                                                                  if threads else ""))
     (work / f"{data.name}.trained").write_text(f"{timed.seconds:.1f}\n")  # commands.trained: champions exist
     invoices = sum(1 for _ in (data / "invoices.csv").open()) - 1
     print(f"company: {args.customers:,} customers x {args.years:g} years = {invoices:,} invoices ({data})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -256,11 +257,14 @@ def test_grace_days_in_likvid_yaml_trains_and_scores_one_definition_of_late(stor
     assert graced["late"].sum() < strict["late"].sum()  # five days' grace: fewer invoices count as late
 
     runner = CliRunner()
-    result = runner.invoke(app, ["train", str(data), "--as-of", "2025-05-31"])
+    result = runner.invoke(app, ["train", str(data), "--as-of", "2025-05-31", "--threads", "0"])
     assert result.exit_code == 0, result.output
     assert "promoted to champion" in result.output and "Company acme" in result.output
     champion = tracking.load_champion(tracking.LATE_PAYMENT, "acme", policy)
-    assert champion.features["grace_days"] == 5 and json.loads(champion.tags[tracking.SETTINGS_TAG])
+    assert champion.features["grace_days"] == 5
+    assert json.loads(champion.tags[tracking.SETTINGS_TAG])["late"]["threads"] == os.cpu_count()  # 0: every core
+    timing = tracking.load_champion(tracking.PAYMENT_TIMING, "acme", policy)
+    assert json.loads(timing.tags[tracking.SETTINGS_TAG])["timing"]["threads"] == os.cpu_count()
     out = tmp_path / "scores.csv"
     result = runner.invoke(app, ["score", str(data), "--as-of", "2025-05-31", "--out", str(out)])
     assert result.exit_code == 0, result.output
