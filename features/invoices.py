@@ -26,6 +26,7 @@ from __future__ import annotations
 import calendar
 import multiprocessing
 import os
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
 
@@ -34,7 +35,7 @@ import pandas as pd
 
 from features import cache as validation_cache
 from features import cash, ledger
-from features.asof import as_of
+from features.asof import as_of, last_known_date
 from features.company import Company
 from features.contract import Bill, Credit, Cust, Fx, Inv, Ord, Pay
 from features.policy import Policy, month_end, quarter_end
@@ -590,6 +591,27 @@ def ledger_pass(company: Company) -> LedgerPass:
                                  lambda: _ledger_pass(company))
 
 
+_PASSES: list = []  # [(weak references to the tables read, date, pass)]: the last earlier view's pass
+
+
+def pass_at(company: Company, at: pd.Timestamp) -> LedgerPass:
+    """``ledger_pass`` of ``as_of(company, at)``, for a caller that looks at many dates up to ``at`` (training's
+    snapshots). At the company's last known date the view holds every row the pass reads (``as_of`` drops only
+    rows born later, and blanks only facts learned later), so it is the company's own pass, which a validated
+    company keeps beside its validation; before it, the view's, built once and held for the next caller with the
+    same tables and date (the families fitted at one origin), the last one only."""
+    at = pd.Timestamp(at).normalize()
+    if at >= last_known_date(company):
+        return ledger_pass(company)
+    tables = _history_tables(company).tables
+    for refs, date, passed in _PASSES:
+        if date == at and refs.keys() == tables.keys() and all(refs[t]() is tables[t] for t in tables):
+            return passed
+    passed = ledger_pass(as_of(Company(tables, company.supplied, company.base_currency), at))
+    _PASSES[:] = [({t: weakref.ref(frame) for t, frame in tables.items()}, at, passed)]
+    return passed
+
+
 def _ledger_pass(company: Company) -> LedgerPass:
     inv, pay, credits = company[Inv.TABLE], company.get(Pay.TABLE), company.get(Credit.TABLE)
     fx, base = company.get(Fx.TABLE), ledger.base_of(company)
@@ -895,12 +917,12 @@ def snapshot_dates(company: Company, start: pd.Timestamp, end: pd.Timestamp, eve
 
 
 def snapshots(company: Company, dates: list[pd.Timestamp], cfg: FeatureConfig = FeatureConfig(),
-              workers: int | None = 1) -> pd.DataFrame:
+              workers: int | None = 1, passed: LedgerPass | None = None) -> pd.DataFrame:
     """Features of the invoices open at each date, stacked (one row per invoice and date). Each date's rows
     depend on the company and that date alone, so ``workers`` processes may build them side by side: the
-    same frames, stacked in date order."""
+    same frames, stacked in date order. ``passed``: the company's ``ledger_pass``, when the caller has it."""
     company = _history_tables(company)
-    passed = ledger_pass(company)  # the ledger sorted once, looked up at each date
+    passed = ledger_pass(company) if passed is None else passed  # the ledger sorted once, looked up at each date
     frames = by_date(lambda d: invoice_features(company, d, cfg, known=history(company, d, cfg, passed)), dates,
                      workers)
     frames = [f for f in frames if len(f)]

@@ -45,7 +45,7 @@ from features.customers import (  # noqa: E402
     late_share_in,
     late_share_next,
 )
-from features.invoices import LedgerPass, by_date, ledger_pass  # noqa: E402
+from features.invoices import LedgerPass, by_date, ledger_pass, pass_at  # noqa: E402
 from features.load import Company  # noqa: E402
 from features.policy import Grades, Policy  # noqa: E402
 from training import metrics, tracking  # noqa: E402
@@ -138,7 +138,7 @@ def customer_examples(company: Company, at: pd.Timestamp, cfg: CustomerConfig = 
     known = {} if known is None else known
     new = [d for d in dates if d not in known]
     if new:
-        passed = ledger_pass(view)  # the ledger sorted once, looked up at each date
+        passed = pass_at(company, at)  # the ledger sorted once, looked up at each date
         known.update(zip(new, by_date(lambda d: customer_features(view, d, features, passed), new, workers)))
     frames = [known[d].join(late_share_in(hist, d, cfg.horizon_days), how="inner").assign(snapshot=d).reset_index()
               for d in dates]

@@ -17,7 +17,7 @@ import pandas as pd
 
 from features.asof import as_of, last_known_date
 from features.contract import Inv
-from features.invoices import SNAPSHOT, FeatureConfig, label, snapshot_dates, snapshots
+from features.invoices import SNAPSHOT, FeatureConfig, label, pass_at, snapshot_dates, snapshots
 from features.load import Company
 
 log = logging.getLogger("likvid.training")
@@ -56,7 +56,7 @@ def examples(company: Company, at: pd.Timestamp, cfg: ExampleConfig = ExampleCon
     dates = _capped(view, at, snapshot_dates(view, first, at, cfg.every_days)[-cfg.max_snapshots:], cfg.max_rows)
     shared = _shared_snapshots(earlier, dates, at)
     new = [d for d in dates if d not in shared]
-    ex = snapshots(view, new, features, workers) if new else None
+    ex = snapshots(view, new, features, workers, pass_at(company, at)) if new else None
     if shared:  # stacked in date order again, each date's rows in their own order
         old = earlier.loc[earlier[SNAPSHOT].isin(shared), [c for c in earlier.columns if c not in LABELS]]
         ex = old if ex is None else pd.concat([old, ex], ignore_index=True)
