@@ -8,6 +8,8 @@ day of the week). Everything here reads the company through ``as_of``; nothing i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -64,11 +66,37 @@ def _flows(view: Company) -> dict[str, pd.Series]:
     }
 
 
-def weekly_series(company: Company, date: pd.Timestamp, start: pd.Timestamp | None = None) -> pd.DataFrame:
+@dataclass(frozen=True)
+class DailyFlows:
+    """Each series' daily amounts as known at the end of ``date`` (``daily_flows``): summing the ledger's
+    receipts is most of a forecast's set-up, so ``weekly_series`` and ``opening_balance`` can share one."""
+
+    date: pd.Timestamp
+    series: dict[str, pd.Series]
+
+
+def daily_flows(company: Company, date: pd.Timestamp) -> DailyFlows:
+    """The daily flows of every series known at the end of ``date``."""
+    date = pd.Timestamp(date).normalize()
+    return DailyFlows(date, _flows(as_of(company, date)))
+
+
+def _flows_at(view: Company, date: pd.Timestamp, flows: DailyFlows | None) -> dict[str, pd.Series]:
+    """``flows``'s series when given (they must be as of ``date``), else the view's."""
+    if flows is None:
+        return _flows(view)
+    if flows.date != date:
+        raise ValueError(f"the daily flows are as of {flows.date:%Y-%m-%d}, not {date:%Y-%m-%d}")
+    return flows.series
+
+
+def weekly_series(company: Company, date: pd.Timestamp, start: pd.Timestamp | None = None,
+                  flows: DailyFlows | None = None) -> pd.DataFrame:
     """Weekly totals of every series known at ``date``, in long format ``unique_id, ds, y``.
 
     Weeks end on ``date`` and run back to the first whole week after ``start`` (by default the
-    first invoice); a week with no flow is a 0, not a gap.
+    first invoice); a week with no flow is a 0, not a gap. ``flows``: ``daily_flows(company, date)``, when the
+    caller has them already.
     """
     date = pd.Timestamp(date).normalize()
     view = as_of(company, date)
@@ -79,7 +107,7 @@ def weekly_series(company: Company, date: pd.Timestamp, start: pd.Timestamp | No
     n_weeks = int((date - first).days // 7)
     ends = pd.DatetimeIndex([date - pd.Timedelta(days=7 * j) for j in range(n_weeks - 1, -1, -1)])
     frames = []
-    for name, daily in _flows(view).items():
+    for name, daily in _flows_at(view, date, flows).items():
         week = week_of(daily.index, date) if len(daily) else np.array([])
         totals = pd.Series(daily.to_numpy(float), index=week).groupby(level=0).sum()
         y = totals.reindex(np.arange(-(n_weeks - 1), 1, dtype=float), fill_value=0.0).to_numpy()
@@ -112,20 +140,24 @@ NO_OPENING_BALANCE = ("no opening balance: the data has no cash_balances up to a
 
 def has_opening_balance(company: Company, date: pd.Timestamp) -> bool:
     """Whether ``opening_balance`` starts from balances (the data has ``cash_balances`` up to ``date``), without
-    summing the flows after them."""
-    return not as_of(company, date).get(Bal.TABLE).empty
+    summing the flows after them, and without the other tables' as-of."""
+    balances = Company({Bal.TABLE: company.get(Bal.TABLE)}, company.supplied, company.base_currency)
+    return not as_of(balances, date).get(Bal.TABLE).empty
 
 
-def opening_balance(company: Company, date: pd.Timestamp) -> tuple[float, pd.Timestamp | None]:
+def opening_balance(company: Company, date: pd.Timestamp,
+                    flows: DailyFlows | None = None) -> tuple[float, pd.Timestamp | None]:
     """Cash at the end of ``date``: each account's latest balance, carried to ``date`` with the
-    receipts, supplier payments and bank lines dated after it. ``(0.0, None)`` without balances."""
+    receipts, supplier payments and bank lines dated after it. ``(0.0, None)`` without balances.
+    ``flows``: ``daily_flows(company, date)``, when the caller has them already."""
+    date = pd.Timestamp(date).normalize()
     view = as_of(company, date)
     bal = view.get(Bal.TABLE)
     if bal.empty:
         return 0.0, None
     latest = bal.sort_values(Bal.DATE, kind="stable").groupby(bal[Bal.ACCOUNT].fillna("")).tail(1)
     since = latest[Bal.DATE].min()
-    flows = _flows(view)
+    flows = _flows_at(view, date, flows)
     after = sum(float(flows[s][flows[s].index > since].sum()) * sign
                 for s, sign in ((RECEIPTS, 1), (PAYMENTS, -1), (OTHER, 1)))
     # Balances of accounts reported on different days: each carries flows only after its own date;

@@ -334,7 +334,8 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     issue_week = _weeks_of_days(issue_day, weeks).astype(int)
     expected_from_orders = np.bincount(issue_week[is_order], weights=hyp.loc[is_order, Inv.AMOUNT].to_numpy(float)
                                        * (1 - model.cancel_share_), minlength=weeks + 2)[1: weeks + 1]
-    series = cash.weekly_series(view, at)
+    flows = cash.daily_flows(view, at)  # summed once, for the series and the opening balance
+    series = cash.weekly_series(view, at, flows=flows)
     invoiced = one_series(series, cash.INVOICED)
     total = model.invoicing_.predict(invoiced, weeks)[None, :] * model.invoicing_.multipliers(weeks, paths, rng)
     # Sales not yet ordered: the learned share of each week's invoicing that open orders do not show (orders
@@ -367,7 +368,7 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     _bank_lines(sim, model, at, weeks, paths, rng)
     if calibrated:
         widen_receipts(sim, model.bands())
-    opening, _ = cash.opening_balance(view, at)
+    opening, _ = cash.opening_balance(view, at, flows=flows)
     return sim, opening
 
 
