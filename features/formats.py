@@ -32,6 +32,9 @@ from pathlib import Path
 import charset_normalizer
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import yaml
 
 from features.contract import TABLES
@@ -237,8 +240,18 @@ def _decode(path: Path, fmt: Format, detected: dict[str, str]) -> str:
         return data.decode(guess)
 
 
+def _first_lines(text: str, n: int) -> list[str]:
+    """``text.splitlines()[:n]`` without splitting the whole file: more than n lines in a prefix are whole."""
+    size = 1 << 16
+    while True:
+        lines = text[:size].splitlines()
+        if len(lines) > n or size >= len(text):
+            return lines[:n]
+        size *= 4
+
+
 def _sniff(text: str) -> str | None:
-    sample = "\n".join(text.splitlines()[:50])
+    sample = "\n".join(_first_lines(text, 50))
     try:
         return csv.Sniffer().sniff(sample, delimiters=_DELIMITERS).delimiter
     except csv.Error:
@@ -292,8 +305,10 @@ def read_table(path: Path, fmt: Format) -> tuple[pd.DataFrame, dict[str, str]]:
             if not text.strip():
                 raise FormatError([f"{path.stem}: {path.name} is empty"])
             try:
-                frame = pd.read_csv(io.StringIO(text), sep=sep, header=None, dtype=str, keep_default_na=False,
-                                    na_filter=False, skip_blank_lines=True, engine="c")
+                frame = _read_plain_csv(text, sep)
+                if frame is None:
+                    frame = pd.read_csv(io.StringIO(text), sep=sep, header=None, dtype=str, keep_default_na=False,
+                                        na_filter=False, skip_blank_lines=True, engine="c")
             except pd.errors.ParserError as e:
                 raise FormatError([f"{path.stem}: {path.name} cannot be read with delimiter {sep!r} ({str(e).strip()})"
                                    + delimiter_hint(text.splitlines()[0], sep)]) from e
@@ -314,6 +329,45 @@ def read_table(path: Path, fmt: Format) -> tuple[pd.DataFrame, dict[str, str]]:
     frame.columns = names
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
     return frame, detected
+
+
+# A csv file with none of these is read the same by Arrow's reader as by pandas' (cells split at the delimiter,
+# lines at \n or \r\n): no quotes, no NUL, no lone \r, no blank line and no line starting with whitespace (which
+# pandas' skip_blank_lines treats specially). Anything else, and any file Arrow refuses (a ragged row), goes to pandas.
+_NOT_LINE_START = np.frombuffer(b"\n\r \t\x0b\x0c", dtype=np.uint8)
+
+
+def _is_plain(data: bytes) -> bool:
+    if b'"' in data or b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
+        return False
+    chars = np.frombuffer(data, dtype=np.uint8)
+    line_starts = np.flatnonzero(chars[:-1] == ord("\n")) + 1  # of every line but the first
+    return not (len(chars) and chars[0] in _NOT_LINE_START) and not np.isin(chars[line_starts], _NOT_LINE_START).any()
+
+
+def _read_plain_csv(text: str, sep: str) -> pd.DataFrame | None:
+    """The cells of a plain csv file as text (header row included, as pandas' ``header=None`` gives them) by Arrow's
+    reader, 3x less CPU than pandas'; None when the file is not plain or Arrow cannot read it."""
+    data = text.encode("utf-8")
+    if text[:1].isspace() or not _is_plain(data):
+        return None
+    width = _first_lines(text, 1)[0].count(sep) + 1
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(data),
+            read_options=pa_csv.ReadOptions(autogenerate_column_names=True, use_threads=False),
+            parse_options=pa_csv.ParseOptions(delimiter=sep, quote_char=False, double_quote=False,
+                                              escape_char=False, newlines_in_values=False, ignore_empty_lines=True),
+            convert_options=pa_csv.ConvertOptions(column_types={f"f{i}": pa.large_string() for i in range(width)},
+                                                  null_values=[], strings_can_be_null=False,
+                                                  quoted_strings_can_be_null=False))
+    except (pa.ArrowException, ValueError):
+        return None
+    if table.num_columns != width:
+        return None
+    as_text = pd.StringDtype("pyarrow", na_value=np.nan)  # what read_csv(dtype=str) gives
+    return pd.DataFrame({i: pd.Series(column.to_pandas(types_mapper={pa.large_string(): as_text}.get), dtype=as_text)
+                         for i, column in enumerate(table.columns)})
 
 
 def _read_xlsx(path: Path, fmt: Format, detected: dict[str, str]) -> pd.DataFrame:
@@ -370,12 +424,17 @@ def _cell_text(value: object) -> object:
     return str(value)
 
 
-def _reading(text: pd.Series, decimal: str, thousands: str) -> tuple[pd.Series, pd.Series]:
-    """Values under one reading of the separators: (numbers, fits) where fits says the text has that shape."""
+def _fits(text: pd.Series, decimal: str, thousands: str) -> pd.Series:
+    """Which values have the shape of a number with these separators."""
     d, t = re.escape(decimal), re.escape(thousands)
     whole = rf"[1-9]\d{{0,2}}(?:{t}\d{{3}})+|\d+" if thousands else r"\d+"
     shape = rf"[+-]?(?:(?:{whole})(?:{d}\d*)?|{d}\d+)(?:[eE][+-]?\d+)?"
-    fits = text.str.fullmatch(shape).fillna(False).astype(bool)
+    return text.str.fullmatch(shape).fillna(False).astype(bool)
+
+
+def _reading(text: pd.Series, decimal: str, thousands: str) -> tuple[pd.Series, pd.Series]:
+    """Values under one reading of the separators: (numbers, fits) where fits says the text has that shape."""
+    fits = _fits(text, decimal, thousands)
     plain = text.where(fits)
     if thousands:
         plain = plain.str.replace(thousands, "", regex=False)
@@ -383,9 +442,28 @@ def _reading(text: pd.Series, decimal: str, thousands: str) -> tuple[pd.Series, 
     return _to_float(plain), fits
 
 
+# Plain decimals of at most 15 digits are read by Arrow: exact in both readers, so the same float as pd.to_numeric
+# gives (a fuzz of 4M such strings: no difference), without a Python object per cell. Longer ones, exponents and
+# anything else go to pd.to_numeric, whose rounding of 16+ digits differs from Arrow's in the last bit.
+_PLAIN = r"^[+-]?(?:\d+\.?\d*|\.\d+)$"
+_EXACT_DIGITS = 15
+
+
 def _to_float(text: pd.Series) -> pd.Series:
-    numbers = pd.to_numeric(text.astype(object), errors="coerce")
-    return pd.Series(np.asarray(numbers, dtype="float64"), index=text.index)
+    values = np.full(len(text), np.nan)
+    cells = pa.array(text.array, from_pandas=True)
+    # A plain decimal's characters are its digits, at most one point and at most one sign (no regex to count).
+    digits = pc.utf8_length(cells)
+    for mark in (pc.match_substring(cells, "."), pc.starts_with(cells, "+"), pc.starts_with(cells, "-")):
+        digits = pc.subtract(digits, mark.cast(digits.type))
+    plain = pc.and_(pc.match_substring_regex(cells, _PLAIN), pc.less_equal(digits, _EXACT_DIGITS)).fill_null(False)
+    fast = np.asarray(plain.to_numpy(zero_copy_only=False), dtype=bool)
+    if fast.any():
+        values[fast] = pc.cast(pc.filter(cells, plain), pa.float64()).to_numpy(zero_copy_only=False)
+    rest = ~fast & text.notna().to_numpy(dtype=bool)
+    if rest.any():
+        values[rest] = np.asarray(pd.to_numeric(text[rest].astype(object), errors="coerce"), dtype="float64")
+    return pd.Series(values, index=text.index)
 
 
 def decide_decimal(text: pd.Series, fmt: Format) -> tuple[str, str]:
@@ -402,10 +480,12 @@ def decide_decimal(text: pd.Series, fmt: Format) -> tuple[str, str]:
     values = values[values.str.contains(r"[.,]", regex=True)]
     if values.empty:
         return ".", fmt.thousands or ""
-    point, point_fits = _reading(values, ".", fmt.thousands if fmt.thousands is not None else ",")
-    comma, comma_fits = _reading(values, ",", fmt.thousands if fmt.thousands is not None else ".")
+    point_thousands = fmt.thousands if fmt.thousands is not None else ","
+    comma_thousands = fmt.thousands if fmt.thousands is not None else "."
+    point_fits, comma_fits = _fits(values, ".", point_thousands), _fits(values, ",", comma_thousands)
     n_point, n_comma = int(point_fits.sum()), int(comma_fits.sum())
-    if n_point == n_comma:
+    if n_point == n_comma:  # only a tie needs the numbers themselves
+        point, comma = _reading(values, ".", point_thousands)[0], _reading(values, ",", comma_thousands)[0]
         both = point_fits & comma_fits & (point != comma)
         if both.any():
             examples = ", ".join(repr(v) for v in values[both].drop_duplicates().head(4))
@@ -467,11 +547,13 @@ def parse_dates(raw: pd.Series, date_format: str | None) -> tuple[pd.Series, pd.
     inside = when.between(EARLIEST, LATEST)
     outside = when.notna() & ~inside
     values = when.where(inside).astype("datetime64[ns]")
-    shown = text.where(text.notna(), when.dt.strftime("%Y-%m-%d").astype("string"))
-    problem[outside] = ("date '" + shown[outside]
-                        + f"' is outside {EARLIEST:%Y-%m-%d}..{LATEST:%Y-%m-%d} (an ERP 'no date'? leave it empty)")
+    if outside.any():
+        shown = text[outside].where(text[outside].notna(), when[outside].dt.strftime("%Y-%m-%d").astype("string"))
+        problem[outside] = ("date '" + shown
+                            + f"' is outside {EARLIEST:%Y-%m-%d}..{LATEST:%Y-%m-%d} (an ERP 'no date'? leave it empty)")
     bad = text.notna() & when.isna()
-    problem[bad] = "unparseable date '" + text[bad] + f"' (expected {date_format or 'YYYY-MM-DD'})"
+    if bad.any():
+        problem[bad] = "unparseable date '" + text[bad] + f"' (expected {date_format or 'YYYY-MM-DD'})"
     return values, problem
 
 

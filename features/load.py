@@ -36,7 +36,7 @@ from features.formats import (
     read_mapping_file,
     read_table,
 )
-from features.ledger import asked_base, reconcile
+from features.ledger import asked_base, is_in, positions, reconcile
 from features.policy import POLICY_FILE, Policy
 
 SUMMARY_COLUMNS = ["table", "file", "rows_read", "rows_used", "rows_rejected", "rows_knock_on"]
@@ -155,6 +155,8 @@ def _empty_found(index: pd.Index) -> _Found:
 
 def _mark(found: _Found, mask: pd.Series, problem: pd.Series | str, kind: str) -> None:
     mask = mask & found.problem.isna()
+    if not mask.any():
+        return
     found.problem[mask] = problem[mask] if isinstance(problem, pd.Series) else problem
     found.kind[mask] = kind
 
@@ -242,7 +244,8 @@ def _rule_problems(frame: pd.DataFrame, table: Table) -> list[pd.DataFrame]:
     for rule in table.rules:
         present = frame[list(rule.columns)].notna().all(axis=1)
         broken = present & ~rule.ok(frame).fillna(True).astype(bool)
-        shown = frame[rule.column].astype(str) if rule.column in frame else None
+        # Only the broken rows' values are shown (dates are whole days, so each formats as it would in the column).
+        shown = frame.loc[broken, rule.column].astype(str) if rule.column in frame else None
         out.append(_long(table.name, rule.column, pd.Series(rule.problem, index=frame.index[broken], dtype="string"),
                          rule.problem, shown))
     return out
@@ -293,17 +296,19 @@ def _padding_hint(unknown: pd.Series, known: pd.Index) -> str:
 
 
 def _link_problems(frame: pd.DataFrame, table: Table, used: dict[str, pd.DataFrame],
-                   rejected_keys: dict[str, set[str]], hints: dict) -> list[pd.DataFrame]:
+                   rejected_keys: dict[str, pd.Series], hints: dict) -> list[pd.DataFrame]:
     out = []
     for link in table.links:
         if link.table not in used:  # the linked table is absent: nothing to check against
             continue
-        target = used[link.table].set_index(link.to)
+        target = used[link.table]
+        keys = target[link.to]
         values = frame[link.column]
         present = values.notna()
-        known = values.isin(target.index)
+        known = is_in(values, keys)  # one Arrow hash lookup, not isin's Python loop over a million keys
         missing = present & ~known
-        rejected = missing & values.isin(rejected_keys.get(link.table, set()))
+        refused = rejected_keys.get(link.table)
+        rejected = missing & (is_in(values, refused) if refused is not None else False)
         text = pd.Series(pd.NA, index=frame.index, dtype="string")
         text[missing & ~rejected] = ("unknown " + link.column + " '" + values[missing & ~rejected]
                                      + f"' (not in {link.table})")
@@ -312,16 +317,18 @@ def _link_problems(frame: pd.DataFrame, table: Table, used: dict[str, pd.DataFra
                           + f"' {_KNOCK_ON} of {link.table}")
         kind[rejected] = f"{link.column} {_KNOCK_ON} of {link.table}"
         out.append(_long(table.name, link.column, text, kind, values))
-        hint = _padding_hint(values[missing & ~rejected], target.index)
+        unknown = values[missing & ~rejected]
+        hint = _padding_hint(unknown, pd.Index(keys)) if len(unknown) else ""
         if hint:
             hints[(table.name, link.column, f"unknown {link.column} (not in {link.table})")] = hint
         for ours, theirs in link.same:
-            linked = target[theirs].reindex(values[present & known]).to_numpy()
+            linked = target[theirs].to_numpy()[positions(keys, values[present & known])]
+            unequal = frame.loc[present & known, ours].to_numpy() != linked
             differs = pd.Series(False, index=frame.index)
-            differs[present & known] = (frame.loc[present & known, ours].to_numpy() != linked)
+            differs[present & known] = unequal
+            shown = pd.Series(linked[unequal.astype(bool)]).astype(str).to_numpy()
             text = (ours + " '" + frame.loc[differs, ours] + "' differs from " + link.table + " "
-                    + values[differs] + "'s " + theirs + " '"
-                    + target[theirs].reindex(values[differs]).astype(str).to_numpy() + "'")
+                    + values[differs] + "'s " + theirs + " '" + shown + "'")
             out.append(_long(table.name, ours, text.astype("string"), f"{ours} differs from {link.table}'s {theirs}",
                              frame[ours]))
     return out
@@ -478,8 +485,10 @@ def _validate(folder: Path, maps: Mapping, files: dict[str, Path], today: pd.Tim
         found = pd.concat([found, _duplicate_problems(typed, table, pd.Series(clean, index=typed.index))],
                           ignore_index=True)
         bad = typed.index.isin(found["row"])
-        if table.key and len(table.key) == 1:
-            rejected_keys[name] = set(typed.loc[bad, table.key[0]].dropna()) - set(typed.loc[~bad, table.key[0]])
+        if table.key and len(table.key) == 1:  # keys only rejected rows have: a reference to them is a knock-on
+            key = typed[table.key[0]]
+            rejected_key = key[bad].dropna()
+            rejected_keys[name] = rejected_key[~is_in(rejected_key, key[~bad])].drop_duplicates()
         used[name] = _defaults(typed.loc[~bad].copy(), table)
         rejects.append(found)
 
