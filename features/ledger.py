@@ -345,7 +345,9 @@ def _checked(used: dict[str, pd.DataFrame], name: str, invoice_col: str, date_co
              today: pd.Timestamp) -> pd.Series:
     """A payment or applied credit note before its invoice was issued, or dated after today."""
     frame = used[name]
-    issued = used[Inv.TABLE].set_index(Inv.ID)[Inv.ISSUE].reindex(frame[invoice_col].astype(object)).to_numpy()
+    invoices = used[Inv.TABLE]
+    issued = np.append(invoices[Inv.ISSUE].to_numpy("datetime64[ns]"), np.datetime64("NaT"))
+    issued = issued[positions(invoices[Inv.ID], frame[invoice_col])]  # an unknown invoice: the NaT last
     text = pd.Series(pd.NA, index=frame.index, dtype="string")
     early = frame[invoice_col].notna().to_numpy() & (frame[date_col].to_numpy() < issued)
     text[early] = (date_col + " " + frame.loc[early, date_col].dt.strftime("%Y-%m-%d") + " is before invoice "
@@ -375,25 +377,36 @@ def settle(invoices: pd.DataFrame, payments: pd.DataFrame, credits: pd.DataFrame
     the cash plus credits by the paid date. Returns the invoices and, per invoice row, the paid_date and
     the paid_amount disagreements (NA: none), each naming the given and the derived value.
     """
-    events = payment_events(invoices, payments, credits, fx, base)
-    amount = invoices.set_index(Inv.ID)[Inv.AMOUNT]
-    events["cum"] = (events["cash"] + events["credit"]).groupby(events[Inv.ID]).cumsum()
-    events["cum_cash"] = events["cash"].groupby(events[Inv.ID]).cumsum()
-    events["cum_credit"] = events["credit"].groupby(events[Inv.ID]).cumsum()
-    reached = events[events["cum"] >= amount.reindex(events[Inv.ID]).to_numpy() - TOLERANCE]
-    first = reached.groupby(Inv.ID).first()
-    ids = invoices[Inv.ID].astype(object)
-    derived = pd.Series(first["date"].reindex(ids).to_numpy(), index=invoices.index, dtype="datetime64[ns]")
-    derived_cash = pd.Series(first["cum_cash"].reindex(ids).to_numpy(), index=invoices.index)
+    # By the invoices' positions (their ids are unique here): each invoice's days in date order, as by id.
+    events = invoice_events(invoices, payments, credits, fx, base)
+    at, n = events["at"].to_numpy(), len(invoices)
+    by_invoice = events.groupby("at", sort=False)
+    events["cum"] = (events["cash"] + events["credit"]).groupby(at).cumsum()
+    events["cum_cash"], events["cum_credit"] = by_invoice["cash"].cumsum(), by_invoice["credit"].cumsum()
+    reached = events[events["cum"] >= invoices[Inv.AMOUNT].to_numpy(float)[at] - TOLERANCE]
+    first = reached.groupby("at").first()
+    where = first.index.to_numpy()
+
+    def per_invoice(values: np.ndarray, fill, dtype=float) -> np.ndarray:
+        out = np.full(n, fill, dtype=dtype)
+        out[where] = values
+        return out
+
+    derived = pd.Series(per_invoice(first["date"].to_numpy("datetime64[ns]"), np.datetime64("NaT"),
+                                    "datetime64[ns]"), index=invoices.index)
+    derived_cash = pd.Series(per_invoice(first["cum_cash"].to_numpy(float), np.nan), index=invoices.index)
+    derived_credit = pd.Series(per_invoice(first["cum_credit"].to_numpy(float), np.nan), index=invoices.index)
     given, given_amount = invoices[Inv.PAID], invoices[Inv.PAID_AMOUNT]
 
     # What had come by the given paid date, and whether anything came after it.
-    by = events.merge(pd.DataFrame({Inv.ID: ids.to_numpy(), "given": given.to_numpy()}), on=Inv.ID)
-    before = by[by["date"] <= by["given"]].groupby(Inv.ID)[["cash", "credit"]].sum()
-    after = by[by["date"] > by["given"]].groupby(Inv.ID).size()
-    cash_by = pd.Series(before["cash"].reindex(ids).fillna(0.0).to_numpy(), index=invoices.index)
-    credit_by = pd.Series(before["credit"].reindex(ids).fillna(0.0).to_numpy(), index=invoices.index)
-    later = pd.Series(after.reindex(ids).fillna(0).to_numpy() > 0, index=invoices.index)
+    given_at = given.to_numpy("datetime64[ns]")[at]
+    before = events[events["date"].to_numpy() <= given_at].groupby("at")[["cash", "credit"]].sum()
+    after = np.bincount(at[events["date"].to_numpy() > given_at], minlength=n)
+    cash_by, credit_by = np.zeros(n), np.zeros(n)
+    cash_by[before.index.to_numpy()] = before["cash"].to_numpy(float)
+    credit_by[before.index.to_numpy()] = before["credit"].to_numpy(float)
+    cash_by, credit_by = pd.Series(cash_by, index=invoices.index), pd.Series(credit_by, index=invoices.index)
+    later = pd.Series(after > 0, index=invoices.index)
 
     has_given = given.notna()
     date_ok = ~has_given | (derived == given) | (derived.isna() & ~later)
@@ -405,7 +418,7 @@ def settle(invoices: pd.DataFrame, payments: pd.DataFrame, credits: pd.DataFrame
 
     settled_on = given.where(has_given, derived)
     cash = cash_by.where(has_given, derived_cash)
-    credit = credit_by.where(has_given, pd.Series(first["cum_credit"].reindex(ids).to_numpy(), index=invoices.index))
+    credit = credit_by.where(has_given, derived_credit)
     check = date_ok & settled_on.notna() & given_amount.notna()
     amount_ok = ~check | ((given_amount >= cash - TOLERANCE) & (given_amount <= cash + credit + TOLERANCE))
     amount_problem = pd.Series(pd.NA, index=invoices.index, dtype="string")
