@@ -109,8 +109,16 @@ def unpaid_chances(x: pd.DataFrame, timing: PaymentTimingModel, horizon_days: in
                    grid: int = 200) -> tuple[np.ndarray, np.ndarray]:
     """For invoices open at their snapshot: the chance each is still unpaid ``horizon_days`` later, and the
     chance it is paid after its due date, both from the timing distribution given unpaid so far."""
-    u = (np.arange(grid) + 0.5) / grid
-    delays = timing.quantiles(x, qs=u)  # days after due; inf = never paid
+    return _unpaid(x, timing.quantiles(x, qs=_levels(grid)), horizon_days)
+
+
+def _levels(grid: int) -> np.ndarray:
+    """The ``grid`` levels of the timing distribution that ``unpaid_chances`` reads."""
+    return (np.arange(grid) + 0.5) / grid
+
+
+def _unpaid(x: pd.DataFrame, delays: np.ndarray, horizon_days: int) -> tuple[np.ndarray, np.ndarray]:
+    """``unpaid_chances`` from the delays at ``_levels`` (days after due; inf = never paid)."""
     at_horizon = x[DAYS_OVERDUE].to_numpy(float) + horizon_days  # the horizon, in days after due
     return (delays > at_horizon[:, None]).mean(axis=1), (delays > 0).mean(axis=1)
 
@@ -305,8 +313,10 @@ def ranked_invoices(company: Company, as_of: str | pd.Timestamp | None = None, p
     if x.empty:
         return pd.DataFrame(columns=RANKED_COLUMNS)
     x = x.reset_index(drop=True)
-    scored, facts = score_features(x, late, timing, policy=policy, facts=True)
-    unpaid, after_due = unpaid_chances(x, timing, config.horizon_days, config.grid)
+    # One set-up of the timing distribution for the pay dates and the chances unpaid (``unpaid_chances``).
+    *pay, delays = timing.pay_summary(x, qs=_levels(config.grid))
+    scored, facts = score_features(x, late, timing, policy=policy, facts=True, pay=tuple(pay))
+    unpaid, after_due = _unpaid(x, delays, config.horizon_days)
     days = x[DAYS_OVERDUE].astype(int).to_numpy()
     amount = x[OPEN_AMOUNT].to_numpy(float)
     p_late = scored["p_late"].to_numpy(float)

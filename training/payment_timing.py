@@ -555,19 +555,27 @@ class PaymentTimingModel:
             return np.zeros((0, 3))
         return self._pay_days(self._setup(x, paid_after), levels)
 
-    def pay_summary(self, x: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-        """``pay_days`` and ``expected_days_late`` of the rows at their snapshot, from one set-up of them."""
+    def pay_summary(self, x: pd.DataFrame, qs=None) -> tuple[np.ndarray, ...]:
+        """``pay_days`` and ``expected_days_late`` of the rows at their snapshot, from one set-up of them; with
+        ``qs``, also ``quantiles(x, qs)`` from that set-up (the booster runs once for all three)."""
         if len(x) == 0:
-            return np.zeros((0, 3)), np.zeros(0)
+            return (np.zeros((0, 3)), np.zeros(0)) + (() if qs is None else (np.zeros((0, np.size(qs))),))
         setup = self._setup(x, None)
-        return self._pay_days(setup), self._expected(setup)
+        # The point's levels and the mean's are four-fifths the same numbers: their delays are found once.
+        grids = [_point_levels(), _MEAN_LEVELS]
+        levels, where = np.unique(np.concatenate(grids), return_inverse=True)
+        d = self._days(setup, self._conditional(setup, levels))
+        point, mean = d[:, where[:len(grids[0])]], d[:, where[len(grids[0]):]]
+        summary = self._pay_days(setup, days=point), self._expected(setup, days=mean)
+        return summary if qs is None else (*summary, self._days(setup, self._conditional(setup, np.asarray(qs, float))))
 
-    def _pay_days(self, setup: dict, levels: int = 100) -> np.ndarray:
+    def _pay_days(self, setup: dict, levels: int = 100, days: np.ndarray | None = None) -> np.ndarray:
+        """``pay_days`` from the delays at ``_point_levels(levels)`` (``days``, found here unless given)."""
         c = self.config
         band_levels = getattr(self, "band_", None)
         band_levels = np.asarray(c.band, float) if band_levels is None else band_levels[setup["segment"]]
         band = self._days(setup, self._conditional(setup, band_levels))
-        d = self._days(setup, self._conditional(setup, (np.arange(levels) + 0.5) / levels))
+        d = self._days(setup, self._conditional(setup, _point_levels(levels))) if days is None else days
         finite = np.isfinite(d)
         sentinel = 4.0 * _BIG  # beyond every finite delay, far apart from the next row
         flat = (np.where(finite, d, sentinel) + (np.arange(len(d)) * 16 * _BIG)[:, None]).ravel()
@@ -584,8 +592,9 @@ class PaymentTimingModel:
             return np.zeros(0)
         return self._expected(self._setup(x, paid_after))
 
-    def _expected(self, setup: dict) -> np.ndarray:
-        d = self._days(setup, self._conditional(setup, np.linspace(0.005, 0.995, 100)))
+    def _expected(self, setup: dict, days: np.ndarray | None = None) -> np.ndarray:
+        """``expected_days_late`` from the delays at ``_MEAN_LEVELS`` (``days``, found here unless given)."""
+        d = self._days(setup, self._conditional(setup, _MEAN_LEVELS)) if days is None else days
         d = np.where(np.isinf(d), self.config.max_delay_days, d)
         return np.maximum(d, 0).mean(axis=1)
 
@@ -602,6 +611,14 @@ class PaymentTimingModel:
             s = self._asof_day(x, paid_after)
             rows = rows.assign(days_to_due=-s, age_days=x["age_days"].to_numpy(float) + s + x["days_to_due"])
         return np.clip(self.never_model_.predict(rows), 0.0, 1.0)
+
+
+_MEAN_LEVELS = np.linspace(0.005, 0.995, 100)  # the levels whose delays average to ``expected_days_late``
+
+
+def _point_levels(levels: int = 100) -> np.ndarray:
+    """The levels whose delays give ``pay_days``' most likely day."""
+    return (np.arange(levels) + 0.5) / levels
 
 
 def build_payment_timing(config: PaymentTimingConfig = PaymentTimingConfig()) -> PaymentTimingModel:

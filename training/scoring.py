@@ -53,14 +53,17 @@ def score_facts(x: pd.DataFrame, late: LatePaymentModel) -> list[list[Reason]]:
 
 
 def score_features(x: pd.DataFrame, late: LatePaymentModel, timing: PaymentTimingModel, policy: Policy = Policy(),
-                   facts: bool = False) -> pd.DataFrame | tuple[pd.DataFrame, list[list[Reason]]]:
+                   facts: bool = False, pay: tuple[np.ndarray, np.ndarray] | None = None,
+                   ) -> pd.DataFrame | tuple[pd.DataFrame, list[list[Reason]]]:
     """Contract ``score`` rows for feature rows (see ``invoice_features``), in their order; with ``facts``,
-    also each row's reasons as facts (the same ones the sentences say)."""
+    also each row's reasons as facts (the same ones the sentences say). ``pay`` is ``timing.pay_summary(x)`` when
+    the caller has it."""
     if x.empty:
         empty = pd.DataFrame(columns=SCORE_COLUMNS)
         return (empty, []) if facts else empty
     p = late.predict_proba(x)
-    q, expected = timing.pay_summary(x)  # days after due: band's low end, most likely day, band's high end
+    # days after due: band's low end, most likely day, band's high end
+    q, expected = timing.pay_summary(x) if pay is None else pay
     due = x[Inv.DUE].to_numpy("datetime64[ns]")
 
     def _date(days: np.ndarray) -> np.ndarray:

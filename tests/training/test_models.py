@@ -78,6 +78,30 @@ def test_lightgbm_contributions_equal_shap_tree_explainer(fitted):
     np.testing.assert_allclose(ours, theirs, atol=1e-6)
 
 
+def test_tree_shap_by_decision_pattern_equals_lightgbm_pred_contrib(fitted):
+    from training.late_payment import tree_shap
+
+    booster = fitted["late"].booster_.booster_
+    rows = fitted["holdout"][FEATURES].head(300).to_numpy(float).copy()
+    rows[::7, :5] = np.nan  # missing values take each split's missing side
+    rows[1::7, 5:10] = 0.0
+    ours = tree_shap(booster, rows)
+    theirs = booster.predict(rows, pred_contrib=True)[:, :-1]
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(ours == 0, theirs == 0)
+    np.testing.assert_array_equal(np.argsort(-np.abs(ours), axis=1, kind="stable"),
+                                  np.argsort(-np.abs(theirs), axis=1, kind="stable"))
+
+
+def test_pay_summary_gives_what_its_parts_give(fitted):
+    timing, x = fitted["timing"], fitted["holdout"].head(300)
+    levels = (np.arange(200) + 0.5) / 200
+    pay, expected, delays = timing.pay_summary(x, qs=levels)
+    np.testing.assert_array_equal(pay, timing.pay_days(x))
+    np.testing.assert_array_equal(expected, timing.expected_days_late(x))
+    np.testing.assert_array_equal(delays, timing.quantiles(x, qs=levels))
+
+
 def test_kaplan_meier_matches_hand_computation():
     values = np.array([1.0, 2.0, 2.0, 3.0, 4.0])
     event = np.array([True, True, False, True, False])

@@ -33,7 +33,7 @@ import pandas as pd
 from features.asof import as_of
 from features.contract import Act, Cust, Inv, Pay
 from features.control import control_draw
-from features.ledger import TOLERANCE, open_amounts
+from features.ledger import TOLERANCE, is_in, open_amounts
 from features.load import Company
 from features.policy import Policy
 
@@ -68,15 +68,22 @@ def _latest(actions: pd.DataFrame, key: str) -> pd.DataFrame:
     return actions.sort_values([Act.DATE, Act.ID], kind="stable").groupby(key).tail(1).set_index(key)
 
 
+def _customers_of(inv: pd.Series, invoice_ids: pd.Series) -> pd.Series:
+    """The customer of each of ``invoice_ids`` (NA where none), on their index: only the invoices named are
+    indexed (one Arrow lookup over the invoices), not the million the ledger holds."""
+    named = inv[is_in(inv[Inv.ID], invoice_ids)].set_index(Inv.ID)[Inv.CUSTOMER]
+    return named.reindex(invoice_ids).set_axis(invoice_ids.index)
+
+
 def log_facts(company: Company, at: pd.Timestamp, reduced: pd.Series | None = None) -> LogFacts:
     """The log's facts for every invoice open at ``at``, from the company as known at the end of ``at``.
     ``reduced`` is what payments and credit notes took off each invoice known then, by invoice id, when the
     caller has it (``features.invoices.History.reduced``): the ledger is then not summed again."""
     view = as_of(company, at)
     inv = view[Inv.TABLE]
-    owner = inv.set_index(Inv.ID)[Inv.CUSTOMER]
     acts = view.get(Act.TABLE).copy()
-    acts[Act.CUSTOMER] = acts[Act.CUSTOMER].fillna(owner.reindex(acts[Act.INVOICE]).set_axis(acts.index))
+    unnamed = acts[Act.CUSTOMER].isna()
+    acts.loc[unnamed, Act.CUSTOMER] = _customers_of(inv, acts.loc[unnamed, Act.INVOICE])
     so_far = None
     if reduced is not None and reduced.index.equals(pd.Index(inv[Inv.ID].astype(object))):
         so_far = pd.Series(reduced.to_numpy(), index=inv.index)
@@ -98,24 +105,34 @@ def log_facts(company: Company, at: pd.Timestamp, reduced: pd.Series | None = No
     frame["promise_on_customer"] = take_cust
 
     # What came in since each promise: on the invoice, or on all the customer's invoices for a customer promise.
-    pay = view.get(Pay.TABLE)
-    pay = pay.assign(customer=owner.reindex(pay[Pay.INVOICE]).to_numpy())
-    # Only the payments a promise can count (its invoice's, or its customer's), in their order: each promise
-    # then looks through those, not through the whole ledger.
+    # Only the payments a promise can count (its invoice's, or any of its customer's invoices'), in their order:
+    # each promise then looks through those, not through the whole ledger.
     made = frame["promise_made"].notna().to_numpy()
-    wanted_inv = frame.index[made & ~take_cust.to_numpy()]
-    wanted_cust = opened.loc[frame.index[made & take_cust.to_numpy()], Inv.CUSTOMER]
-    pay = pay[pay[Pay.INVOICE].isin(wanted_inv) | pay["customer"].isin(wanted_cust)]
+    on_customer = take_cust.to_numpy()
+    wanted_inv = frame.index[made & ~on_customer].to_series()
+    wanted_cust = opened.loc[frame.index[made & on_customer], Inv.CUSTOMER]
+    counted = pd.concat([wanted_inv, inv.loc[is_in(inv[Inv.CUSTOMER], wanted_cust), Inv.ID]], ignore_index=True)
+    pay = view.get(Pay.TABLE)
+    pay = pay[is_in(pay[Pay.INVOICE], counted)]
+    pay = pay.assign(customer=_customers_of(inv, pay[Pay.INVOICE]).to_numpy())
     since = np.zeros(len(frame))
-    for k, (inv_id, made, on_cust_) in enumerate(zip(frame.index, frame["promise_made"], take_cust)):
-        if pd.isna(made):
-            continue
-        rows = pay[(pay["customer"] == opened.at[inv_id, Inv.CUSTOMER]) if on_cust_ else (pay[Pay.INVOICE] == inv_id)]
-        since[k] = rows.loc[rows[Pay.DATE] >= made, Pay.AMOUNT].sum()
+    if made.any():
+        paid_on, amounts = pay[Pay.DATE].to_numpy(), pay[Pay.AMOUNT].to_numpy(float)
+        # Each invoice's and each customer's payments (positions in ledger order), grouped once.
+        rows_of = {False: pay.groupby(Pay.INVOICE, sort=False).indices,
+                   True: pay.groupby("customer", sort=False).indices}
+        none = np.zeros(0, np.intp)
+        promised_on, customers = frame["promise_made"].to_numpy(), opened[Inv.CUSTOMER].to_numpy(object)
+        for k in np.flatnonzero(made).tolist():
+            key = customers[k] if on_customer[k] else frame.index[k]
+            rows = rows_of[bool(on_customer[k])].get(key, none)
+            counted = amounts[rows[paid_on[rows] >= promised_on[k]]]
+            since[k] = np.where(np.isnan(counted), 0.0, counted).sum()  # as pandas sums: missing as 0, in order
     frame["paid_since_promise"] = since
 
     # Disputes: open when the last dispute (dated on the invoice or logged) is after the last resolution.
-    disputed_on = inv.set_index(Inv.ID)[Inv.DISPUTE].reindex(opened.index)
+    unpaid = inv[inv[Inv.PAID].isna()]  # the open invoices are among these: a far smaller index than all
+    disputed_on = unpaid.set_index(Inv.ID)[Inv.DISPUTE].reindex(opened.index)
     logged = acts[(acts[Act.KIND] == "dispute") & acts[Act.INVOICE].notna()].groupby(Act.INVOICE)[Act.DATE].max()
     resolved = acts[(acts[Act.KIND] == "resolved") & acts[Act.INVOICE].notna()].groupby(Act.INVOICE)[Act.DATE].max()
     last_dispute = pd.concat([disputed_on, logged.reindex(opened.index)], axis=1).max(axis=1)
@@ -177,18 +194,20 @@ def honour_log(ranked: pd.DataFrame, facts: LogFacts, policy: Policy, top: int |
     grace = pd.Timedelta(days=d.promise_grace_days)
     has_promise = info["promised_date"].notna()
     open_promise, broken = promise_state(info, facts.at, d.promise_grace_days)
-    rec = pd.concat([out, info[["promised_date", "promised_amount", "disputed"]]], axis=1).to_dict("records")
-    out["promise"] = [("" if not h else ("broken: " if b else "" if o else "kept: ") + _promise_text(r))
-                      for h, o, b, r in zip(has_promise, open_promise, broken, rec)]
+    acting = is_actionable(out["action"]).to_numpy()
+    # The rows the rules and the texts read, as records (only those: most open invoices are neither).
+    read = np.flatnonzero(acting | has_promise.to_numpy()).tolist()
+    rec = dict(zip(read, pd.concat([out, info[["promised_date", "promised_amount", "disputed"]]], axis=1)
+                   .iloc[read].to_dict("records")))
+    out["promise"] = [("" if not h else ("broken: " if b else "" if o else "kept: ") + _promise_text(rec[i]))
+                      for i, (h, o, b) in enumerate(zip(has_promise, open_promise, broken))]
 
     action, why = out["action"].to_numpy(object).copy(), out["why"].to_numpy(object).copy()
     gain = out["expected_gain"].to_numpy(float).copy()
     purpose = np.full(len(out), "", dtype=object)
-    acting = is_actionable(out["action"]).to_numpy()
     draw = control_draw(out["invoice_id"])
-    for i, r in enumerate(rec):
-        if not acting[i]:
-            continue
+    for i in np.flatnonzero(acting).tolist():
+        r = rec[i]
         if r["disputed"]:
             action[i], purpose[i] = DISPUTE, "dispute"
             why[i] = (f"The invoice is disputed and the dispute is not resolved: resolve it with the customer "
@@ -216,12 +235,16 @@ def honour_log(ranked: pd.DataFrame, facts: LogFacts, policy: Policy, top: int |
     window = pd.Timedelta(days=d.min_days_between_contacts)
     recent = (last.notna() & (facts.at - last < window)).to_numpy() if d.min_days_between_contacts else \
         np.zeros(len(out), bool)
+    # Columns as Python values, read row by row below (``.at`` per row costs more than the rules).
+    ids, customer_ids, docs, currencies = (out[c].tolist() for c in ("invoice_id", "customer_id", "amount_open_doc",
+                                                                    "currency"))
+    dues = info[Inv.DUE].tolist()
     primary: dict[str, int] = {}
     others: dict[int, list[int]] = {}
     for i in range(len(out)):
         if action[i] in NOT_CHASED:
             continue
-        cust = out.at[i, "customer_id"]
+        cust = customer_ids[i]
         if recent[i]:
             nxt = last.iloc[i] + window
             why[i] = (f"Customer last contacted {last.iloc[i]:%Y-%m-%d}; at most one contact every "
@@ -230,7 +253,7 @@ def honour_log(ranked: pd.DataFrame, facts: LogFacts, policy: Policy, top: int |
         elif d.min_days_between_contacts and cust in primary:
             first = primary[cust]
             others[first].append(i)
-            why[i] = (f"Raised in the same contact as invoice {out.at[first, 'invoice_id']} (one contact per "
+            why[i] = (f"Raised in the same contact as invoice {ids[first]} (one contact per "
                       f"customer every {d.min_days_between_contacts} days); on its own: {action[i]}")
             gain[first] += gain[i]  # the one contact brings in what chasing each invoice would
             action[i], gain[i], purpose[i] = SAME_CONTACT, 0.0, ""
@@ -240,14 +263,12 @@ def honour_log(ranked: pd.DataFrame, facts: LogFacts, policy: Policy, top: int |
 
     templates = getattr(d.messages, d.language)
     message = np.full(len(out), "", dtype=object)
-    for i, r in enumerate(rec):
-        if not purpose[i]:
-            continue
-        more = [f"{out.at[j, 'invoice_id']} ({_money(out.at[j, 'amount_open_doc'])} {out.at[j, 'currency']})"
-                for j in others.get(i, [])]
+    for i in np.flatnonzero(purpose != "").tolist():
+        r = rec[i]
+        more = [f"{ids[j]} ({_money(docs[j])} {currencies[j]})" for j in others.get(i, [])]
         message[i] = getattr(templates, purpose[i]).format_map({
             "customer": r["customer_name"] or r["customer_id"], "invoice": r["invoice_id"],
-            "amount": _money(r["amount_open_doc"]), "currency": r["currency"], "due": _day(info.at[i, Inv.DUE]),
+            "amount": _money(r["amount_open_doc"]), "currency": r["currency"], "due": _day(dues[i]),
             "days": int(r["days_overdue"]), "action": action[i], "promise": _promise_text(r),
             "others": (", as are invoices " if d.language == "en" else ", liksom fakturorna ") + ", ".join(more)
             if more else ""})
