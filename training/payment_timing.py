@@ -48,6 +48,7 @@ from features.contract import Inv
 from features.invoices import FEATURES, SNAPSHOT
 from features.ledger import lost_amounts
 from features.policy import Provision
+from training.late_payment import lightgbm_threads
 
 LOST = "lost"  # training examples' column: the share of the open amount never collected (NaN: not known yet)
 RUN_NAMES = {cash.RUN_NONE: "ad_hoc", cash.RUN_WEEKLY: "weekly_run", cash.RUN_MONTHLY: "monthly_run"}
@@ -76,7 +77,7 @@ class PaymentTimingConfig:
     write_off_days: int = Provision.model_fields["write_off_days"].default  # open this long past due: lost
     min_lost: int = 20  # rows with a loss needed to learn the never-paid share per invoice (else the pooled share)
     seed: int = 0
-    threads: int = 1  # LightGBM threads; one a process keeps fits bit-for-bit repeatable (the gate relies on it)
+    threads: int = 1  # LightGBM threads a fit (`likvid train --threads`); repeatable at any count: lightgbm_threads
 
     def params(self) -> dict:
         return asdict(self)
@@ -293,7 +294,7 @@ class PaymentTimingModel:
         return lgb.LGBMRegressor(
             n_estimators=c.n_estimators, learning_rate=c.learning_rate, num_leaves=c.num_leaves,
             min_child_samples=c.min_child_samples, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
-            random_state=c.seed, verbose=-1, n_jobs=c.threads, objective=objective, **extra,
+            random_state=c.seed, verbose=-1, objective=objective, **lightgbm_threads(c.threads), **extra,
         )
 
     def _residuals(self, x: pd.DataFrame, delay: np.ndarray, censored: np.ndarray, scale: np.ndarray) -> None:

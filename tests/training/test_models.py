@@ -221,3 +221,20 @@ def test_refitted_trees_serve_their_own_probabilities_unless_the_map_is_asked_fo
         np.testing.assert_allclose(p[due], expected[due])
         assert (p[~due] == 1.0).all()  # an invoice already past due is late, whichever map
     assert not np.allclose(model.calibrator_.predict(raw), raw)  # the map is not the identity on these rows
+
+
+def test_fits_on_two_threads_are_bit_for_bit_repeatable(fitted):
+    """The gate takes a champion's recipe, refitted, for the model it registered: so on any thread count."""
+    from training.examples import not_yet_due
+    from training.late_payment import LatePaymentConfig, build_late_payment, time_slices
+    from training.payment_timing import PaymentTimingConfig, build_payment_timing
+
+    tr = not_yet_due(fitted["train"])
+    fit, cal = time_slices(tr, 0.25)
+    args = (fit, fit["late"].to_numpy(), cal, cal["late"].to_numpy())
+    late = [build_late_payment(LatePaymentConfig(threads=2)).fit(*args).predict_proba(cal) for _ in range(2)]
+    np.testing.assert_array_equal(late[0], late[1])
+    train = fitted["train"]
+    timing = [build_payment_timing(PaymentTimingConfig(threads=2)).fit(
+        train, train["delay"].to_numpy(), train["censored"].to_numpy()).quantiles(cal) for _ in range(2)]
+    np.testing.assert_array_equal(timing[0], timing[1])
