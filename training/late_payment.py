@@ -176,11 +176,7 @@ def tree_shap(booster: lgb.Booster, rows: np.ndarray) -> np.ndarray:
         pattern = np.zeros(n, np.int64)
         for node in nodes:
             pattern |= _goes_left(node, columns[:, node["split_feature"]]).astype(np.int64) << node["split_index"]
-        seen = np.bincount(pattern)
-        kinds = np.flatnonzero(seen)
-        kind_of = np.zeros(len(seen), np.intp)
-        kind_of[kinds] = np.arange(len(kinds))
-        inverse = kind_of[pattern]
+        kinds, inverse = np.unique(pattern, return_inverse=True)  # (not a bincount: 30 splits are 2^30 patterns)
         example = np.empty(len(kinds), np.intp)
         example[inverse] = np.arange(n)  # a row of each pattern (any: the same pattern gives the same values)
         if leaves is None:

@@ -238,3 +238,17 @@ def test_fits_on_two_threads_are_bit_for_bit_repeatable(fitted):
     timing = [build_payment_timing(PaymentTimingConfig(threads=2)).fit(
         train, train["delay"].to_numpy(), train["censored"].to_numpy()).quantiles(cal) for _ in range(2)]
     np.testing.assert_array_equal(timing[0], timing[1])
+
+
+def test_tree_shap_of_deep_trees_equals_lightgbm_pred_contrib(fitted):
+    """Trees of 31 leaves (30 splits: up to 2^30 decision patterns) give LightGBM's values too."""
+    import lightgbm as lgb
+
+    from training.late_payment import tree_shap
+
+    train = fitted["train"].dropna(subset=["late"])
+    booster = lgb.LGBMClassifier(n_estimators=20, num_leaves=31, min_child_samples=5, verbose=-1, n_jobs=1).fit(
+        train[FEATURES], train["late"].to_numpy()).booster_
+    rows = fitted["holdout"][FEATURES].head(300).to_numpy(float)
+    np.testing.assert_allclose(tree_shap(booster, rows), booster.predict(rows, pred_contrib=True)[:, :-1],
+                               rtol=0, atol=1e-12)
