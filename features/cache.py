@@ -164,11 +164,12 @@ def features_version() -> str:
     return digest.hexdigest()
 
 
-def derived_path(company: Company, kind: str, parts: dict, date: pd.Timestamp | None = None) -> Path | None:
+def derived_path(company: Company, kind: str, parts: dict, date: pd.Timestamp | None = None,
+                 any_date: bool = False) -> Path | None:
     """Where ``company``'s ``kind`` of derived state computed with ``parts`` is kept; None when it has no entry,
     and, for state as of a ``date``, at any date but the company's last known one (the read commands' and the
-    service's as-of: training looks at many dates, each once)."""
-    if company.cache is None or (date is not None and date != last_known_date(company)):
+    service's as-of: training looks at many dates, each once) unless ``any_date`` (a read command's second day)."""
+    if company.cache is None or (date is not None and not any_date and date != last_known_date(company)):
         return None
     dated = {} if date is None else {"date": f"{date:%Y-%m-%d}"}
     text = json.dumps({"features": features_version(), **dated, **parts}, sort_keys=True, default=str)

@@ -109,13 +109,14 @@ def _order_trend(view: Company, date: pd.Timestamp, ids: pd.Index, recent_days: 
 
 def customer_features(company: Company, date: str | pd.Timestamp,
                       cfg: CustomerFeatureConfig = CustomerFeatureConfig(),
-                      passed: LedgerPass | None = None) -> pd.DataFrame:
+                      passed: LedgerPass | None = None, keep: bool = False) -> pd.DataFrame:
     """Behaviour of every customer known at the end of ``date``, one row each, indexed by customer id.
     ``passed`` is ``ledger_pass(company)`` when the caller looks at many dates of the same company: the
     ledger's sums are then looked up at ``date``, not recomputed (the same values). A validated company's at its
-    last known date (the read commands' as-of) are kept beside its validation (``features.cache``) and read back."""
+    last known date (the read commands' as-of), or at any date with ``keep`` (the warnings' look-back), are kept
+    beside its validation (``features.cache``) and read back."""
     date = pd.Timestamp(date).normalize()
-    kept = validation_cache.derived_path(company, "customer-features", {"cfg": asdict(cfg)}, date)
+    kept = validation_cache.derived_path(company, "customer-features", {"cfg": asdict(cfg)}, date, any_date=keep)
     return validation_cache.kept(kept, pd.DataFrame, lambda: _customer_features(company, date, cfg, passed))
 
 

@@ -275,3 +275,9 @@ def test_customer_features_at_the_last_known_date_are_kept_and_read_back_the_sam
                                   customers.customer_features(validate(folder, today=TODAY, cache=False).company,
                                                               before), check_exact=True)
     assert len(list(company.cache.glob("customer-features-*.pkl"))) == 1
+    # Asked to keep it (a read command's look-back day), another date is kept too and read back the same.
+    kept = customers.customer_features(company, before, keep=True)
+    assert len(list(company.cache.glob("customer-features-*.pkl"))) == 2
+    monkeypatch.setattr(customers, "_customer_features", lambda *_: pytest.fail("computed again"))
+    pd.testing.assert_frame_equal(customers.customer_features(validate(folder, today=TODAY).company, before,
+                                                              keep=True), kept, check_exact=True)
