@@ -37,5 +37,6 @@ def test_entry_point_parses_against_the_cli(entry, tmp_path):
 
         assert context.params["customer_n_estimators"] == CustomerConfig().n_estimators
         assert context.params["warning_alpha"] == WarningConfig().alpha  # the same defaults everywhere
+        assert context.params["threads"] == 1
     if entry in ("train", "validate"):  # an unset project parameter ("") is no file, not the working folder
         assert context.params["config"] is None and context.params["mapping"] is None
