@@ -325,8 +325,8 @@ def train_cmd(
         help="Early warnings: combined p-value below which a change is reported.")] = None,
     threads: Annotated[int, typer.Option(
         min=0, help="LightGBM threads per fit of the late-payment and timing models; 0: one per core "
-                    "(os.cpu_count()), faster on a machine of its own. The default 1 is faster on a shared "
-                    "machine, and a fit is bit-for-bit repeatable on any machine.")] = 1,
+                    "(os.cpu_count()), faster on a machine of its own; the default 1 is faster on a shared "
+                    "one. A fit is bit-for-bit repeatable at any count; fits on different counts may differ.")] = 1,
 ) -> None:
     """Train every model family for the company: evaluate at as-of minus 13 weeks, register the models
     refitted on everything known at as-of, and promote each when its recipe is not worse than the champion's."""

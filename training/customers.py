@@ -288,7 +288,8 @@ def risk_change(models: CustomerModels, company: Company, at: pd.Timestamp,
     before = at - pd.Timedelta(days=models.warnings.risk_days)
     if now is None:
         now = models.predict(customer_features(company, at, models.features, passed))["p_late_next"]
-    x = customer_features(company, before, models.features, passed, keep=True)  # every read command's second day
+    # The read commands' look-back day (``at`` their default as-of) is kept as their as-of is; a past as-of's is not.
+    x = customer_features(company, before, models.features, passed, keep=at == last_known_date(company))
     # A customer with no decided invoice by then has no earlier view to change from.
     earlier = pd.Series(models.risk_.predict(x), index=x.index).where(x["n_decided"] > 0)
     return pd.DataFrame({"p_late_next": now, "p_late_before": earlier.reindex(now.index)})

@@ -27,7 +27,8 @@ _LOG_COLUMNS = ["amount", "open_amount", "overdue_amount", "days_since_last_late
 def lightgbm_threads(threads: int) -> dict:
     """LightGBM's settings for ``threads`` threads a fit. One thread is bit-for-bit repeatable as it is; more are
     made so (``deterministic``, with row-wise histograms rather than the layout LightGBM picks by timing both),
-    since the gate takes a champion's recipe, refitted, for the very model it registered."""
+    since the gate takes a champion with the same recipe for the model refitting that recipe would give (on the
+    same thread count: fits on different counts may differ, and a count is part of the recipe's settings)."""
     return {"n_jobs": threads} if threads <= 1 else {"n_jobs": threads, "deterministic": True, "force_row_wise": True}
 
 
@@ -171,6 +172,7 @@ def tree_shap(booster: lgb.Booster, rows: np.ndarray) -> np.ndarray:
                 stack += [node["left_child"], node["right_child"]]
         if not nodes:
             continue
+        # Past 30 splits the patterns are about one a row: nothing to save, LightGBM's own pass over every row.
         if any(node["decision_type"] != "<=" for node in nodes) or len(nodes) > 30:
             return booster.predict(rows, pred_contrib=True)[:, :-1]
         pattern = np.zeros(n, np.int64)
