@@ -24,6 +24,7 @@ less its unapplied credit (CONTRACT "Open amount"); its overdue amount is not (n
 from __future__ import annotations
 
 import calendar
+import functools
 import multiprocessing
 import os
 import weakref
@@ -272,23 +273,30 @@ def open_mask(inv: pd.DataFrame, reduced: pd.Series) -> pd.Series:
     return inv[Inv.PAID].isna() & (inv[Inv.AMOUNT] - reduced > ledger.TOLERANCE)
 
 
-def _settled_history(view: Company, date: pd.Timestamp, cfg: FeatureConfig, open_: pd.DataFrame) -> pd.DataFrame:
-    """One row per invoice whose outcome is known at ``date``: settled, or open (``open_``) and already late."""
-    inv = view[Inv.TABLE]
-    grace = pd.Timedelta(days=cfg.grace_days)
-    settled = inv[inv[Inv.PAID].notna()]
-    overdue = open_[open_[Inv.DUE] + grace < date]
-    hist = pd.concat([
-        pd.DataFrame({Inv.CUSTOMER: settled[Inv.CUSTOMER], "event": settled[Inv.PAID],
-                      "delay": (settled[Inv.PAID] - settled[Inv.DUE]).dt.days.astype(float),
-                      "late": is_late(settled[Inv.PAID], settled[Inv.DUE], cfg.grace_days), "open": False,
-                      "disputed": settled[Inv.DISPUTE].notna(), "paper": _paper(settled)}),
-        # An open overdue invoice is late now; its delay is at least its days overdue.
-        pd.DataFrame({Inv.CUSTOMER: overdue[Inv.CUSTOMER], "event": date,
-                      "delay": (date - overdue[Inv.DUE]).dt.days.astype(float), "late": True, "open": True,
-                      "disputed": overdue[Inv.DISPUTE].notna(), "paper": _paper(overdue)}),
-    ])
-    return hist
+def _settled_history(inv: pd.DataFrame, code: np.ndarray, is_open: np.ndarray, date: pd.Timestamp,
+                     cfg: FeatureConfig) -> pd.DataFrame:
+    """One row per invoice whose outcome is known at ``date``: settled, or open (``is_open``) and already late;
+    its customer (``customer_id``) as its code ``code`` (the invoices' customers as ``LedgerPass`` codes them),
+    so that the groupings over it are over integers."""
+    paid, due = inv[Inv.PAID].to_numpy("datetime64[ns]"), inv[Inv.DUE].to_numpy("datetime64[ns]")
+    disputed, paper = ~np.isnat(inv[Inv.DISPUTE].to_numpy("datetime64[ns]")), _paper(inv).to_numpy(bool)
+    now, grace = date.to_datetime64(), np.timedelta64(cfg.grace_days, "D")
+    settled = np.flatnonzero(~np.isnat(paid))
+    # An open overdue invoice is late now; its delay is at least its days overdue.
+    overdue = np.flatnonzero(is_open & (due + grace < now))
+    rows = np.concatenate([settled, overdue])
+    event = np.concatenate([paid[settled], np.full(len(overdue), now, dtype="datetime64[ns]")])
+    delay = pd.TimedeltaIndex(event - due[rows]).days.to_numpy(float)
+    late = np.concatenate([paid[settled] > due[settled] + grace, np.ones(len(overdue), bool)])
+    return pd.DataFrame({Inv.CUSTOMER: code[rows], "event": event, "delay": delay, "late": late,
+                         "open": np.arange(len(rows)) >= len(settled), "disputed": disputed[rows],
+                         "paper": paper[rows]}, index=inv.index[rows])
+
+
+def _on_ids(frame: pd.DataFrame | pd.Series, ids: pd.Index) -> pd.DataFrame | pd.Series:
+    """``frame``, indexed by customer codes, indexed by the customers' ids instead (``ids[code]``)."""
+    frame.index = ids.take(frame.index.to_numpy(np.int64)).rename(Inv.CUSTOMER)
+    return frame
 
 
 def _paper(inv: pd.DataFrame) -> pd.Series:
@@ -371,23 +379,23 @@ def _customer_history(hist: pd.DataFrame, date: pd.Timestamp, cfg: FeatureConfig
     return out
 
 
-def _ledger_habits(inv: pd.DataFrame, passed: LedgerPass, pos: np.ndarray, date: pd.Timestamp,
+def _ledger_habits(inv: pd.DataFrame, code: np.ndarray, passed: LedgerPass, pos: np.ndarray, date: pd.Timestamp,
                    cfg: FeatureConfig) -> pd.DataFrame:
     """Each customer's share of invoices paid in instalments (of those with a payment) and of invoices credited
     (of those issued), by ``date`` and shrunk toward the company's share; empty without the tables.
-    ``inv`` are the invoices known at ``date``, at ``pos`` in ``passed``."""
+    ``inv`` are the invoices known at ``date``, at ``pos`` in ``passed``; ``code``: their customers' codes there."""
     k, out = cfg.prior_strength, {}
     if passed.has_payments and passed.n_payments(date):
         n = passed.payment_counts(date)
         paid = n[passed.row_code[pos]]
         some = paid > 0
         many = (paid[some] > 1).astype(float)
-        many = pd.Series(many).groupby(inv[Inv.CUSTOMER].to_numpy()[some]).agg(["sum", "size"])
+        many = _on_ids(pd.Series(many).groupby(code[some]).agg(["sum", "size"]), passed.customer_ids)
         prior = float((n[n > 0] > 1).mean())
         out["instalment_share"] = (many["sum"] + k * prior) / (many["size"] + k)
     if passed.has_credits and len(inv):
-        credited = pd.Series(passed.credited(pos, date), index=inv.index)
-        per = credited.astype(float).groupby(inv[Inv.CUSTOMER]).agg(["sum", "size"])
+        credited = pd.Series(passed.credited(pos, date))
+        per = _on_ids(credited.astype(float).groupby(code).agg(["sum", "size"]), passed.customer_ids)
         out["credited_share"] = (per["sum"] + k * float(credited.mean())) / (per["size"] + k)
     return pd.DataFrame({c: out.get(c, pd.Series(dtype=float)) for c in ("instalment_share", "credited_share")})
 
@@ -410,44 +418,51 @@ def _payment_runs(view: Company | None) -> pd.DataFrame:
 
 
 def _orders(view: Company, date: pd.Timestamp, cfg: FeatureConfig, passed: LedgerPass,
-            pos: np.ndarray) -> pd.DataFrame:
+            pos: np.ndarray, code: np.ndarray) -> pd.DataFrame:
     """Each customer's order momentum (the last ``recent_days`` of orders against the ones before) and the
-    median days from order to invoice; ``pos``: the view's invoices in ``passed``."""
+    median days from order to invoice; ``pos``: the view's invoices in ``passed``, ``code`` their customers'."""
     orders, inv = view.get(Ord.TABLE), view[Inv.TABLE]
     if orders.empty:
         return pd.DataFrame({"order_momentum": pd.Series(dtype=float), "order_lead_days": pd.Series(dtype=float)})
     recent = pd.Timedelta(days=cfg.recent_days)
-    live = orders[~orders[Ord.CANCELLED].astype(bool)]
+    live = orders[(orders[Ord.DATE] > date - 2 * recent).to_numpy(bool)]  # the windows' orders, then the live ones
+    live = live[~live[Ord.CANCELLED].astype(bool)]
     last = live[live[Ord.DATE] > date - recent].groupby(Ord.CUSTOMER)[Ord.AMOUNT].sum()
-    prev = live[(live[Ord.DATE] <= date - recent) & (live[Ord.DATE] > date - 2 * recent)]
+    prev = live[live[Ord.DATE] <= date - recent]
     prev = prev.groupby(Ord.CUSTOMER)[Ord.AMOUNT].sum()
     momentum = (last.reindex(prev.index.union(last.index)).fillna(0) + 1) / (prev.reindex(
         prev.index.union(last.index)).fillna(0) + 1)
     # How long an order took to invoice: over the invoices whose order is known by the date.
     placed = passed.order_day[pos]
     linked = ~(placed > date.to_datetime64()) & ~np.isnat(placed)
-    lead = (inv[Inv.ISSUE][linked] - pd.Series(placed[linked], index=inv.index[linked])).dt.days
-    lead = lead.groupby(inv[Inv.CUSTOMER][linked]).median()
+    lead = pd.TimedeltaIndex(inv[Inv.ISSUE].to_numpy("datetime64[ns]")[linked] - placed[linked]).days
+    lead = _on_ids(pd.Series(lead).groupby(code[linked]).median(), passed.customer_ids)
     return pd.DataFrame({"order_momentum": np.log(momentum), "order_lead_days": lead})
 
 
-def _priors(hist: pd.DataFrame, customers: pd.DataFrame) -> pd.DataFrame:
-    """Late share and mean delay of each industry x country (falling back to industry, then all)."""
+def _priors(hist: pd.DataFrame, customers: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
+    """Late share and mean delay of each industry x country (falling back to industry, then all); ``hist``'s
+    customers are codes into ``ids``."""
     cust = customers.set_index(Cust.ID)[[Cust.INDUSTRY, Cust.COUNTRY]].astype("string").fillna("unknown")
-    h = hist.join(cust, on=Inv.CUSTOMER)
-    overall_late = h["late"].mean() if len(h) else 0.4
-    overall_delay = h["delay"].mean() if len(h) else 0.0
+    overall_late = hist["late"].mean() if len(hist) else 0.4
+    overall_delay = hist["delay"].mean() if len(hist) else 0.0
     out = pd.DataFrame(index=cust.index)
     out["prior_late_share"], out["prior_mean_delay"] = overall_late, overall_delay
+    if hist.empty:
+        return out
+    row = cust.index.get_indexer(ids)  # each code's customer row (-1: not in the table, in no peer group)
+    code = hist[Inv.CUSTOMER].to_numpy()
     for keys in ([Cust.INDUSTRY], [Cust.INDUSTRY, Cust.COUNTRY]):
-        if h.empty:
-            break
-        stats = h.groupby(keys).agg(n=(Inv.CUSTOMER, "nunique"), late=("late", "mean"), delay=("delay", "mean"))
+        group = cust.groupby(keys, sort=False).ngroup().to_numpy()  # each customer row's peer group
+        of_rows = np.where(row >= 0, group[row], -1)[code]
+        peer = of_rows >= 0
+        stats = pd.DataFrame({"group": of_rows[peer], "code": code[peer], "late": hist["late"].to_numpy()[peer],
+                              "delay": hist["delay"].to_numpy()[peer]})
+        stats = stats.groupby("group").agg(n=("code", "nunique"), late=("late", "mean"), delay=("delay", "mean"))
         stats = stats[stats["n"] >= 8]  # a prior must speak for peers, not echo one customer
-        joined = cust.join(stats, on=keys)
-        have = joined["n"].notna()
-        out.loc[have, "prior_late_share"] = joined.loc[have, "late"]
-        out.loc[have, "prior_mean_delay"] = joined.loc[have, "delay"]
+        have = np.isin(group, stats.index.to_numpy())
+        out.loc[have, "prior_late_share"] = stats["late"].reindex(group[have]).to_numpy()
+        out.loc[have, "prior_mean_delay"] = stats["delay"].reindex(group[have]).to_numpy()
     return out
 
 
@@ -472,15 +487,21 @@ class History:
     overall_disputes: float
     balances: pd.DataFrame
     typical: pd.Series
-    order_dates: pd.Series
     customers: pd.DataFrame  # resolved customer state (``_STATE`` columns), index: customer ids, then UNKNOWN
     names: np.ndarray  # each customer's name in ``customers`` order ("" when none)
     state: np.ndarray  # ``customers`` as floats, for positional lookups
     order_index: pd.Index  # order ids known at ``date``
     order_days: np.ndarray  # their order dates, as datetime64[ns]
-    reduced: pd.Series  # per invoice id: payments and applied credit notes by ``date``, in its currency
+    reduced_rows: np.ndarray  # per invoice of ``view``: payments and applied credit notes by ``date``, in its currency
+    customer_rows: np.ndarray  # per invoice of ``view``: its customer's row in ``customers``
+    placed_rows: np.ndarray  # per invoice of ``view``: its order's date (NaT: none, or not known at ``date``)
     rates: dict[str, float]  # units of the base for one unit of each currency known at ``date`` (the base: 1)
     base: str | None  # the base currency (None: the data names none)
+
+    @functools.cached_property
+    def reduced(self) -> pd.Series:
+        """``reduced_rows`` by invoice id (for invoices looked up by id: a request's, a worklist's)."""
+        return pd.Series(self.reduced_rows, index=pd.Index(self.view[Inv.TABLE][Inv.ID].astype(object)))
 
     def rate(self, currencies: pd.Series | None, n: int) -> np.ndarray:
         """Each row's rate at ``date`` (no currency: the base's 1.0; a currency with no rate yet: NaN)."""
@@ -673,47 +694,61 @@ def history(company: Company, date: str | pd.Timestamp, cfg: FeatureConfig = Fea
     if passed is None or passed.base != base:  # a company without a set base may name fewer currencies by then
         passed, source = ledger_pass(view), view
     pos = passed.positions(source, inv)
+    code, ids = passed.customer_code[pos], passed.customer_ids  # each invoice's customer, as an integer
+    if (code < 0).any():
+        raise ValueError("an invoice names no customer (the contract requires customer_id)")
     reduced = pd.Series(passed.reduced(pos, date), index=inv.index)
-    open_ = inv[open_mask(inv, reduced)]
+    is_open = open_mask(inv, reduced).to_numpy(bool)
+    open_ = inv[is_open]
     known_codes = pd.Series(sorted(set(ledger.codes(fx[Fx.CURRENCY]).dropna())), dtype="string")
     rates = {c: float(r) for c, r in zip(known_codes, ledger.rates_on(known_codes, date, fx, base)) if r == r}
     # History in the base at each invoice's issue-date rate; what is open in the base at the date's rate.
-    issued = inv.assign(**{Inv.AMOUNT: passed.issued_base[pos]})
+    # Its customers are codes (``code``, into ``ids``) while it is grouped, their ids again once per customer.
+    issued = pd.DataFrame({Inv.CUSTOMER: code, Inv.ISSUE: inv[Inv.ISSUE].to_numpy("datetime64[ns]"),
+                           Inv.DUE: inv[Inv.DUE].to_numpy("datetime64[ns]"),
+                           Inv.PAID: inv[Inv.PAID].to_numpy("datetime64[ns]"), Inv.AMOUNT: passed.issued_base[pos]})
     owed = (open_[Inv.AMOUNT] - reduced[open_.index]) * ledger.rates_on(open_[Inv.CURRENCY], date, fx, base)
-    hist = _settled_history(view, date, cfg, open_)
-    parts = [_customer_history(hist, date, cfg), _priors(hist, view[Cust.TABLE]), _orders(view, date, cfg, passed, pos),
-             passed.payment_runs(pos, date), _ledger_habits(inv, passed, pos, date, cfg)]
+    hist = _settled_history(inv, code, is_open, date, cfg)
+    parts = [_on_ids(_customer_history(hist, date, cfg), ids), _priors(hist, view[Cust.TABLE], ids),
+             _orders(view, date, cfg, passed, pos, code), passed.payment_runs(pos, date),
+             _ledger_habits(inv, code, passed, pos, date, cfg)]
     per_customer = pd.concat([p.rename_axis(Inv.CUSTOMER) for p in parts], axis=1, join="outer")
     orders = view.get(Ord.TABLE)
+    beta, base_delay = _delay_effects(hist)
+    disputed = pd.Series(~np.isnat(inv[Inv.DISPUTE].to_numpy("datetime64[ns]")))
     known = dict(
         date=date, cfg=cfg, view=view, hist=hist, per_customer=per_customer,
-        delay_effects=_delay_effects(hist), n_base=hist[~hist["open"]].groupby(Inv.CUSTOMER).size(),
+        delay_effects=(beta, _on_ids(base_delay, ids) if len(base_delay) else base_delay),
+        n_base=_on_ids(hist[~hist["open"]].groupby(Inv.CUSTOMER).size(), ids),
         tenure_days=(date - view[Cust.TABLE].set_index(Cust.ID)[Cust.ONBOARDED]).dt.days,
-        disputes=inv[Inv.DISPUTE].notna().groupby(inv[Inv.CUSTOMER]).agg(["sum", "size"]),
-        overall_disputes=inv[Inv.DISPUTE].notna().mean() if len(inv) else 0.0,
+        disputes=_on_ids(disputed.groupby(code).agg(["sum", "size"]), ids),
+        overall_disputes=disputed.mean() if len(inv) else 0.0,
         balances=_balances(open_, owed, ledger.unapplied_credit(view, date), date, cfg),
-        typical=issued.groupby(Inv.CUSTOMER)[Inv.AMOUNT].median(),
-        order_dates=orders.set_index(Ord.ID)[Ord.DATE],
+        typical=_on_ids(issued.groupby(Inv.CUSTOMER)[Inv.AMOUNT].median(), ids),
         order_index=pd.Index(orders[Ord.ID]), order_days=orders[Ord.DATE].to_numpy("datetime64[ns]"),
-        reduced=pd.Series(reduced.to_numpy(), index=pd.Index(inv[Inv.ID].astype(object))), rates=rates, base=base,
+        reduced_rows=reduced.to_numpy(), rates=rates, base=base,
     )
-    customers = _resolve(known, _usual_overdue(issued, date, cfg))
+    customers = _resolve(known, _on_ids(_usual_overdue(issued, date, cfg), ids), code, ids)
     names = view[Cust.TABLE].set_index(Cust.ID)[Cust.NAME].astype("string")
     names = names[~names.index.duplicated()].reindex(customers.index).fillna("").to_numpy(dtype=object)
-    known = History(**known, customers=customers, state=customers.to_numpy(float), names=names)
+    placed = passed.order_day[pos]  # the view's orders are the pass's placed by the date
+    known = History(**known, customers=customers, state=customers.to_numpy(float), names=names,
+                    customer_rows=customers.index.get_indexer(ids)[code],
+                    placed_rows=np.where(placed > date.to_datetime64(), np.datetime64("NaT"), placed))
     if kept is not None:
         validation_cache.write_derived(kept, {f.name: getattr(known, f.name) for f in fields(History)
                                               if f.name != "view"})
     return known
 
 
-def _resolve(known: dict, usual: pd.DataFrame) -> pd.DataFrame:
-    """Every customer-only value, shrunk toward the customer's peers and filled, once per customer."""
+def _resolve(known: dict, usual: pd.DataFrame, code: np.ndarray, ids: pd.Index) -> pd.DataFrame:
+    """Every customer-only value, shrunk toward the customer's peers and filled, once per customer; ``code``:
+    the view's invoices' customers, as codes into ``ids``."""
     view, hist, cfg = known["view"], known["hist"], known["cfg"]
     inv = view[Inv.TABLE]
-    ids = known["per_customer"].index.union(pd.Index(view[Cust.TABLE][Cust.ID])).union(pd.Index(inv[Inv.CUSTOMER]))
-    ids = ids.drop_duplicates()
-    c = known["per_customer"].reindex(ids)
+    own = ids.take(np.unique(code))  # the customers of the view's invoices
+    rows = known["per_customer"].index.union(pd.Index(view[Cust.TABLE][Cust.ID])).union(own).drop_duplicates()
+    c = known["per_customer"].reindex(rows)
     c.loc[UNKNOWN] = np.nan  # a customer the history has never seen resolves like one with no record at all
     for col in ("n_settled", "late_last_n", "n_last_n"):
         c[col] = c[col].fillna(0.0)
@@ -728,7 +763,7 @@ def _resolve(known: dict, usual: pd.DataFrame) -> pd.DataFrame:
                        ("p90_delay", "prior_mean_delay")):
         c[col] = (c[col].fillna(0.0) * n + c[prior] * k) / (n + k)
     # No history, no spread: the median spread over the invoices open at the date (by invoice), else 5 days.
-    spread = c["delay_std"].reindex(inv.loc[inv[Inv.PAID].isna(), Inv.CUSTOMER])
+    spread = pd.Series(c["delay_std"].to_numpy()[c.index.get_indexer(ids)[code[inv[Inv.PAID].isna().to_numpy()]]])
     c["delay_std"] = c["delay_std"].fillna(spread.median() if spread.notna().any() else 5.0)
     c["delay_trend"] = c["delay_trend"].fillna(0.0)
     # How many spreads the usual delay sits past the due date: smooth where late_share is lumpy.
@@ -738,7 +773,8 @@ def _resolve(known: dict, usual: pd.DataFrame) -> pd.DataFrame:
     n_base = known["n_base"].reindex(c.index).fillna(0)
     c["expected_delay_base"] = (base.reindex(c.index).fillna(0.0) * n_base + c["prior_mean_delay"] * k) / (n_base + k)
     # The same habit and its spread from recent payments, shrunk toward the long-run ones where those are few.
-    recent = _recent_delay(hist, known["date"], cfg, known["delay_effects"][0]).reindex(c.index)
+    recent = _recent_delay(hist, known["date"], cfg, known["delay_effects"][0])
+    recent = (_on_ids(recent, ids) if len(recent) else recent).reindex(c.index)
     w = recent["recent_weight"].fillna(0.0)
     c["recent_delay_base"] = (recent["recent_mean"].fillna(0.0) * w + c["expected_delay_base"] * k) / (w + k)
     c["recent_delay_spread"] = np.sqrt((recent["recent_var"].fillna(0.0) * w + c["delay_std"] ** 2 * k) / (w + k))
@@ -783,13 +819,14 @@ def _usual_overdue(inv: pd.DataFrame, date: pd.Timestamp, cfg: FeatureConfig) ->
     })
 
 
-def _invoice_part(invoices: pd.DataFrame, known: History) -> pd.DataFrame:
+def _invoice_part(invoices: pd.DataFrame, known: History, rows: np.ndarray | None = None) -> pd.DataFrame:
     """Feature rows of ``invoices`` against ``known``: the invoice's own values, and its customer's from
-    ``known.customers`` by position. Arrays, not joins, so one request invoice costs well under 5 ms."""
+    ``known.customers`` by position. Arrays, not joins, so one request invoice costs well under 5 ms.
+    ``rows``: where ``invoices`` sit in ``known.view``'s invoices, when they are its own (else looked up by id)."""
     date, cfg = known.date, known.cfg
     now = date.to_datetime64()
     n = len(invoices)
-    pos = known.customers.index.get_indexer(invoices[Inv.CUSTOMER])
+    pos = known.customers.index.get_indexer(invoices[Inv.CUSTOMER]) if rows is None else known.customer_rows[rows]
     state = known.state[pos]  # a customer not in the history (-1) takes the last row, UNKNOWN
     s = dict(zip(_STATE, state.T))
     issue = invoices[Inv.ISSUE].to_numpy("datetime64[ns]")
@@ -799,7 +836,10 @@ def _invoice_part(invoices: pd.DataFrame, known: History) -> pd.DataFrame:
     doc = invoices[Inv.AMOUNT].to_numpy(float)
     cur = _codes(invoices.get(Inv.CURRENCY))  # read once: the rate and the currency column both take them
     rate = known._rate_of(cur, n)
-    reduced = known.reduced.reindex(invoices[Inv.ID].astype(object)).fillna(0.0).to_numpy(float)
+    if rows is None:
+        reduced = known.reduced.reindex(invoices[Inv.ID].astype(object)).fillna(0.0).to_numpy(float)
+    else:
+        reduced = known.reduced_rows[rows]
     amount, owed = doc * rate, np.clip(doc - reduced, 0.0, None)
     to_due = ((due - now) // np.timedelta64(1, "D")).astype(float)
     delivery = invoices[Inv.DELIVERY].to_numpy(object)
@@ -810,9 +850,12 @@ def _invoice_part(invoices: pd.DataFrame, known: History) -> pd.DataFrame:
     beta = known.delay_effects[0]
     lead = s["order_lead_days"]
     orders = invoices[Inv.ORDER]
-    if orders.notna().any() and known.view.has(Ord.TABLE) and len(known.order_index):
-        at = known.order_index.get_indexer(orders)
-        placed = np.where(at >= 0, known.order_days[at], np.datetime64("NaT"))
+    if rows is not None or (orders.notna().any() and known.view.has(Ord.TABLE) and len(known.order_index)):
+        if rows is None:
+            at = known.order_index.get_indexer(orders)
+            placed = np.where(at >= 0, known.order_days[at], np.datetime64("NaT"))
+        else:
+            placed = known.placed_rows[rows]
         own = (issue - placed) / np.timedelta64(1, "D")
         lead = np.where(np.isnan(own), lead, np.floor(own))
     out = {
@@ -877,9 +920,10 @@ def invoice_features(company: Company, date: str | pd.Timestamp, cfg: FeatureCon
         known = history(company, date, cfg)
     elif known.date != date or known.cfg != cfg:
         raise ValueError(f"history is as of {known.date:%Y-%m-%d} with {known.cfg}, not {date:%Y-%m-%d} with {cfg}")
-    if invoices is None:
+    if invoices is None:  # the view's own open invoices: their payments and credits by position, not by id
         inv = known.view[Inv.TABLE]
-        invoices = inv[open_mask(inv, known.reduced.reindex(inv[Inv.ID].astype(object)).to_numpy())]
+        rows = np.flatnonzero(open_mask(inv, known.reduced_rows).to_numpy(bool))
+        return _invoice_part(inv.iloc[rows], known, rows)
     return _invoice_part(invoices, known)
 
 
