@@ -92,12 +92,20 @@ def as_of(company: Company, date: str | pd.Timestamp | None = None) -> View:
     for name, frame in company.tables.items():
         table = TABLES[name]
         if table.born:
-            frame = frame[~(frame[table.born] > date)]
-        frame = frame.copy()
+            frame = _born_by(frame, table.born, date)
         for column in table.learned:
             frame.loc[frame[column] > date, column] = pd.NaT
         tables[name] = _table_rules(name, frame, date)
     return View(tables, company.supplied, company.base_currency, date=date)
+
+
+def _born_by(frame: pd.DataFrame, born: str, date: pd.Timestamp) -> pd.DataFrame:
+    """The rows born by ``date`` (or undated). A ledger exported in date order keeps a leading run of its rows:
+    that run is taken as a slice, which copies nothing (copy-on-write keeps the company's frame as it is when the
+    view's is changed), where picking rows copies every column."""
+    keep = ~(frame[born] > date).to_numpy(bool)
+    n = int(keep.sum())
+    return frame.iloc[:n] if keep[:n].all() else frame[keep]
 
 
 def _table_rules(name: str, frame: pd.DataFrame, date: pd.Timestamp) -> pd.DataFrame:

@@ -61,17 +61,25 @@ def decided_invoices(view: Company, date: pd.Timestamp, grace_days: int = 0) -> 
     known at ``date``; ``paper`` the invoice's delivery.
     """
     inv = view[Inv.TABLE]
-    grace = pd.Timedelta(days=grace_days)
-    decided = inv[inv[Inv.DUE] + grace < date]
-    open_ = decided[Inv.PAID].isna()
-    end = decided[Inv.PAID].where(~open_, date)
-    delay = (end - decided[Inv.DUE]).dt.days.astype(float)
+    out = _outcomes(inv, date, grace_days)
+    decided = inv[out["decided"]]
+    out = {k: v[out["decided"]] for k, v in out.items() if k != "decided"}
     paper = (decided[Inv.DELIVERY].astype("string") == "paper").fillna(False)
     return pd.DataFrame({
         Inv.ID: decided[Inv.ID], Inv.CUSTOMER: decided[Inv.CUSTOMER], Inv.ISSUE: decided[Inv.ISSUE],
-        Inv.DUE: decided[Inv.DUE], "delay": delay, "late": (delay > grace_days) | open_, "open": open_,
+        Inv.DUE: decided[Inv.DUE], "delay": out["delay"], "late": out["late"], "open": out["open"],
         "disputed": decided[Inv.DISPUTE].notna(), "paper": paper,
     })
+
+
+def _outcomes(inv: pd.DataFrame, date: pd.Timestamp, grace_days: int) -> dict[str, pd.Series]:
+    """``decided_invoices``' definitions, per row of ``inv`` (its due and paid dates): ``decided`` (due + grace
+    passed by ``date``), ``open`` (no paid date), ``delay`` (days from due to payment, or to ``date``) and ``late``
+    (the delay past grace, or still open)."""
+    open_ = inv[Inv.PAID].isna()
+    delay = (inv[Inv.PAID].where(~open_, date) - inv[Inv.DUE]).dt.days.astype(float)
+    return {"decided": (inv[Inv.DUE] + pd.Timedelta(days=grace_days) < date).to_numpy(bool), "open": open_,
+            "delay": delay, "late": (delay > grace_days) | open_}
 
 
 def _window_stats(hist: pd.DataFrame, date: pd.Timestamp, days: int) -> pd.DataFrame:
@@ -81,10 +89,10 @@ def _window_stats(hist: pd.DataFrame, date: pd.Timestamp, days: int) -> pd.DataF
                          f"n_{days}": g.size().astype(float)})
 
 
-def _first_seen(view: Company) -> pd.Series:
-    """The day each customer became a customer: onboarding, else its first invoice or order."""
+def _first_seen(view: Company, first_invoice: pd.Series) -> pd.Series:
+    """The day each customer became a customer: onboarding, else its first invoice (``first_invoice``, by
+    customer id) or order."""
     cust = view[Cust.TABLE].set_index(Cust.ID)
-    first_invoice = view[Inv.TABLE].groupby(Inv.CUSTOMER)[Inv.ISSUE].min()
     first_order = view.get(Ord.TABLE).groupby(Ord.CUSTOMER)[Ord.DATE].min()
     seen = pd.concat([first_invoice, first_order], axis=1).min(axis=1)
     return cust[Cust.ONBOARDED].fillna(seen.reindex(cust.index))
@@ -130,43 +138,55 @@ def _customer_features(company: Company, date: pd.Timestamp, cfg: CustomerFeatur
     if passed is not None and passed.base == ledger.base_of(view):  # else the view may name fewer currencies
         pos = passed.positions(company, inv)
         so_far = pd.Series(passed.reduced(pos, date), index=inv.index)
-    # Money in the base currency: what was invoiced at its issue-date rate (features.ledger).
-    issued = ledger.base_amounts(view, Inv.TABLE) if so_far is None else passed.issued_base[pos]
-    inv = inv.assign(**{Inv.AMOUNT: issued})
+        code, space = passed.customer_code[pos], passed.customer_ids
+    else:
+        code, space = pd.factorize(inv[Inv.CUSTOMER], sort=True)
+    # The invoices grouped by their customers' codes (``space[code]``: their ids), each result read at ``ids``.
+    at = pd.Index(space).get_indexer(ids)
 
-    first = _first_seen(view)
+    def by_id(per_code: pd.Series) -> pd.Series:
+        return pd.Series(per_code.reindex(at).to_numpy(), index=ids)
+
+    # Money in the base currency: what was invoiced at its issue-date rate (features.ledger).
+    issued = ledger.base_amounts(view, Inv.TABLE).to_numpy() if so_far is None else passed.issued_base[pos]
+    inv = pd.DataFrame({Inv.CUSTOMER: code, Inv.AMOUNT: issued,
+                        **{c: inv[c].to_numpy("datetime64[ns]") for c in (Inv.ISSUE, Inv.DUE, Inv.PAID, Inv.DISPUTE)}})
+
+    first = _first_seen(view, pd.Series(by_id(inv.groupby(Inv.CUSTOMER)[Inv.ISSUE].min()).dropna()))
     x["tenure_days"] = (date - first).dt.days.astype(float).clip(lower=0)
     year = inv[inv[Inv.ISSUE] > date - pd.Timedelta(days=365)]
     months = (x["tenure_days"].fillna(0).clip(upper=365) + 1) / DAYS_PER_MONTH
     months = months.clip(lower=1.0)
-    x["monthly_invoiced"] = year.groupby(Inv.CUSTOMER)[Inv.AMOUNT].sum().reindex(ids).fillna(0.0) / months
-    x["invoices_per_month"] = year.groupby(Inv.CUSTOMER).size().reindex(ids).fillna(0.0) / months
-    x["median_amount"] = inv.groupby(Inv.CUSTOMER)[Inv.AMOUNT].median().reindex(ids)
-    x["terms_days"] = (inv[Inv.DUE] - inv[Inv.ISSUE]).dt.days.groupby(inv[Inv.CUSTOMER]).median().reindex(ids)
+    x["monthly_invoiced"] = by_id(year.groupby(Inv.CUSTOMER)[Inv.AMOUNT].sum()).fillna(0.0) / months
+    x["invoices_per_month"] = by_id(year.groupby(Inv.CUSTOMER).size()).fillna(0.0) / months
+    x["median_amount"] = by_id(inv.groupby(Inv.CUSTOMER)[Inv.AMOUNT].median())
+    x["terms_days"] = by_id((inv[Inv.DUE] - inv[Inv.ISSUE]).dt.days.groupby(inv[Inv.CUSTOMER]).median())
 
-    hist = decided_invoices(view, date, cfg.grace_days)
+    out = _outcomes(inv, date, cfg.grace_days)  # decided_invoices, of the codes
+    hist = inv[[Inv.CUSTOMER, Inv.DUE]].assign(delay=out["delay"], late=out["late"])[out["decided"]]
     g = hist.groupby(Inv.CUSTOMER)
-    x["n_decided"] = g.size().reindex(ids).fillna(0.0)
+    x["n_decided"] = by_id(g.size()).fillna(0.0)
     overall = float(hist["late"].mean()) if len(hist) else 0.4
     k = cfg.prior_strength
-    x["late_share"] = ((g["late"].sum().reindex(ids).fillna(0.0) + k * overall) / (x["n_decided"] + k))
+    x["late_share"] = ((by_id(g["late"].sum()).fillna(0.0) + k * overall) / (x["n_decided"] + k))
     for days in cfg.windows:
-        w = _window_stats(hist, date, days).reindex(ids)
+        w = _window_stats(hist, date, days).reindex(at).set_axis(ids)
         n = w[f"n_{days}"].fillna(0.0)
         # Thin windows lean on the customer's own longer record, then on the company's.
         x[f"late_share_{days}"] = (w[f"late_share_{days}"].fillna(0.0) * n + k * x["late_share"]) / (n + k)
         x[f"mean_delay_{days}"] = w[f"mean_delay_{days}"]
     age = (date - hist[Inv.DUE]).dt.days.astype(float)
     weight = 0.5 ** (age / cfg.half_life_days)
-    wsum = weight.groupby(hist[Inv.CUSTOMER]).sum().reindex(ids).fillna(0.0)
-    wlate = (weight * hist["late"]).groupby(hist[Inv.CUSTOMER]).sum().reindex(ids).fillna(0.0)
+    wsum = by_id(weight.groupby(hist[Inv.CUSTOMER]).sum()).fillna(0.0)
+    wlate = by_id((weight * hist["late"]).groupby(hist[Inv.CUSTOMER]).sum()).fillna(0.0)
     x["late_share_weighted"] = (wlate + k * x["late_share"]) / (wsum + k)
     year_hist = hist[hist[Inv.DUE] > date - pd.Timedelta(days=365)]
     gy = year_hist.groupby(Inv.CUSTOMER)["delay"]
-    x["p90_delay_365"] = gy.quantile(0.9).reindex(ids)
-    x["delay_std_365"] = gy.std().reindex(ids)
+    x["p90_delay_365"] = by_id(gy.quantile(0.9))
+    x["delay_std_365"] = by_id(gy.std())
 
-    disputed = inv[Inv.DISPUTE].notna().groupby(inv[Inv.CUSTOMER]).agg(["sum", "size"]).reindex(ids).fillna(0.0)
+    disputed = inv[Inv.DISPUTE].notna().groupby(inv[Inv.CUSTOMER]).agg(["sum", "size"]).reindex(at).set_axis(ids)
+    disputed = disputed.fillna(0.0)
     base_disputes = float(inv[Inv.DISPUTE].notna().mean()) if len(inv) else 0.0
     x["dispute_rate"] = (disputed["sum"] + k * base_disputes) / (disputed["size"] + k)
 
@@ -186,16 +206,16 @@ def _customer_features(company: Company, date: pd.Timestamp, cfg: CustomerFeatur
 
     # DSO as CONTRACT.md defines it for the company, per customer: open AR / invoiced in 90 days x 90.
     recent = inv[inv[Inv.ISSUE] > date - pd.Timedelta(days=90)]
-    invoiced_90 = recent.groupby(Inv.CUSTOMER)[Inv.AMOUNT].sum().reindex(ids).fillna(0.0)
+    invoiced_90 = by_id(recent.groupby(Inv.CUSTOMER)[Inv.AMOUNT].sum()).fillna(0.0)
     x["dso_days"] = (x["open_amount"] / invoiced_90 * 90).where(invoiced_90 > 0)
     x.loc[x["open_amount"] == 0, "dso_days"] = 0.0
 
     cut = date - pd.Timedelta(days=cfg.recent_days)
     late_recent = hist[hist[Inv.DUE] > cut].groupby(Inv.CUSTOMER)["delay"].mean()
     before = hist[(hist[Inv.DUE] <= cut) & (hist[Inv.DUE] > cut - pd.Timedelta(days=365))]
-    x["delay_trend"] = (late_recent - before.groupby(Inv.CUSTOMER)["delay"].mean()).reindex(ids)
+    x["delay_trend"] = by_id(late_recent - before.groupby(Inv.CUSTOMER)["delay"].mean())
     x["order_trend"] = _order_trend(view, date, ids, cfg.recent_days)
-    last_late = hist[hist["late"]].groupby(Inv.CUSTOMER)[Inv.DUE].max().reindex(ids)
+    last_late = by_id(hist[hist["late"]].groupby(Inv.CUSTOMER)[Inv.DUE].max())
     x["days_since_last_late"] = (date - last_late).dt.days.astype(float).fillna(x["tenure_days"])
     x[Cust.CREDIT_LIMIT] = view[Cust.TABLE].set_index(Cust.ID)[Cust.CREDIT_LIMIT].reindex(ids).to_numpy()
     return x[CUSTOMER_FEATURES + [Cust.CREDIT_LIMIT]]
