@@ -57,7 +57,7 @@ from training.decisions.dunning import (
     log_facts,
 )
 from training.decisions.effect import Uplift, chasing_outcomes, measured_uplift
-from training.decisions.reasons import Reason
+from training.decisions.reasons import Reason, Rows
 from training.late_payment import LatePaymentModel
 from training.payment_timing import PaymentTimingModel
 from training.scoring import score_features
@@ -334,11 +334,15 @@ def ranked_invoices(company: Company, as_of: str | pd.Timestamp | None = None, p
     gain = np.select([overdue, pre_due],
                      [effect * amount * unpaid,
                       config.pre_due_effect * amount * p_late * late_and_unpaid], 0.0)
-    action = np.select([overdue, pre_due], [[d.action(int(n)) for n in days], d.pre_due_action], NO_ACTION)
+    # The ladder's step and the aging bucket depend on the days overdue alone: worded once per distinct day.
+    distinct, of_day = np.unique(days, return_inverse=True)
+    step = np.array([d.action(int(n)) for n in distinct.tolist()], dtype=object)[of_day]
+    bucket = np.array([policy.bucket(int(n)) for n in distinct.tolist()], dtype=object)[of_day]
+    action = np.select([overdue, pre_due], [step.astype(str), d.pre_due_action], NO_ACTION)
 
     out = pd.DataFrame({
         "invoice_id": x[Inv.ID].to_numpy(), "customer_id": x[Inv.CUSTOMER].to_numpy(), "amount_open": amount,
-        "days_overdue": days, "aging_bucket": [policy.bucket(int(n)) for n in days], "action": action,
+        "days_overdue": days, "aging_bucket": bucket.tolist(), "action": action,
         "p_late": np.round(p_late, 4), "expected_gain": np.round(gain, 2),
         # for ordering and the sentence only
         "_unpaid_amount": amount * unpaid, "unpaid": unpaid, "good_standing": good, "due_date": x[Inv.DUE],
@@ -347,7 +351,8 @@ def ranked_invoices(company: Company, as_of: str | pd.Timestamp | None = None, p
     })
     out = out.sort_values(["expected_gain", "_unpaid_amount", "invoice_id"], ascending=[False, False, True],
                           kind="stable").reset_index(drop=True)
-    out["why"] = [_why(r, policy, config) for r in out.to_dict("records")]
+    rows = Rows(out)  # each row as the mapping ``_why`` reads, without a dict per row
+    out["why"] = [_why(rows[i], policy, config) for i in range(len(out))]
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out[RANKED_COLUMNS]
 

@@ -8,9 +8,11 @@ import pytest
 
 from features import cash
 from features.contract import Inv
+from features.invoices import FEATURES
 from training.payment_timing import (
     LOST,
     PaymentTimingConfig,
+    _fitted,
     build_payment_timing,
     run_kind,
     write_off_labels,
@@ -163,3 +165,30 @@ def test_the_recent_delay_follows_a_customers_change_and_not_the_future(tmp_path
     later = row(True)  # a payment and an invoice after the date change nothing known at it
     for column in ("expected_delay_recent", "recent_delay_spread", "expected_delay", "delay_std"):
         assert later[column] == now[column]
+
+
+def test_a_fits_own_scores_of_its_rows_are_its_predictions():
+    """``_fitted`` hands back LightGBM's scores of the training rows instead of predicting them again: the same
+    numbers, missing values and bagging included."""
+    rng = np.random.default_rng(3)
+    x = pd.DataFrame(rng.normal(size=(3000, 6)), columns=[f"f{i}" for i in range(6)])
+    x.iloc[rng.random(3000) < 0.1, 2] = np.nan
+    y = 5 * x["f0"].fillna(0).to_numpy() + rng.normal(size=3000)
+    model = build_payment_timing(PaymentTimingConfig(n_estimators=30, min_child_samples=20))
+    for objective, target in (("huber", y), ("cross_entropy", (y > 2).astype(float))):
+        regressor, scores = _fitted(model._regressor(objective), x, target)
+        assert np.array_equal(scores, regressor.predict(x))
+
+
+def test_nothing_censored_is_one_fit_of_the_main_shape():
+    """With no censored row there is nothing to impute: the centre is the plain fit the refit would repeat."""
+    rng = np.random.default_rng(4)
+    x = pd.DataFrame(rng.normal(size=(2000, len(FEATURES))), columns=list(FEATURES))
+    x["recent_delay_spread"] = 5.0
+    delay = np.round(3 * x[FEATURES[0]].to_numpy() + rng.normal(size=2000))
+    model = build_payment_timing(PaymentTimingConfig(n_estimators=20, min_child_samples=20))
+    model.features_, model.scale_column_ = list(FEATURES), "recent_delay_spread"
+    model._fit_centre(x, delay, np.zeros(2000, bool))
+    plain = model._regressor().fit(x[list(FEATURES)], delay)
+    assert model.regressor_.booster_.model_to_string() == plain.booster_.model_to_string()
+    assert len(model.values_) > 0 and model.cdf_[-1] == pytest.approx(1.0)

@@ -238,7 +238,7 @@ def honour_log(ranked: pd.DataFrame, facts: LogFacts, policy: Policy, top: int |
     # Columns as Python values, read row by row below (``.at`` per row costs more than the rules).
     ids, customer_ids, docs, currencies = (out[c].tolist() for c in ("invoice_id", "customer_id", "amount_open_doc",
                                                                     "currency"))
-    dues = info[Inv.DUE].tolist()
+    dues, lasts = info[Inv.DUE].tolist(), last.tolist()
     primary: dict[str, int] = {}
     others: dict[int, list[int]] = {}
     for i in range(len(out)):
@@ -246,8 +246,8 @@ def honour_log(ranked: pd.DataFrame, facts: LogFacts, policy: Policy, top: int |
             continue
         cust = customer_ids[i]
         if recent[i]:
-            nxt = last.iloc[i] + window
-            why[i] = (f"Customer last contacted {last.iloc[i]:%Y-%m-%d}; at most one contact every "
+            nxt = lasts[i] + window
+            why[i] = (f"Customer last contacted {lasts[i]:%Y-%m-%d}; at most one contact every "
                       f"{d.min_days_between_contacts} days, so next from {nxt:%Y-%m-%d}; then: {action[i]}")
             action[i], gain[i], purpose[i] = WAIT, 0.0, ""
         elif d.min_days_between_contacts and cust in primary:
