@@ -50,15 +50,20 @@ def received_amount(invoices: pd.DataFrame) -> pd.Series:
     return invoices[Inv.PAID_AMOUNT].fillna(invoices[Inv.AMOUNT])
 
 
-def _flows(view: Company) -> dict[str, pd.Series]:
+def _flows(view: Company, invoiced: pd.Series | None = None) -> dict[str, pd.Series]:
     """Each series' daily amounts (index: date) in a company view, in the base currency at each day's rate.
-    Receipts are the payments when the data has them (partial payments on their own days)."""
+    Receipts are the payments when the data has them (partial payments on their own days). ``invoiced``: the
+    view's invoice amounts in the base (``base_amounts(view, Inv.TABLE)``), when the caller has them."""
     inv, bills, txn = view[Inv.TABLE], view.get(Bill.TABLE), view.get(Txn.TABLE)
+    if invoiced is None:
+        invoiced = base_amounts(view, Inv.TABLE)
+    elif not invoiced.index.equals(inv.index):
+        raise ValueError("the invoice amounts are not those of the view's invoices")
     paid_bills = bills[bills[Bill.PAID].notna()]
     paying = to_base(bill_payment_amount(paid_bills), paid_bills[Bill.CURRENCY], paid_bills[Bill.PAID],
                      view.get(Fx.TABLE), base_of(view))
     return {
-        INVOICED: base_amounts(view, Inv.TABLE).groupby(inv[Inv.ISSUE]).sum(),
+        INVOICED: invoiced.groupby(inv[Inv.ISSUE]).sum(),
         RECEIPTS: receipts(view),
         BILLED: base_amounts(view, Bill.TABLE).groupby(bills[Bill.ISSUE]).sum(),
         PAYMENTS: paying.groupby(paid_bills[Bill.PAID]).sum(),
@@ -75,10 +80,11 @@ class DailyFlows:
     series: dict[str, pd.Series]
 
 
-def daily_flows(company: Company, date: pd.Timestamp) -> DailyFlows:
-    """The daily flows of every series known at the end of ``date``."""
+def daily_flows(company: Company, date: pd.Timestamp, invoiced: pd.Series | None = None) -> DailyFlows:
+    """The daily flows of every series known at the end of ``date``. ``invoiced``: the invoice amounts in the base
+    at their issue dates' rates of the company as of ``date`` (``base_amounts``), when the caller has them."""
     date = pd.Timestamp(date).normalize()
-    return DailyFlows(date, _flows(as_of(company, date)))
+    return DailyFlows(date, _flows(as_of(company, date), invoiced))
 
 
 def _flows_at(view: Company, date: pd.Timestamp, flows: DailyFlows | None) -> dict[str, pd.Series]:

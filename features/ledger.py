@@ -281,8 +281,10 @@ def receipts(company: Company) -> pd.Series:
     fx, base = company.get(Fx.TABLE), base_of(company)
     if company.has(Pay.TABLE):
         pay = company[Pay.TABLE]
-        amount = to_base(pay[Pay.AMOUNT], codes(pay[Pay.CURRENCY]).fillna(_invoice_currency(pay, Pay.INVOICE,
-                         company[Inv.TABLE])), pay[Pay.DATE], fx, base)
+        cur = codes(pay[Pay.CURRENCY])
+        if cur.isna().any():  # a payment naming no currency is in its invoice's
+            cur = cur.fillna(_invoice_currency(pay, Pay.INVOICE, company[Inv.TABLE]))
+        amount = to_base(pay[Pay.AMOUNT], cur, pay[Pay.DATE], fx, base)
         return amount.groupby(pay[Pay.DATE]).sum()
     inv = company[Inv.TABLE]
     paid = inv[inv[Inv.PAID].notna()]

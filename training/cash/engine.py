@@ -252,15 +252,17 @@ def _issue_spread(model: CashModel, at: pd.Timestamp) -> tuple[np.ndarray, np.nd
 
 
 def _hypothetical_invoices(view: Company, at: pd.Timestamp, model: CashModel, weeks: int,
-                           orders: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+                           orders: pd.DataFrame, in_base: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Future invoices as invoice rows: open orders (issued after the learned lead) and one invoice a
     week per customer carrying its share of sales not yet ordered (scored on the week's ``_SALES_DAY``, paid
-    as issued on the weekdays the company invoices on: ``_issue_spread``)."""
+    as issued on the weekdays the company invoices on: ``_issue_spread``). ``in_base``: the invoices' amounts in the
+    base, at issue-date rates."""
     inv = view[Inv.TABLE]
     terms = cash.customer_terms(inv)
     terms_global = float(terms.median()) if len(terms) else 30.0
-    last = inv.sort_values(Inv.ISSUE, kind="stable").groupby(Inv.CUSTOMER).tail(1).set_index(Inv.CUSTOMER)
-    inv = inv.assign(**{Inv.AMOUNT: ledger.base_amounts(view, Inv.TABLE)})  # in the base, at issue-date rates
+    last = (inv[[Inv.CUSTOMER, Inv.ISSUE, Inv.DELIVERY]].sort_values(Inv.ISSUE, kind="stable")
+            .drop_duplicates(Inv.CUSTOMER, keep="last").set_index(Inv.CUSTOMER))  # each customer's latest invoice
+    inv = inv.assign(**{Inv.AMOUNT: in_base})
     typical = inv.groupby(Inv.CUSTOMER)[Inv.AMOUNT].median()
 
     lead = orders[Ord.CUSTOMER].map(model.order_lead_).fillna(model.order_lead_global_).to_numpy(float)
@@ -310,7 +312,8 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     inv = view[Inv.TABLE]
     runs = cash.payment_runs(inv[Inv.PAID], inv[Inv.CUSTOMER])
     orders = cash.open_orders(view, at)
-    hyp, shares = _hypothetical_invoices(view, at, model, weeks, orders)
+    in_base = ledger.base_amounts(view, Inv.TABLE)  # at issue-date rates: the future sales' and the series'
+    hyp, shares = _hypothetical_invoices(view, at, model, weeks, orders, in_base)
     columns = [Inv.ID, Inv.CUSTOMER, Inv.ISSUE, Inv.DUE, Inv.AMOUNT, Inv.CURRENCY, Inv.DELIVERY, Inv.DISPUTE,
                Inv.ORDER, Inv.PAID]
     known = history(company, at, models.features)  # as of ``at`` either way; the company's may be kept (its cache)
@@ -334,7 +337,7 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     issue_week = _weeks_of_days(issue_day, weeks).astype(int)
     expected_from_orders = np.bincount(issue_week[is_order], weights=hyp.loc[is_order, Inv.AMOUNT].to_numpy(float)
                                        * (1 - model.cancel_share_), minlength=weeks + 2)[1: weeks + 1]
-    flows = cash.daily_flows(view, at)  # summed once, for the series and the opening balance
+    flows = cash.daily_flows(view, at, in_base)  # summed once, for the series and the opening balance
     series = cash.weekly_series(view, at, flows=flows)
     invoiced = one_series(series, cash.INVOICED)
     total = model.invoicing_.predict(invoiced, weeks)[None, :] * model.invoicing_.multipliers(weeks, paths, rng)
