@@ -152,7 +152,7 @@ def _customer_features(company: Company, date: pd.Timestamp, cfg: CustomerFeatur
     inv = pd.DataFrame({Inv.CUSTOMER: code, Inv.AMOUNT: issued,
                         **{c: inv[c].to_numpy("datetime64[ns]") for c in (Inv.ISSUE, Inv.DUE, Inv.PAID, Inv.DISPUTE)}})
 
-    first = _first_seen(view, pd.Series(by_id(inv.groupby(Inv.CUSTOMER)[Inv.ISSUE].min()).dropna()))
+    first = _first_seen(view, by_id(inv.groupby(Inv.CUSTOMER)[Inv.ISSUE].min()).dropna())
     x["tenure_days"] = (date - first).dt.days.astype(float).clip(lower=0)
     year = inv[inv[Inv.ISSUE] > date - pd.Timedelta(days=365)]
     months = (x["tenure_days"].fillna(0).clip(upper=365) + 1) / DAYS_PER_MONTH

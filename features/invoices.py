@@ -287,7 +287,8 @@ def _settled_history(inv: pd.DataFrame, code: np.ndarray, is_open: np.ndarray, d
     rows = np.concatenate([settled, overdue])
     event = np.concatenate([paid[settled], np.full(len(overdue), now, dtype="datetime64[ns]")])
     delay = pd.TimedeltaIndex(event - due[rows]).days.to_numpy(float)
-    late = np.concatenate([paid[settled] > due[settled] + grace, np.ones(len(overdue), bool)])
+    late = np.concatenate([is_late(pd.Series(paid[settled]), pd.Series(due[settled]), cfg.grace_days).to_numpy(bool),
+                           np.ones(len(overdue), bool)])
     return pd.DataFrame({Inv.CUSTOMER: code[rows], "event": event, "delay": delay, "late": late,
                          "open": np.arange(len(rows)) >= len(settled), "disputed": disputed[rows],
                          "paper": paper[rows]}, index=inv.index[rows])
