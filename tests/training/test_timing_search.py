@@ -24,3 +24,13 @@ def test_search_levels_outside_the_unit_interval_or_nan_falls_back_to_searchsort
     for u in (np.array([-0.1, 0.5]), np.array([0.5, 1.5]), np.array([0.2, np.nan]), np.zeros(0)):
         assert np.array_equal(_search_levels(cdf, u), np.searchsorted(cdf, u, side="left"))
     assert np.array_equal(_search_levels(np.zeros(0), np.array([0.3])), [0])
+
+
+def test_search_levels_over_a_long_flat_run_is_still_searchsorted():
+    from training.payment_timing import MAX_SLICE_STEPS
+
+    # 5,000 censored residuals in a row keep the CDF flat at 0.4: a level just above it walks past the cap
+    cdf = np.concatenate([np.linspace(0.0, 0.4, 100), np.full(5000, 0.4), np.linspace(0.41, 1.0, 100)])
+    u = np.concatenate([np.nextafter(0.4, 1.0) * np.ones(10), np.linspace(0.0, 1.0, 1001)])
+    assert 5000 > MAX_SLICE_STEPS
+    assert np.array_equal(_search_levels(cdf, u), np.searchsorted(cdf, u, side="left"))
