@@ -4,7 +4,10 @@
 covers everything validation reads: each table file's name, size, mtime and content hash, the mapping (its
 renames and format), the base currency asked for and the folder's ``likvid.yaml``, and the contract version
 (the source of the modules that define a validated company, and the pandas and pyarrow that write it). A
-change to any of them is another key, so a stale entry is never read; old entries are pruned.
+change to any of them is another key, so a stale entry is never read; old entries are pruned. A file's content
+hash is kept beside the entries with the file's identity (device, inode, size, mtime and ctime), and read again only
+when that identity changes: every write changes the ctime, which no tool sets back, so an unchanged identity is
+unchanged content (for hashes taken well after the file's last change, see ``RACY_SECONDS``).
 
 Validation also reads the clock: a payment dated after today is rejected. An entry made on a day that
 rejected nothing for being "after today" stays valid on any later day (a date that was not in the future
@@ -68,16 +71,65 @@ def file_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
+_HASHES = "hashes.json"
+RACY_SECONDS = 2  # a hash taken sooner than this after the file's last change (its ctime) is not kept: a second write
+# within the same tick of the file system's clock would leave the identity as it was
+
+
+def _identity(s: os.stat_result) -> list[int]:
+    return [s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns]
+
+
+def file_hashes(folder: Path, paths: list[Path]) -> dict[Path, str]:
+    """The content hash of each file, read from the folder's kept hashes where the file's identity is the one they
+    were taken at, else hashed (and kept, in a folder that can be written)."""
+    store = folder / CACHE_DIR / _HASHES
+    try:
+        known = json.loads(store.read_text())
+    except (OSError, ValueError):
+        known = {}
+    out, changed = {}, False
+    for path in paths:
+        identity = _identity(path.stat())
+        entry = known.get(path.name) if isinstance(known, dict) else None
+        if isinstance(entry, dict) and entry.get("identity") == identity:
+            out[path] = entry["hash"]
+            continue
+        started = time.time_ns()
+        out[path] = file_hash(path)
+        if started - identity[4] >= RACY_SECONDS * 1_000_000_000 and _identity(path.stat()) == identity:
+            known = known if isinstance(known, dict) else {}
+            known[path.name], changed = {"identity": identity, "hash": out[path]}, True
+    if changed:
+        _write_text(store, json.dumps(known))
+    return out
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically; a folder that cannot be written is left as it is."""
+    try:
+        path.parent.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError:
+        return
+
+
 def key(files: dict[str, Path], mapping: object, base_currency: str | None, config: Path | None) -> str:
     """The cache key of a folder's validation: the files (size, mtime, content), the mapping (a dataclass),
     the base currency asked for, the configuration file's content and the contract version."""
+    config = config if config is not None and config.is_file() else None
+    paths = sorted(files.values()) + ([config] if config is not None else [])
+    hashes = file_hashes(paths[0].parent, paths) if paths else {}
     parts = {
         "contract": contract_version(),
-        "files": {name: [path.name, (s := path.stat()).st_size, s.st_mtime_ns, file_hash(path)]
+        "files": {name: [path.name, (s := path.stat()).st_size, s.st_mtime_ns, hashes[path]]
                   for name, path in sorted(files.items())},
         "mapping": asdict(mapping),
         "base_currency": base_currency,
-        "config": file_hash(config) if config is not None and config.is_file() else None,
+        "config": hashes[config] if config is not None else None,
     }
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
@@ -231,5 +283,5 @@ def _prune(root: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-__all__ = ["CACHE_DIR", "contract_version", "derived_path", "features_version", "kept", "key", "read", "read_derived",
-           "write", "write_derived"]
+__all__ = ["CACHE_DIR", "contract_version", "derived_path", "features_version", "file_hashes", "kept", "key", "read",
+           "read_derived", "write", "write_derived"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -281,3 +282,27 @@ def test_customer_features_at_the_last_known_date_are_kept_and_read_back_the_sam
     monkeypatch.setattr(customers, "_customer_features", lambda *_: pytest.fail("computed again"))
     pd.testing.assert_frame_equal(customers.customer_features(validate(folder, today=TODAY).company, before,
                                                               keep=True), kept, check_exact=True)
+
+
+def test_a_file_s_hash_is_kept_by_its_identity_and_taken_again_when_it_changes(tiny, monkeypatch):
+    hashed: list[str] = []
+    real_hash, real_now = cache.file_hash, cache.time.time_ns
+    monkeypatch.setattr(cache, "file_hash", lambda path: hashed.append(path.name) or real_hash(path))
+    validate(tiny, today=TODAY)
+    validate(tiny, today=TODAY)
+    files = len(load.find_files(tiny))
+    assert len(hashed) == 2 * files, "files changed moments ago are hashed every time (a write could hide in the tick)"
+
+    hashed.clear()
+    monkeypatch.setattr(cache.time, "time_ns", lambda: real_now() + 10 * cache.RACY_SECONDS * 10**9)
+    validate(tiny, today=TODAY)
+    before = validate(tiny, today=TODAY)
+    assert len(hashed) == files, "hashed once, then known by the files' identity"
+
+    hashed.clear()
+    time.sleep(0.05)  # past the file system clock's tick: the write moves the file's ctime
+    _rewrite_keeping_size_and_mtime(tiny / "invoices.csv", "50.5", "60.5")
+    after = validate(tiny, today=TODAY)
+    assert hashed == ["invoices.csv"]
+    amounts = [v.company["invoices"].set_index("invoice_id")["amount"]["I2"] for v in (before, after)]
+    assert amounts[0] != amounts[1]
