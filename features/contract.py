@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import pandas as pd
-import pandera.pandas as pa
 
 Kind = Literal["id", "date", "money", "number", "text", "bool", "category"]
 
@@ -148,6 +147,21 @@ ACTION_KINDS = ("reminder", "call", "email", "letter", "warning", "hold", "legal
 
 
 @dataclass(frozen=True)
+class Check:
+    """A check of a column's values: pandera's ``Check.<kind>(*args, error=error)``, built when a folder is validated
+    (``schema``), so that a command reading a cached validation does not import pandera."""
+
+    kind: Literal["gt", "ge", "in_range", "str_matches"]
+    args: tuple
+    error: str
+
+    def pandera(self):
+        import pandera.pandas as pa
+
+        return getattr(pa.Check, self.kind)(*self.args, error=self.error)
+
+
+@dataclass(frozen=True)
 class Column:
     """One column of a table: whether the file must have it, whether a row may leave it empty, its kind."""
 
@@ -155,7 +169,7 @@ class Column:
     kind: Kind
     required: bool = True
     nullable: bool = False
-    checks: tuple[pa.Check, ...] = ()
+    checks: tuple[Check, ...] = ()
     values: tuple[str, ...] = ()  # allowed values, for kind == "category"
 
 
@@ -205,9 +219,9 @@ class Table:
         return [c.name for c in self.columns]
 
 
-_POSITIVE = (pa.Check.gt(0, error="must be > 0"),)
-_CURRENCY = (pa.Check.str_matches(r"^[A-Z]{3}$", error="must be a three-letter currency code such as EUR"),)
-_NON_NEGATIVE = (pa.Check.ge(0, error="must be >= 0"),)
+_POSITIVE = (Check("gt", (0,), "must be > 0"),)
+_CURRENCY = (Check("str_matches", (r"^[A-Z]{3}$",), "must be a three-letter currency code such as EUR"),)
+_NON_NEGATIVE = (Check("ge", (0,), "must be >= 0"),)
 
 
 def _not_before(later: str, earlier: str):
@@ -300,7 +314,7 @@ TABLES: dict[str, Table] = {
                 Column(Bill.CURRENCY, "text", required=False, nullable=True),
                 Column(Bill.PAID, "date", required=False, nullable=True),
                 Column(Bill.DISCOUNT_PCT, "number", required=False, nullable=True,
-                       checks=(pa.Check.in_range(0, 100, error="must be between 0 and 100"),)),
+                       checks=(Check("in_range", (0, 100), "must be between 0 and 100"),)),
                 Column(Bill.DISCOUNT_DAYS, "number", required=False, nullable=True, checks=_NON_NEGATIVE),
                 Column(Bill.PO, "id", required=False, nullable=True),
             ),
@@ -367,7 +381,7 @@ TABLES: dict[str, Table] = {
             columns=(
                 Column(Stock.DATE, "date"),
                 Column(Stock.SKU, "id"),
-                Column(Stock.QUANTITY, "number", checks=(pa.Check.ge(0, error="negative inventory"),)),
+                Column(Stock.QUANTITY, "number", checks=(Check("ge", (0,), "negative inventory"),)),
                 Column(Stock.UNIT_COST, "money", checks=_NON_NEGATIVE),
             ),
             key=(Stock.DATE, Stock.SKU),
@@ -471,15 +485,18 @@ def dtype_of(column: Column) -> object:
     return _DTYPES[column.kind]
 
 
-def schema(table: Table) -> pa.DataFrameSchema:
-    """Pandera schema of a loaded table's values (types already coerced, empties already checked).
+def schema(table: Table):
+    """Pandera schema (``pandera.pandas.DataFrameSchema``) of a loaded table's values (types already coerced, empties
+    already checked).
 
     Missing values pass here: whether a value may be empty is judged while parsing, so that a
     row is reported once, as "missing value" or "unparseable", not twice.
     """
+    import pandera.pandas as pa
+
     columns = {}
     for c in table.columns:
-        checks = list(c.checks)
+        checks = [check.pandera() for check in c.checks]
         if c.kind == "category" and c.values:
             checks.append(pa.Check.isin(list(c.values), error=f"must be one of {', '.join(c.values)}"))
         columns[c.name] = pa.Column(dtype_of(c), checks=checks, nullable=True, required=False, coerce=True)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import pandera.pandas as pa
 
 from features import cache as validation_cache
 from features.company import REJECT_COLUMNS, Company, ContractError
@@ -224,6 +223,8 @@ def _long(table: str, column: str, problem: pd.Series, kind: pd.Series | str | N
 
 
 def _schema_problems(frame: pd.DataFrame, table: Table) -> list[pd.DataFrame]:
+    import pandera.pandas as pa  # only when a folder is validated: a cached validation needs none
+
     try:
         schema(table).validate(frame, lazy=True)
     except pa.errors.SchemaErrors as e:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -306,3 +308,12 @@ def test_a_file_s_hash_is_kept_by_its_identity_and_taken_again_when_it_changes(t
     assert hashed == ["invoices.csv"]
     amounts = [v.company["invoices"].set_index("invoice_id")["amount"]["I2"] for v in (before, after)]
     assert amounts[0] != amounts[1]
+
+
+def test_a_cached_validation_reads_back_without_importing_pandera(tiny):
+    validate(tiny, today=TODAY)
+    code = ("import sys; from features.load import validate; "
+            f"validate({str(tiny)!r}, today={TODAY!r}); print('pandera' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.stdout.strip() == "False", "pandera is for validating a folder, not for reading one back"
