@@ -74,22 +74,22 @@ def rates_on(currencies: pd.Series, dates: pd.Series | pd.Timestamp, fx: pd.Data
 
     A row with no currency is in the base (rate 1); NaN where no rate is known by that date.
     """
-    named = codes(currencies)
-    cur = named.to_numpy(dtype=object, na_value=None)
+    cur, named = pd.factorize(codes(currencies))  # each row's place among the currencies named, -1: none
     n = len(cur)
     if isinstance(dates, pd.Timestamp):
         when = np.full(n, np.datetime64(dates.to_datetime64(), "ns"))
     else:
         when = pd.DatetimeIndex(dates).to_numpy("datetime64[ns]")
     out = np.full(n, np.nan)
-    is_base = named.isna().to_numpy(bool, copy=True)
-    if base is not None:
-        is_base |= named.eq(base).fillna(False).to_numpy(bool)
+    in_base = [i for i, code in enumerate(named) if code == base]
+    is_base = (cur < 0) | (cur == in_base[0]) if in_base else cur < 0
     out[is_base] = 1.0
     if len(fx) and not is_base.all():
         fx_codes = codes(fx[Fx.CURRENCY]).to_numpy(dtype=object, na_value=None)
-        for code in set(cur[~is_base]):
-            rows = np.flatnonzero(~is_base & (cur == code))
+        for i, code in enumerate(named):
+            if code == base:
+                continue
+            rows = np.flatnonzero(cur == i)
             g = fx[fx_codes == code].sort_values(Fx.DATE, kind="stable")
             if g.empty:
                 continue
