@@ -490,8 +490,16 @@ def _windows(when: pd.Series, date: pd.Timestamp, cfg: WarningConfig) -> tuple[p
     return (when > cut) & (when <= date), (when > cut - pd.Timedelta(days=cfg.baseline_days)) & (when <= cut)
 
 
-def _per_customer(who: pd.Series, rows: pd.Series, ids: pd.Index) -> pd.Series:
-    return rows.astype(float).groupby(who).sum().reindex(ids).fillna(0.0)
+def _per_customer(place: np.ndarray, rows: pd.Series, ids: pd.Index) -> pd.Series:
+    """How many of ``rows`` fall to each customer of ``ids``; ``place`` is each row's position in ``ids`` (-1: none,
+    ``_places``)."""
+    ok = place >= 0
+    return pd.Series(np.bincount(place[ok], weights=rows.to_numpy(float)[ok], minlength=len(ids)), index=ids)
+
+
+def _places(who: pd.Series, ids: pd.Index) -> np.ndarray:
+    """Each row's customer's position in ``ids`` (-1: none, or not one of them), for ``_per_customer``."""
+    return ledger.positions(pd.Series(ids), who)
 
 
 def _invoice_rates(view: Company, date: pd.Timestamp, ids: pd.Index, cfg: WarningConfig) -> dict[str, pd.DataFrame]:
@@ -501,15 +509,15 @@ def _invoice_rates(view: Company, date: pd.Timestamp, ids: pd.Index, cfg: Warnin
     what is still open); paid short: settled for less than its amount (``paid_amount``, the rest credited
     or written off). Both as known at ``date``."""
     inv = view[Inv.TABLE]
-    who = inv[Inv.CUSTOMER]
+    who = _places(inv[Inv.CUSTOMER], ids)
     recent, before = _windows(inv[Inv.ISSUE], date, cfg)
     disputed = inv[Inv.DISPUTE].notna()
     settled = inv[Inv.PAID].notna()
     short = settled & (inv[Inv.PAID_AMOUNT] < inv[Inv.AMOUNT] - ledger.TOLERANCE).fillna(False)
     part = pd.Series(False, index=inv.index)
     if view.has(Pay.TABLE) and len(view[Pay.TABLE]):
-        pay = view[Pay.TABLE]
-        n_pay = pay.groupby(Pay.INVOICE).size().reindex(inv[Inv.ID]).fillna(0).to_numpy()
+        paid = ledger.positions(inv[Inv.ID], view[Pay.TABLE][Pay.INVOICE])  # each payment's invoice
+        n_pay = np.bincount(paid[paid >= 0], minlength=len(inv))
         part = pd.Series((n_pay >= 2) | ((n_pay >= 1) & ~settled.to_numpy()), index=inv.index)
     out = {}
     for name, flag in (("disputes", disputed), ("part_paid", part | short)):
@@ -531,17 +539,21 @@ def _broken_promises(view: Company, date: pd.Timestamp, ids: pd.Index, cfg: Warn
     promises = acts[(acts[Act.KIND] == "promise") & acts[Act.PROMISED].notna()]
     grace = pd.Timedelta(days=promise_grace_days)
     judged = promises[promises[Act.PROMISED] + grace < date]
-    owner = inv.set_index(Inv.ID)[Inv.CUSTOMER]
-    paid_on = inv.set_index(Inv.ID)[Inv.PAID]
     on_invoice = judged[Act.INVOICE].notna()
-    who = judged[Act.CUSTOMER].astype(object).where(~on_invoice, owner.reindex(judged[Act.INVOICE]).to_numpy())
+    promised_on = inv[ledger.is_in(inv[Inv.ID], judged[Act.INVOICE])]  # the few invoices promises name
+    at = ledger.positions(promised_on[Inv.ID], judged[Act.INVOICE])  # each promise's invoice (-1: none named)
+    known = at >= 0
+    of_invoice = np.full(len(judged), pd.NA, dtype=object)
+    of_invoice[known] = promised_on[Inv.CUSTOMER].to_numpy(dtype=object)[at[known]]
+    who = judged[Act.CUSTOMER].astype(object).where(~on_invoice, of_invoice)
     deadline = judged[Act.PROMISED] + grace
-    settled_by = paid_on.reindex(judged[Act.INVOICE]).to_numpy()
+    settled_by = np.where(known, promised_on[Inv.PAID].to_numpy("datetime64[ns]")[np.maximum(at, 0)],
+                          np.datetime64("NaT"))
     broken = on_invoice & ~(pd.Series(settled_by, index=judged.index) <= deadline)
     if (~on_invoice).any():
         if view.has(Pay.TABLE) and len(view[Pay.TABLE]):
             pay = view[Pay.TABLE]
-            received = pd.DataFrame({"who": owner.reindex(pay[Pay.INVOICE]).to_numpy(),
+            received = pd.DataFrame({"who": inv.set_index(Inv.ID)[Inv.CUSTOMER].reindex(pay[Pay.INVOICE]).to_numpy(),
                                      "day": pay[Pay.DATE].to_numpy()})
         else:
             received = pd.DataFrame({"who": inv[Inv.CUSTOMER].to_numpy(), "day": inv[Inv.PAID].to_numpy()})
@@ -550,8 +562,9 @@ def _broken_promises(view: Company, date: pd.Timestamp, ids: pd.Index, cfg: Warn
             broken[i] = not ((days >= judged.at[i, Act.DATE]) & (days <= deadline[i])).any()
     recent, before = _windows(deadline, date, cfg)
     due_recent, due_before = _windows(inv[Inv.DUE], date, cfg)
-    return _rate_rise(_per_customer(who, broken & recent, ids), _per_customer(inv[Inv.CUSTOMER], due_recent, ids),
-                      _per_customer(who, broken & before, ids), _per_customer(inv[Inv.CUSTOMER], due_before, ids),
+    promised, owed = _places(who, ids), _places(inv[Inv.CUSTOMER], ids)
+    return _rate_rise(_per_customer(promised, broken & recent, ids), _per_customer(owed, due_recent, ids),
+                      _per_customer(promised, broken & before, ids), _per_customer(owed, due_before, ids),
                       cfg.min_exposure)
 
 
