@@ -9,13 +9,17 @@ Invoices' payment days are not drawn independently: a Gaussian copula ties them 
 ``CommonShocks`` (on each path, one factor a week shared by the invoices due in it, one a period per
 customer), which keeps each invoice's own distribution and widens the weekly sums as the history shows.
 Work is done in blocks of rows x paths that stay in the CPU's cache; ``_Uniforms`` hands out one
-stream's numbers block by block, so the result is that of drawing the whole arrays at once.
+stream's numbers block by block, so the result is that of drawing the whole arrays at once. The loops over
+rows x paths are compiled (numba, cached on disk) and compute what the numpy expressions they stand for would,
+to the last bit: the same draws, the same float32 or float64 operations, sums added in numpy's order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import cache
 
+import numba
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr
@@ -82,30 +86,27 @@ class _Paths:
         self.weeks, self.paths = weeks, paths
         self.sums = {c: np.zeros((paths, weeks + 2)) for c in COMPONENTS}
 
-    def add(self, component: str, week: np.ndarray, amount: np.ndarray | Callable[[slice], np.ndarray]) -> None:
-        """Add amounts falling in weeks (rows x paths, 0 to ``weeks + 1``). ``amount`` is per row, per
-        row and path, or a function of a slice of paths giving rows x those paths. Summed path by path
-        in row order, block by block: the same sums as one bincount over all rows x paths, without
-        its copies."""
-        if not week.shape[0]:
-            return
-        for cols in _blocks(self.paths, week.shape[0]):
-            if callable(amount):
-                value = amount(cols)
-            else:
-                value = amount[:, None] if amount.ndim == 1 else amount[:, cols]
-            self.add_paths(component, cols, week[:, cols], value)
-
-    def add_paths(self, component: str, cols: slice, week: np.ndarray, amount: np.ndarray) -> None:
-        """Add amounts (broadcastable to ``week``) falling in weeks (rows x the paths ``cols``)."""
-        width = self.weeks + 2
-        flat = week.astype(np.intp)
-        flat += np.arange(flat.shape[1]) * width
-        self.sums[component][cols] += np.bincount(flat.ravel(), weights=np.broadcast_to(amount, flat.shape).ravel(),
-                                                  minlength=flat.shape[1] * width).reshape(-1, width)
+    def add(self, component: str, week: np.ndarray, amount: np.ndarray) -> None:
+        """Add amounts (per row, or per row and path) falling in weeks (rows x paths, 0 to ``weeks + 1``)."""
+        amount = amount[:, None] if amount.ndim == 1 else amount
+        _add_weeks(self.sums[component], week, np.broadcast_to(amount, week.shape))
 
     def weekly(self, component: str) -> np.ndarray:
         return self.sums[component][:, 1: self.weeks + 1]
+
+
+@numba.njit(cache=True)
+def _add_weeks(sums, week, amount):
+    """Add amounts (rows x paths) on to their weeks' sums: each path's sums in row order, on zeros, then added to
+    ``sums``, the sums one ``np.bincount`` of the rows x paths gives (the order of summing sets the last bits)."""
+    rows, paths = week.shape
+    block = np.zeros((paths, sums.shape[1]))
+    for r in range(rows):
+        for j in range(paths):
+            block[j, week[r, j]] += amount[r, j]
+    for j in range(paths):
+        for k in range(sums.shape[1]):
+            sums[j, k] += block[j, k]
 
 
 def _weeks_of_days(days: np.ndarray, weeks: int) -> np.ndarray:
@@ -126,14 +127,23 @@ def _draw(sorted_values: np.ndarray, floor: np.ndarray, uniforms: _Uniforms | No
     shape = (part.stop - part.start, paths)
     if len(sorted_values) == 0:
         return np.broadcast_to(floor[:, None], shape).astype(float)
-    lo = np.searchsorted(sorted_values, floor, side="left")
+    return _draw_rows(sorted_values, np.searchsorted(sorted_values, floor, side="left"), floor,
+                      uniforms.rows(part))
+
+
+@numba.njit(cache=True)
+def _draw_rows(sorted_values, lo, floor, uniforms):
+    """``_draw``'s draws: each row's uniforms scaled to the ``n - lo`` values from its ``lo`` on and truncated
+    (draws are >= 0, so truncation is the floor), as numpy does; a row beyond the history takes its floor."""
+    rows, paths = uniforms.shape
     n = len(sorted_values)
-    # draws are >= 0, so truncation is the floor; rows beyond the history index its last value
-    idx = (uniforms.rows(part) * np.maximum(n - lo, 0)[:, None]).astype(np.intp)
-    idx += np.minimum(lo, n - 1)[:, None]
-    out = sorted_values[idx]
-    beyond = lo >= n
-    return np.where(beyond[:, None], floor[:, None], out) if beyond.any() else out
+    out = np.empty((rows, paths))
+    for r in range(rows):
+        span = np.float64(max(n - lo[r], 0))
+        start = min(lo[r], n - 1)
+        for j in range(paths):
+            out[r, j] = floor[r] if lo[r] >= n else sorted_values[np.intp(uniforms[r, j] * span) + start]
+    return out
 
 
 def _ar1(rng: np.random.Generator, shape: tuple[int, ...], ar: float) -> np.ndarray:
@@ -143,6 +153,96 @@ def _ar1(rng: np.random.Generator, shape: tuple[int, ...], ar: float) -> np.ndar
     for t in range(1, shape[-1]):
         out[..., t] = ar * out[..., t - 1] + keep * out[..., t]
     return out
+
+
+def _levels_of(score: np.ndarray, levels: int) -> np.ndarray:
+    """The quantile level (0 to ``levels - 1``) of float32 normal scores: their normal CDF in ``levels`` steps."""
+    return np.minimum(ndtr(score) * levels, levels - 1).astype(np.int16)
+
+
+def _float32_of(key: np.ndarray) -> np.ndarray:
+    """The float32 numbers of ordered keys (``_key_of``'s inverse)."""
+    return np.where(key < 0, 0x80000000 - key, key).astype(np.uint32).view(np.float32)
+
+
+def _key_of(x: np.ndarray) -> np.ndarray:
+    """Integers in the order of the float32 numbers ``x`` (-0 and 0 alike), one apart from one float to the next."""
+    bits = x.astype(np.float32).view(np.int32).astype(np.int64)
+    return np.where(bits < 0, -(bits & 0x7FFFFFFF), bits)
+
+
+@cache
+def _level_bounds(levels: int) -> np.ndarray:
+    """The least float32 score of each level 1 to ``levels - 1`` of ``_levels_of`` (bisected over every float32):
+    a score's level is the number of bounds at or below it, found without the CDF, as scipy's float32 ``ndtr``
+    never decreases (checked over all 2**32 - 2**24 + 1 floats from -inf to inf with scipy 1.17)."""
+    k = np.arange(1, levels)
+    lo = np.full(len(k), _key_of(np.array([-np.inf]))[0])  # level 0 < k
+    hi = np.full(len(k), _key_of(np.array([np.inf]))[0])  # level levels - 1 >= k
+    while (hi - lo > 1).any():
+        mid = (lo + hi) // 2
+        up = _levels_of(_float32_of(mid), levels) >= k
+        hi, lo = np.where(up, mid, hi), np.where(up, lo, mid)
+    return _float32_of(hi)
+
+
+_CELLS = 1 << 12  # cells of equal width between the least and the greatest level bound: about one bound a cell
+
+
+@numba.njit(cache=True)
+def _cell(score, origin, width):
+    """The cell of a score (0 to ``_CELLS - 1``), non-decreasing in the score."""
+    x = (np.float64(score) - origin) * width
+    return 0 if x < 0.0 else (_CELLS - 1 if x >= _CELLS - 1 else int(x))
+
+
+@numba.njit(cache=True)
+def _pick_levels(normal, scale, week, week_factor, week_share, customer, period, customer_factor, customer_share,
+                 bounds):
+    """``_Common.picks``'s levels, in one pass: each row's own normal draws x ``scale``, plus its due week's factor
+    (``week`` -1: none) and its customer's of its period (``customer`` -1: none) times their shares, in float32 and
+    in numpy's order of operations; the level is the number of ``bounds`` at or below the score. The bounds of
+    the cells below a score's cell are all below it, so the count starts from theirs."""
+    rows, paths = normal.shape
+    n = len(bounds)
+    origin = np.float64(bounds[0]) if n else 0.0
+    width = (_CELLS - 1) / (np.float64(bounds[-1]) - origin) if n > 1 and bounds[-1] > bounds[0] else 1.0
+    below = np.zeros(_CELLS + 1, dtype=np.int64)  # the number of bounds in the cells before each
+    for b in bounds:
+        below[_cell(b, origin, width) + 1] += 1
+    below = np.cumsum(below)
+    out = np.empty((rows, paths), dtype=np.int16)
+    for r in range(rows):
+        w, c, p = week[r], customer[r], period[r]
+        for j in range(paths):
+            score = normal[r, j] * scale[r]
+            if w >= 0:
+                score = score + week_share * week_factor[w, j]
+            if c >= 0:
+                score = score + customer_share * customer_factor[c, p, j]
+            level = below[_cell(score, origin, width)]
+            while level < n and bounds[level] <= score:
+                level += 1
+            out[r, j] = level
+    return out
+
+
+@numba.njit(cache=True)
+def _add_picked(sums, first, pick, rows, grid, levels, amount, share, scaled):
+    """``_add_weeks`` of each of ``rows``' amounts (rows of ``amount``, x ``share`` when ``scaled``) on the paths from
+    ``first`` in the week of its picked quantile (``grid``: ``levels`` weeks a row, in ``rows``' order)."""
+    width = sums.shape[1]
+    cols = amount.shape[1]
+    block = np.zeros((cols, width))
+    for i in range(len(rows)):
+        r = rows[i]
+        base = i * levels
+        for j in range(cols):
+            value = amount[r, j] * share if scaled else amount[r, j]
+            block[j, grid[base + pick[r, first + j]]] += value
+    for j in range(cols):
+        for k in range(width):
+            sums[first + j, k] += block[j, k]
 
 
 class _Common:
@@ -166,17 +266,20 @@ class _Common:
     def picks(self, customer: np.ndarray, due_day: np.ndarray, rng: np.random.Generator, levels: int) -> np.ndarray:
         """Each row's quantile level (0 to ``levels - 1``) on every path; ``customer`` is each row's place in
         ``customers`` (-1: none)."""
-        score = rng.standard_normal((len(customer), self.paths), dtype=np.float32)
+        normal = rng.standard_normal((len(customer), self.paths), dtype=np.float32)
         has = customer >= 0
-        score *= np.where(has, self.own, self.own_alone)[:, None]
-        if self.week is not None:
-            score += np.float32(np.sqrt(self.shares.company)) * self.week[_weeks_of_days(due_day, self.weeks)
-                                                                          .astype(np.intp)]
+        week = (_weeks_of_days(due_day, self.weeks).astype(np.intp) if self.week is not None
+                else np.full(len(customer), -1))
+        place = customer if self.customer is not None else np.full(len(customer), -1)
+        period = np.zeros(len(customer), dtype=np.intp)
         if self.customer is not None and has.any():
-            period = np.clip(np.floor(np.maximum(due_day[has], 0) / (7 * CommonShocks.CUSTOMER_WEEKS)), 0,
-                             self.periods - 1).astype(np.intp)
-            score[has] += np.float32(np.sqrt(self.shares.customer)) * self.customer[customer[has], period]
-        return np.minimum(ndtr(score) * levels, levels - 1).astype(np.int16)
+            period[has] = np.clip(np.floor(np.maximum(due_day[has], 0) / (7 * CommonShocks.CUSTOMER_WEEKS)), 0,
+                                  self.periods - 1)
+        none = np.zeros((1, 1, self.paths), dtype=np.float32)
+        return _pick_levels(normal, np.where(has, self.own, self.own_alone), week,
+                            self.week if self.week is not None else none[0], np.float32(np.sqrt(self.shares.company)),
+                            place, period, self.customer if self.customer is not None else none,
+                            np.float32(np.sqrt(self.shares.customer)), _level_bounds(levels))
 
     def index(self, ids: pd.Series) -> np.ndarray:
         """Each id's place in ``customers``, -1 where it is not one of them."""
@@ -226,15 +329,12 @@ def _invoice_receipts(paths: _Paths, component: str, timing: PaymentTimingModel,
             day = shocks.apply(Draw.CUSTOMER_PAY_DAY, due_day[sel, None] + shift + delay[rows])
             day = np.maximum(day, first[:, None])
             day = cash.snap_to_runs(day, at, kind[sel], weekday[sel], monthday[sel], first)
-            grid = _weeks_of_days(day, paths.weeks).astype(np.uint8).ravel()
-            first_level = (np.arange(len(sel)) * levels)[:, None]
-            weeks.append((rows if len(sel) < len(delay) else None, grid, first_level, share))
+            weeks.append((sel - s, _weeks_of_days(day, paths.weeks).astype(np.uint8).ravel(), share))
+        sums = paths.sums[component]
         for cols in _blocks(paths.paths, len(delay) * len(weeks)):  # each path's quantile of each invoice
-            w = weights(part, cols)
-            for rows, grid, first_level, share in weeks:
-                mine = pick[:, cols] if rows is None else pick[rows, cols]
-                amount = w if rows is None else np.broadcast_to(w, (len(delay), cols.stop - cols.start))[rows]
-                paths.add_paths(component, cols, grid[mine + first_level], amount if share == 1.0 else amount * share)
+            w = np.broadcast_to(weights(part, cols), (len(delay), cols.stop - cols.start))
+            for rows, grid, share in weeks:
+                _add_picked(sums, cols.start, pick, rows, grid, levels, w, share, share != 1.0)
 
 
 _SALES_DAY = 4  # the day of its week a week's sales not yet ordered are scored as issued on
@@ -393,6 +493,75 @@ def widen_receipts(sim: _Paths, bands: BandCalibration) -> None:
     ar_future[:, cols] += change * (1.0 - share)
 
 
+@numba.njit(cache=True)
+def _maximum(a, b):
+    """``np.maximum`` of two numbers (NaN wins)."""
+    return a if a >= b or a != a else b
+
+
+@numba.njit(cache=True)
+def _minimum(a, b):
+    """``np.minimum`` of two numbers (NaN wins)."""
+    return a if a <= b or a != a else b
+
+
+@numba.njit(cache=True)
+def _week_of(day, weeks):
+    """``_weeks_of_days`` of one day."""
+    week = np.ceil((day if np.isfinite(day) else 7.0 * (weeks + 1)) / 7.0)
+    return np.uint8(_minimum(_maximum(week, 1.0), weeks + 1.0))
+
+
+@numba.njit(cache=True)
+def _bill_weeks(week, taken, issue, due, offsets, run_week, before, beyond, weeks, draws, slot, window, picks,
+                discount_days, take_share):
+    """``_pay_bills``'s week of paying each of a block of bills on every path, and where a discount is taken.
+
+    Around the due date: ``due + offsets``, never before ``max(issue, 1)``, moved to the run day after it (entry
+    ``d`` of ``run_week``) or the one before it where that is nearer (``before``) and not too early (entry
+    ``d + len(before)``), days from ``beyond`` on alike; no runs: ``run_week`` is empty. Inside the discount
+    window instead where the bill offers one (``slot`` >= 0: its row of ``picks`` and ``taken``) and the draw
+    takes it: its picked day of ``discount_days`` after issue (else the window's end), at most the window's end."""
+    rows, paths = week.shape
+    runs = len(run_week) > 0
+    for r in range(rows):
+        s, wnd = slot[r], window[r]
+        for j in range(paths):
+            earliest = _maximum(issue[r, j], 1.0)
+            on_due = _maximum(due[r, j] + offsets[r, j], earliest)
+            if runs:
+                d = np.intp(_minimum(np.ceil(on_due), np.float64(beyond)))
+                if before[d] >= earliest:
+                    d += len(before)
+                w = run_week[d]
+            else:
+                w = _week_of(on_due, weeks)
+            if s >= 0:
+                take = issue[r, j] + wnd >= 1 and draws[r, j] < take_share
+                if take:
+                    day = issue[r, j] + (discount_days[picks[s, j]] if len(discount_days) else wnd)
+                    w = _week_of(_maximum(_minimum(day, issue[r, j] + wnd), earliest), weeks)
+                taken[s, j] = take
+            week[r, j] = w
+
+
+@numba.njit(cache=True)
+def _add_bills(sums, week, amount, slot, taken, factor):
+    """``_add_weeks`` of bills' payments: less the discount (x ``factor`` of the bill's ``slot``) where it is taken."""
+    rows, paths = week.shape
+    block = np.zeros((paths, sums.shape[1]))
+    for r in range(rows):
+        s = slot[r]
+        for j in range(paths):
+            value = amount[r, j]
+            if s >= 0:
+                value *= factor[s] if taken[s, j] else 1.0
+            block[j, week[r, j]] += value
+    for j in range(paths):
+        for k in range(sums.shape[1]):
+            sums[j, k] += block[j, k]
+
+
 def _pay_bills(sim: _Paths, component: str, model: CashModel, rows: int, days: Callable[[slice], tuple],
                amount: np.ndarray, pct: np.ndarray, window: np.ndarray, rng: np.random.Generator,
                at: pd.Timestamp, run: tuple[int, int, int]) -> None:
@@ -426,6 +595,8 @@ def _pay_bills(sim: _Paths, component: str, model: CashModel, rows: int, days: C
         before = before[row]
         # day d's week: entry d when the run day after is taken, entry d + len(before) when the one before
         run_week = np.concatenate([_weeks_of_days(after[row], weeks), _weeks_of_days(before, weeks)]).astype(np.uint8)
+    else:
+        beyond, before, run_week = 0, np.zeros(0), np.zeros(0, dtype=np.uint8)
 
     week = np.empty((rows, paths), dtype=np.uint8)
     taken = np.zeros((len(offered), paths), dtype=bool)
@@ -434,37 +605,76 @@ def _pay_bills(sim: _Paths, component: str, model: CashModel, rows: int, days: C
         # Around the due date: the learned offsets, conditioned on not being paid by as-of.
         floor = np.ceil(np.max(1 - due_day, axis=1))
         offsets = _draw(model.due_offsets_, floor.astype(float), offset_draws, part, paths)
-        earliest = np.maximum(issue_day, 1)
-        on_due = np.maximum(due_day + offsets, earliest)  # >= 1
-        if run[0] != cash.RUN_NONE:
-            d = np.minimum(np.ceil(on_due), beyond).astype(np.intp)
-            d += (before[d] >= earliest) * len(before)
-            np.take(run_week, d, out=week[part])
-        else:
-            week[part] = _weeks_of_days(on_due, weeks)
-        # Inside the discount window, where offered and taken.
-        draws = take_draws.rows(part)
-        mine = slot[part] >= 0
-        if mine.any():
-            issue_day = np.broadcast_to(issue_day, draws.shape)[mine]
-            earliest = np.broadcast_to(earliest, draws.shape)[mine]
-            wnd = window[part][mine][:, None]
-            take = (issue_day + wnd >= 1) & (draws[mine] < model.take_share_)
-            in_window = issue_day + (model.discount_days_[picks[slot[part][mine]]] if choices else wnd)
-            in_window = np.minimum(in_window, issue_day + wnd)
-            block = week[part]
-            block[mine] = np.where(take, _weeks_of_days(np.maximum(in_window, earliest), weeks), block[mine])
-            taken[slot[part][mine]] = take
-    factor = 1 - pct[offered, None] / 100.0
+        _bill_weeks(week[part], taken, np.broadcast_to(issue_day, offsets.shape),
+                    np.broadcast_to(due_day, offsets.shape), offsets, run_week, before, beyond, weeks,
+                    take_draws.rows(part), slot[part], window[part], picks, model.discount_days_,
+                    model.take_share_)
+    payable = np.broadcast_to(amount if amount.ndim == 2 else amount[:, None], week.shape)
+    _add_bills(sim.sums[component], week, payable, slot, taken, 1 - pct[offered] / 100.0)
 
-    def cost(cols: slice) -> np.ndarray:
-        """What paying costs on these paths: less the discount where it is taken."""
-        value = np.empty((rows, cols.stop - cols.start))
-        value[:] = amount[:, cols] if amount.ndim == 2 else amount[:, None]
-        value[offered] *= np.where(taken[:, cols], factor, 1.0)
-        return value
 
-    sim.add(component, week, cost)
+_PAIRWISE_BLOCK = 128  # numpy's PW_BLOCKSIZE: the most numbers its pairwise sum adds with eight running sums
+
+
+@numba.njit(cache=True)
+def _week_totals(week, amount, weeks):
+    """For each week 1 to ``weeks``, the sum over the rows x paths ``week`` of each row's amount where its week is
+    that week, else 0: ``(amount[:, None] * (week == k)).sum()`` to the last bit, by numpy's pairwise sum over
+    the array in its order (``pairwise_sum`` in its loops: halves split at a multiple of eight down to blocks of
+    at most 128, each added with eight running sums), its recursion kept on a stack here, all weeks at once."""
+    paths = week.shape[1]
+    flat = week.ravel()
+    cost, value, lanes = np.empty(_PAIRWISE_BLOCK), np.empty(_PAIRWISE_BLOCK), np.empty(8)
+    todo = np.empty((256, 2), dtype=np.int64)  # (start, n) to sum; n -1: add the last two sums
+    sums = np.empty((weeks, 128))
+    todo[0, 0], todo[0, 1] = 0, flat.size
+    tasks, done = 1, 0
+    while tasks:
+        tasks -= 1
+        start, n = todo[tasks, 0], todo[tasks, 1]
+        if n < 0:
+            done -= 1
+            for k in range(weeks):
+                sums[k, done - 1] = sums[k, done - 1] + sums[k, done]
+            continue
+        if n > _PAIRWISE_BLOCK:
+            half = n // 2
+            half -= half % 8
+            todo[tasks, 0], todo[tasks, 1] = 0, -1
+            todo[tasks + 1, 0], todo[tasks + 1, 1] = start + half, n - half
+            todo[tasks + 2, 0], todo[tasks + 2, 1] = start, half  # the first half first
+            tasks += 3
+            continue
+        row, col = divmod(start, paths)
+        for i in range(n):
+            cost[i] = amount[row]
+            col += 1
+            if col == paths:
+                row, col = row + 1, 0
+        for k in range(weeks):
+            for i in range(n):
+                value[i] = cost[i] * (1.0 if flat[start + i] == k + 1 else 0.0)
+            if n < 8:
+                total = 0.0
+                for i in range(n):
+                    total += value[i]
+            else:
+                lanes[:] = value[:8]
+                i = 8
+                while i < n - n % 8:
+                    for lane in range(8):
+                        lanes[lane] += value[i + lane]
+                    i += 8
+                total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
+                total += (lanes[4] + lanes[5]) + (lanes[6] + lanes[7])
+                for j in range(i, n):
+                    total += value[j]
+            sums[k, done] = total
+        done += 1
+    out = np.empty(weeks)
+    for k in range(weeks):
+        out[k] = 0.0 + sums[k, 0]  # numpy's reduction starts from 0
+    return out
 
 
 def _payables(sim: _Paths, view: View, at: pd.Timestamp, model: CashModel, shocks: Shocks, paths: int,
@@ -507,10 +717,7 @@ def _payables(sim: _Paths, view: View, at: pd.Timestamp, model: CashModel, shock
 
         _pay_bills(sim, "ap_future", model, n, po_bills, amount, pct, window, rng, at, model.bill_run_)
         # Each week's bills summed over the whole orders x paths array (its order of summing sets the last bits).
-        hit, in_week = np.empty((n, paths), dtype=bool), np.empty((n, paths))
-        for k in range(1, sim.weeks + 1):
-            np.multiply(amount[:, None], np.equal(bill_week, k, out=hit), out=in_week)
-            expected_bills[k - 1] = float(in_week.sum() / paths)
+        expected_bills = _week_totals(bill_week, amount, sim.weeks) / paths
 
     if model.billing_ is not None:
         billed = one_series(series, cash.BILLED)
