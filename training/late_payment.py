@@ -133,16 +133,50 @@ class LatePaymentModel:
 
 
 _ZERO = 1e-35  # LightGBM's kZeroThreshold: a value within it of 0 takes a "Zero" missing type's default side
+_PATTERN_BITS = 16  # up to this many splits a tree's decision patterns are counted in an array of 2^bits
 
 
-def _goes_left(node: dict, v: np.ndarray) -> np.ndarray:
-    """LightGBM's decision at a numerical split (``Tree::NumericalDecision``): NaN reads as 0 unless the split
-    has NaN as its missing type; a missing value (NaN, or zero for "Zero") takes the default side."""
-    missing, nan = node["missing_type"], np.isnan(v)
-    if missing != "NaN":
-        v = np.where(nan, 0.0, v)
-    default = np.abs(v) <= _ZERO if missing == "Zero" else nan if missing == "NaN" else np.zeros(len(v), bool)
-    return np.where(default, bool(node["default_left"]), v <= node["threshold"])
+class _Columns:
+    """The rows' columns as ``tree_shap``'s splits read them, each derived once however many splits use it."""
+
+    def __init__(self, rows: np.ndarray):
+        self._columns = np.asfortranarray(rows)
+        self._nan: dict[int, np.ndarray] = {}
+        self._filled: dict[int, np.ndarray] = {}
+
+    def nan(self, f: int) -> np.ndarray:
+        if f not in self._nan:
+            self._nan[f] = np.isnan(self._columns[:, f])
+        return self._nan[f]
+
+    def filled(self, f: int) -> np.ndarray:
+        """Column ``f`` with NaN read as 0, as a split whose missing type is not NaN reads it."""
+        if f not in self._filled:
+            v = self._columns[:, f]
+            self._filled[f] = np.where(self.nan(f), 0.0, v) if self.nan(f).any() else v
+        return self._filled[f]
+
+    def goes_left(self, node: dict) -> np.ndarray:
+        """LightGBM's decision at a numerical split (``Tree::NumericalDecision``): NaN reads as 0 unless the split
+        has NaN as its missing type; a missing value (NaN, or zero for "Zero") takes the default side."""
+        f, missing, left = node["split_feature"], node["missing_type"], bool(node["default_left"])
+        if missing == "NaN":  # NaN <= threshold is False: only a default left side needs it added
+            below = self._columns[:, f] <= node["threshold"]
+            return below | self.nan(f) if left else below
+        v = self.filled(f)
+        below = v <= node["threshold"]
+        return np.where(np.abs(v) <= _ZERO, left, below) if missing == "Zero" else below
+
+
+def _kinds(pattern: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(pattern, return_inverse=True)`` for patterns below ``2**bits``: counted rather than sorted
+    where the count array is small."""
+    if bits > _PATTERN_BITS:
+        return np.unique(pattern, return_inverse=True)
+    kinds = np.flatnonzero(np.bincount(pattern, minlength=1 << bits))
+    position = np.empty(1 << bits, np.intp)
+    position[kinds] = np.arange(len(kinds))
+    return kinds, position[pattern]
 
 
 def _leaf(node: dict, pattern: int) -> int:
@@ -160,7 +194,7 @@ def tree_shap(booster: lgb.Booster, rows: np.ndarray) -> np.ndarray:
     or a row whose leaves this reads differently from LightGBM, falls back to ``pred_contrib`` itself."""
     trees = booster.dump_model()["tree_info"]
     n, m = rows.shape
-    columns = np.asfortranarray(rows)
+    columns = _Columns(rows)
     out = np.zeros((m, n))
     leaves = None
     for t, tree in enumerate(trees):
@@ -177,17 +211,20 @@ def tree_shap(booster: lgb.Booster, rows: np.ndarray) -> np.ndarray:
             return booster.predict(rows, pred_contrib=True)[:, :-1]
         pattern = np.zeros(n, np.int64)
         for node in nodes:
-            pattern |= _goes_left(node, columns[:, node["split_feature"]]).astype(np.int64) << node["split_index"]
-        kinds, inverse = np.unique(pattern, return_inverse=True)  # (not a bincount: 30 splits are 2^30 patterns)
+            pattern |= columns.goes_left(node).astype(np.int64) << node["split_index"]
+        kinds, inverse = _kinds(pattern, 1 + max(node["split_index"] for node in nodes))
         example = np.empty(len(kinds), np.intp)
         example[inverse] = np.arange(n)  # a row of each pattern (any: the same pattern gives the same values)
         if leaves is None:
-            leaves = booster.predict(rows, pred_leaf=True)
-        if not np.array_equal(np.array([_leaf(root, int(k)) for k in kinds])[inverse], leaves[:, t]):
+            leaves = np.ascontiguousarray(booster.predict(rows, pred_leaf=True).T)  # a tree's leaves, contiguous
+        if not np.array_equal(np.array([_leaf(root, int(k)) for k in kinds])[inverse], leaves[t]):
             return booster.predict(rows, pred_contrib=True)[:, :-1]
-        phi = booster.predict(rows[example], start_iteration=t, num_iteration=1, pred_contrib=True)
+        # One thread: on a few rows LightGBM's thread team costs more than the work (2 to 7 ms of CPU a call on two
+        # busy cores, measured, against 0.1 ms); each call sets its own count, so later calls are unaffected.
+        phi = booster.predict(rows[example], start_iteration=t, num_iteration=1, pred_contrib=True, num_threads=1)
+        by_feature = np.ascontiguousarray(phi.T)
         for f in sorted({node["split_feature"] for node in nodes}):
-            out[f] += phi[inverse, f]
+            out[f] += by_feature[f].take(inverse)
     return out.T
 
 

@@ -93,6 +93,19 @@ def test_tree_shap_by_decision_pattern_equals_lightgbm_pred_contrib(fitted):
                                   np.argsort(-np.abs(theirs), axis=1, kind="stable"))
 
 
+def test_decision_patterns_are_counted_as_np_unique_finds_them():
+    """Few splits count their patterns in an array, many sort them: both give ``np.unique``'s kinds and inverse."""
+    from training.late_payment import _kinds
+
+    rng = np.random.default_rng(0)
+    for bits in (1, 6, 16, 17, 30):
+        pattern = rng.integers(0, 1 << bits, 5000) & rng.choice([0, (1 << bits) - 1], 5000)  # repeats, and 0
+        kinds, inverse = _kinds(pattern, bits)
+        want_kinds, want_inverse = np.unique(pattern, return_inverse=True)
+        np.testing.assert_array_equal(kinds, want_kinds)
+        np.testing.assert_array_equal(inverse, want_inverse)
+
+
 def test_pay_summary_gives_what_its_parts_give(fitted):
     timing, x = fitted["timing"], fitted["holdout"].head(300)
     levels = (np.arange(200) + 0.5) / 200

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from features.invoices import BY_NAME, invoice_features
-from training.decisions.reasons import Reason, against_reading, reason
+from training.decisions.reasons import Reason, against_reading, reason, reasons, sentences
 from training.scoring import score_features
 
 
@@ -84,3 +87,24 @@ def test_past_due_invoices_lead_with_how_late_they_are(small_loaded, fitted):
         assert facts[i][0].feature == "days_to_due" and facts[i][0].raises
         assert scored.at[i, "reason_1"].endswith("past due (raises risk)")
     assert pd.Series([f[0].feature for f in facts]).nunique() > 1
+
+
+def test_reasons_and_sentences_leave_the_garbage_collector_as_they_found_it():
+    """They pause it while they build their objects, and give it back on, or off when it was off, even on a
+    failure."""
+    x = pd.DataFrame({"amount": [1_000.0, -0.0], "late_share": [0.5, np.nan], "prior_late_share": [0.2, 0.3]})
+    contributions = pd.DataFrame({"amount": [0.3, -0.1], "late_share": [0.4, 0.0]})
+    was = gc.isenabled()
+    try:
+        for enabled in (True, False):
+            gc.enable() if enabled else gc.disable()
+            facts = reasons(x, contributions, 2)
+            said = sentences(facts, x.index, 2)
+            assert gc.isenabled() == enabled
+            assert said["reason_1"].tolist() == [f[0].sentence() for f in facts]
+            assert said["reason_1"].tolist()[1] == "invoice amount is -0 (lowers risk)"
+            with pytest.raises(KeyError):
+                reasons(x, contributions.rename(columns={"amount": "no_such_feature"}), 2)
+            assert gc.isenabled() == enabled
+    finally:
+        gc.enable() if was else gc.disable()
