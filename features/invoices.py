@@ -838,7 +838,9 @@ def _invoice_part(invoices: pd.DataFrame, known: History, rows: np.ndarray | Non
     cur = _codes(invoices.get(Inv.CURRENCY))  # read once: the rate and the currency column both take them
     rate = known._rate_of(cur, n)
     if rows is None:
-        reduced = known.reduced.reindex(invoices[Inv.ID].astype(object)).fillna(0.0).to_numpy(float)
+        at = _find(known.view[Inv.TABLE][Inv.ID], lambda: known.reduced.index, invoices[Inv.ID].astype(object))
+        reduced = np.where(at >= 0, known.reduced_rows[np.maximum(at, 0)], 0.0)
+        reduced[np.isnan(reduced)] = 0.0
     else:
         reduced = known.reduced_rows[rows]
     amount, owed = doc * rate, np.clip(doc - reduced, 0.0, None)
@@ -853,7 +855,7 @@ def _invoice_part(invoices: pd.DataFrame, known: History, rows: np.ndarray | Non
     orders = invoices[Inv.ORDER]
     if rows is not None or (orders.notna().any() and known.view.has(Ord.TABLE) and len(known.order_index)):
         if rows is None:
-            at = known.order_index.get_indexer(orders)
+            at = _find(known.view.get(Ord.TABLE)[Ord.ID], lambda: known.order_index, orders)
             placed = np.where(at >= 0, known.order_days[at], np.datetime64("NaT"))
         else:
             placed = known.placed_rows[rows]
@@ -895,6 +897,20 @@ def _invoice_part(invoices: pd.DataFrame, known: History, rows: np.ndarray | Non
     for col in _CUSTOMER:
         out[col] = per_invoice[col] if col in per_invoice else s[col]
     return pd.DataFrame(out, index=invoices.index)
+
+
+FEW_LOOKUPS = 1000  # ``_find``: up to this many ids (a request's) are looked up in the history's kept index
+
+
+def _find(keys: pd.Series, index: Callable[[], pd.Index], lookups: pd.Series) -> np.ndarray:
+    """Where each of ``lookups`` sits among the unique ``keys`` (-1: not there), as ``index().get_indexer`` gives:
+    through that kept index (``index()``: the same keys) for a few, as a request's; for more, as a forecast's
+    thousands, by one scan of the keys against the lookups, which builds no index of a million ids."""
+    if len(lookups) <= FEW_LOOKUPS:
+        return index().get_indexer(lookups)
+    named = np.flatnonzero(ledger.is_in(keys, lookups).to_numpy(bool))
+    at = ledger.positions(keys.iloc[named], lookups)
+    return np.where(at >= 0, named[np.maximum(at, 0)], -1)
 
 
 def _codes(currencies: pd.Series | None) -> np.ndarray | None:

@@ -117,3 +117,16 @@ def test_due_dates_read_naturally():
     assert run.words({"days_after_run_weekday": 0}) == "due date is on the customer's usual weekly payment day"
     assert run.words({"days_after_run_weekday": 3}) == ("due date is 3 days after the customer's usual weekly "
                                                         "payment day")
+
+
+def test_find_gives_the_kept_index_s_positions_for_a_few_ids_and_for_many():
+    from features.invoices import FEW_LOOKUPS, _find
+
+    keys = pd.Series([f"I{i:05d}" for i in range(5000)], dtype="string")
+    rng = np.random.default_rng(5)
+    picked = rng.choice(np.r_[keys.to_numpy(object), ["NOPE", "I99999"]], 3 * FEW_LOOKUPS).astype(object)
+    picked[::97] = None
+    for lookups in (pd.Series(picked, dtype="string"), pd.Series(picked, dtype=object), pd.Series(picked[:5])):
+        expected = pd.Index(keys.astype(object)).get_indexer(lookups.astype(object))
+        assert np.array_equal(_find(keys, lambda: pd.Index(keys.astype(object)), lookups.astype(object)), expected)
+        assert len(lookups) <= FEW_LOOKUPS or (expected == -1).any()

@@ -417,7 +417,9 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     columns = [Inv.ID, Inv.CUSTOMER, Inv.ISSUE, Inv.DUE, Inv.AMOUNT, Inv.CURRENCY, Inv.DELIVERY, Inv.DISPUTE,
                Inv.ORDER, Inv.PAID]
     known = history(company, at, models.features)  # as of ``at`` either way; the company's may be kept (its cache)
-    open_inv = inv[open_mask(inv, known.reduced.reindex(inv[Inv.ID].astype(object)).to_numpy())]
+    own = known.view[Inv.TABLE].index.equals(inv.index)  # the same view: what was paid on each, by position
+    open_inv = inv[open_mask(inv, known.reduced_rows if own else
+                             known.reduced.reindex(inv[Inv.ID].astype(object)).to_numpy())]
     both = invoice_features(view, at, models.features, known=known,
                             invoices=pd.concat([open_inv[columns], hyp[columns]], ignore_index=True))
     x, hx = both.iloc[: len(open_inv)], both.iloc[len(open_inv):]
