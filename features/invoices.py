@@ -909,6 +909,8 @@ def _find(keys: pd.Series, index: Callable[[], pd.Index], lookups: pd.Series) ->
     if len(lookups) <= FEW_LOOKUPS:
         return index().get_indexer(lookups)
     named = np.flatnonzero(ledger.is_in(keys, lookups).to_numpy(bool))
+    if not len(named):
+        return np.full(len(lookups), -1, dtype=np.intp)
     at = ledger.positions(keys.iloc[named], lookups)
     return np.where(at >= 0, named[np.maximum(at, 0)], -1)
 

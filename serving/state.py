@@ -22,7 +22,7 @@ import pandas as pd
 from features import ledger
 from features.asof import as_of, last_known_date
 from features.contract import Cust, Inv
-from features.invoices import FeatureConfig, History, history
+from features.invoices import FeatureConfig, History, history, invoice_features
 from features.load import Company, ContractError, validate
 from features.policy import Policy, PolicyError, load_policy
 from serving.guard import MAX_CONNECTIONS
@@ -308,9 +308,21 @@ def load_state(settings: Settings) -> State:
         at = pd.Timestamp(trained) if trained else last_known_date(company)
     view = as_of(company, at)
     cfg = FeatureConfig.from_policy(policy)  # as `likvid score`
-    return State(company=company, at=at, data=str(data), policy=policy, company_key=key, models=models, cfg=cfg,
-                 known=history(company, at, cfg), customers=frozenset(view[Cust.TABLE][Cust.ID]),
-                 open_invoices=int(view[Inv.TABLE][Inv.PAID].isna().sum()))
+    state = State(company=company, at=at, data=str(data), policy=policy, company_key=key, models=models, cfg=cfg,
+                  known=history(company, at, cfg), customers=frozenset(view[Cust.TABLE][Cust.ID]),
+                  open_invoices=int(view[Inv.TABLE][Inv.PAID].isna().sum()))
+    _warm_up(state, view[Inv.TABLE])
+    return state
+
+
+def _warm_up(s: State, invoices: pd.DataFrame) -> None:
+    """Score one invoice before the first request does: the models' compiled kernels (numba: compiled on a fresh
+    install, read from their cache after) and SHAP's first call are then paid at start-up, not by a request."""
+    from training.scoring import score_features
+
+    if len(invoices):
+        x = invoice_features(s.company, s.at, s.cfg, invoices=invoices.head(1), known=s.known)
+        score_features(x, s.models.late, s.models.timing, s.policy)
 
 
 def absolute_tracking_uri(uri: str) -> str:

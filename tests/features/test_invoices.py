@@ -126,7 +126,8 @@ def test_find_gives_the_kept_index_s_positions_for_a_few_ids_and_for_many():
     rng = np.random.default_rng(5)
     picked = rng.choice(np.r_[keys.to_numpy(object), ["NOPE", "I99999"]], 3 * FEW_LOOKUPS).astype(object)
     picked[::97] = None
-    for lookups in (pd.Series(picked, dtype="string"), pd.Series(picked, dtype=object), pd.Series(picked[:5])):
+    unknown = pd.Series([f"X{i}" for i in range(2 * FEW_LOOKUPS)], dtype="string")  # none of them is a key
+    for lookups in (pd.Series(picked, dtype="string"), pd.Series(picked, dtype=object), pd.Series(picked[:5]), unknown):
         expected = pd.Index(keys.astype(object)).get_indexer(lookups.astype(object))
         assert np.array_equal(_find(keys, lambda: pd.Index(keys.astype(object)), lookups.astype(object)), expected)
         assert len(lookups) <= FEW_LOOKUPS or (expected == -1).any()
