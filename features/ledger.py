@@ -118,13 +118,16 @@ def base_amounts(company: Company, table: str, column: str | None = None,
 
 def positions(keys: pd.Series, lookups: pd.Series) -> np.ndarray:
     """Where each of ``lookups`` sits among ``keys`` (unique), -1 where it is not (NA too): what
-    ``pd.Index(keys).get_indexer(lookups)`` gives, by one Arrow hash lookup (1M payments into 1M invoice ids:
-    0.2 s of CPU, and 0.27 s more to check the keys are unique, against 0.56 s). Repeated or missing keys go to the
-    index, which says what is wrong."""
+    ``pd.Index(keys).get_indexer(lookups)`` gives, by one Arrow hash lookup of the keys and the lookups together
+    (1M payments into 1M invoice ids: 0.3 s of CPU, against 0.6 s with a separate count of distinct keys). Repeated
+    or missing keys go to the index, which says what is wrong."""
     key, look = (_arrow(s) for s in (keys, lookups))
-    if key.null_count or pc.count_distinct(key).as_py() != len(key) or key.type != look.type:
-        return pd.Index(keys.astype(object)).get_indexer(lookups.astype(object))
-    return pc.index_in(look, value_set=key).fill_null(-1).to_numpy(zero_copy_only=False).astype(np.intp)
+    if not key.null_count and key.type == look.type:
+        # The keys are looked up too, in the same hash table: each finds its own row exactly when none repeats.
+        found = pc.index_in(pa.concat_arrays([key, look]), value_set=key).fill_null(-1).to_numpy(zero_copy_only=False)
+        if np.array_equal(found[: len(key)], np.arange(len(key))):
+            return found[len(key):].astype(np.intp)
+    return pd.Index(keys.astype(object)).get_indexer(lookups.astype(object))
 
 
 def is_in(ids: pd.Series, refs: pd.Series) -> pd.Series:

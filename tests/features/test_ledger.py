@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -136,3 +137,20 @@ def test_without_payments_paid_dates_say_what_they_said(tmp_path):
     inv = result.company[Inv.TABLE]
     assert inv[Inv.PAID].iloc[0] == pd.Timestamp("2025-02-01") and inv[Inv.PAID_AMOUNT].iloc[0] == 80
     assert ledger.receipts(result.company).to_dict() == {pd.Timestamp("2025-02-01"): 80}
+
+
+def test_positions_are_the_index_s_on_unique_repeated_missing_and_empty_keys():
+    rng = np.random.default_rng(1)
+    pool = [f"K{i}" for i in range(400)]
+    for trial in range(200):
+        keys = list(rng.choice(pool, int(rng.integers(0, 300)), replace=trial % 4 == 0))
+        looked = [None, *rng.choice(pool, int(rng.integers(0, 300)))]
+        for kind in ("string", object):
+            k, lookups = pd.Series(keys, dtype=kind), pd.Series(looked, dtype=kind)
+            try:
+                expected = pd.Index(k.astype(object)).get_indexer(lookups.astype(object))
+            except pd.errors.InvalidIndexError:  # repeated keys: the index says so
+                with pytest.raises(pd.errors.InvalidIndexError):
+                    ledger.positions(k, lookups)
+                continue
+            assert np.array_equal(ledger.positions(k, lookups), expected), (trial, kind)
