@@ -119,7 +119,7 @@ def base_amounts(company: Company, table: str, column: str | None = None,
 def positions(keys: pd.Series, lookups: pd.Series) -> np.ndarray:
     """Where each of ``lookups`` sits among ``keys`` (unique), -1 where it is not (NA too): what
     ``pd.Index(keys).get_indexer(lookups)`` gives, by one Arrow hash lookup of the keys and the lookups together
-    (1M payments into 1M invoice ids: 0.3 s of CPU, against 0.6 s with a separate count of distinct keys). Repeated
+    (1M payments into 1M invoice ids: 0.30 s of CPU, against 0.48 s with a separate count of distinct keys). Repeated
     or missing keys go to the index, which says what is wrong."""
     key, look = (_arrow(s) for s in (keys, lookups))
     if not key.null_count and key.type == look.type:
