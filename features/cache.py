@@ -88,17 +88,17 @@ def file_hashes(folder: Path, paths: list[Path]) -> dict[Path, str]:
         known = json.loads(store.read_text())
     except (OSError, ValueError):
         known = {}
+    known = known if isinstance(known, dict) else {}
     out, changed = {}, False
     for path in paths:
         identity = _identity(path.stat())
-        entry = known.get(path.name) if isinstance(known, dict) else None
+        entry = known.get(path.name)
         if isinstance(entry, dict) and entry.get("identity") == identity:
             out[path] = entry["hash"]
             continue
         started = time.time_ns()
         out[path] = file_hash(path)
         if started - identity[4] >= RACY_SECONDS * 1_000_000_000 and _identity(path.stat()) == identity:
-            known = known if isinstance(known, dict) else {}
             known[path.name], changed = {"identity": identity, "hash": out[path]}, True
     if changed:
         _write_text(store, json.dumps(known))

@@ -540,20 +540,15 @@ def _broken_promises(view: Company, date: pd.Timestamp, ids: pd.Index, cfg: Warn
     grace = pd.Timedelta(days=promise_grace_days)
     judged = promises[promises[Act.PROMISED] + grace < date]
     on_invoice = judged[Act.INVOICE].notna()
-    promised_on = inv[ledger.is_in(inv[Inv.ID], judged[Act.INVOICE])]  # the few invoices promises name
-    at = ledger.positions(promised_on[Inv.ID], judged[Act.INVOICE])  # each promise's invoice (-1: none named)
-    known = at >= 0
-    of_invoice = np.full(len(judged), pd.NA, dtype=object)
-    of_invoice[known] = promised_on[Inv.CUSTOMER].to_numpy(dtype=object)[at[known]]
-    who = judged[Act.CUSTOMER].astype(object).where(~on_invoice, of_invoice)
+    who = judged[Act.CUSTOMER].astype(object).where(~on_invoice,
+                                                    ledger.of_invoices(inv, judged[Act.INVOICE], Inv.CUSTOMER))
     deadline = judged[Act.PROMISED] + grace
-    settled_by = np.where(known, promised_on[Inv.PAID].to_numpy("datetime64[ns]")[np.maximum(at, 0)],
-                          np.datetime64("NaT"))
+    settled_by = ledger.of_invoices(inv, judged[Act.INVOICE], Inv.PAID).to_numpy()
     broken = on_invoice & ~(pd.Series(settled_by, index=judged.index) <= deadline)
     if (~on_invoice).any():
         if view.has(Pay.TABLE) and len(view[Pay.TABLE]):
             pay = view[Pay.TABLE]
-            received = pd.DataFrame({"who": inv.set_index(Inv.ID)[Inv.CUSTOMER].reindex(pay[Pay.INVOICE]).to_numpy(),
+            received = pd.DataFrame({"who": ledger.of_invoices(inv, pay[Pay.INVOICE], Inv.CUSTOMER).to_numpy(),
                                      "day": pay[Pay.DATE].to_numpy()})
         else:
             received = pd.DataFrame({"who": inv[Inv.CUSTOMER].to_numpy(), "day": inv[Inv.PAID].to_numpy()})

@@ -154,3 +154,12 @@ def test_positions_are_the_index_s_on_unique_repeated_missing_and_empty_keys():
                     ledger.positions(k, lookups)
                 continue
             assert np.array_equal(ledger.positions(k, lookups), expected), (trial, kind)
+
+
+def test_of_invoices_gives_each_named_invoice_s_value_on_the_lookups_index():
+    invoices = pd.DataFrame({Inv.ID: pd.Series(["I1", "I2", "I3"], dtype="string"),
+                             Inv.CUSTOMER: pd.Series(["C1", "C2", "C1"], dtype="string")})
+    ids = pd.Series(["I3", None, "NOPE", "I1", "I3"], index=[10, 11, 12, 13, 14], dtype="string")
+    got = ledger.of_invoices(invoices, ids, Inv.CUSTOMER)
+    assert got.index.tolist() == [10, 11, 12, 13, 14]
+    assert [None if pd.isna(v) else v for v in got] == ["C1", None, None, "C1", "C1"]

@@ -33,7 +33,7 @@ import pandas as pd
 from features.asof import as_of
 from features.contract import Act, Cust, Inv, Pay
 from features.control import control_draw
-from features.ledger import TOLERANCE, is_in, open_amounts
+from features.ledger import TOLERANCE, is_in, of_invoices, open_amounts
 from features.load import Company
 from features.policy import Policy
 
@@ -68,13 +68,6 @@ def _latest(actions: pd.DataFrame, key: str) -> pd.DataFrame:
     return actions.sort_values([Act.DATE, Act.ID], kind="stable").groupby(key).tail(1).set_index(key)
 
 
-def _customers_of(inv: pd.Series, invoice_ids: pd.Series) -> pd.Series:
-    """The customer of each of ``invoice_ids`` (NA where none), on their index: only the invoices named are
-    indexed (one Arrow lookup over the invoices), not the million the ledger holds."""
-    named = inv[is_in(inv[Inv.ID], invoice_ids)].set_index(Inv.ID)[Inv.CUSTOMER]
-    return named.reindex(invoice_ids).set_axis(invoice_ids.index)
-
-
 def log_facts(company: Company, at: pd.Timestamp, reduced: pd.Series | None = None) -> LogFacts:
     """The log's facts for every invoice open at ``at``, from the company as known at the end of ``at``.
     ``reduced`` is what payments and credit notes took off each invoice known then, by invoice id, when the
@@ -83,7 +76,7 @@ def log_facts(company: Company, at: pd.Timestamp, reduced: pd.Series | None = No
     inv = view[Inv.TABLE]
     acts = view.get(Act.TABLE).copy()
     unnamed = acts[Act.CUSTOMER].isna()
-    acts.loc[unnamed, Act.CUSTOMER] = _customers_of(inv, acts.loc[unnamed, Act.INVOICE])
+    acts.loc[unnamed, Act.CUSTOMER] = of_invoices(inv, acts.loc[unnamed, Act.INVOICE], Inv.CUSTOMER)
     so_far = None
     if reduced is not None and reduced.index.equals(pd.Index(inv[Inv.ID].astype(object))):
         so_far = pd.Series(reduced.to_numpy(), index=inv.index)
@@ -114,7 +107,7 @@ def log_facts(company: Company, at: pd.Timestamp, reduced: pd.Series | None = No
     counted = pd.concat([wanted_inv, inv.loc[is_in(inv[Inv.CUSTOMER], wanted_cust), Inv.ID]], ignore_index=True)
     pay = view.get(Pay.TABLE)
     pay = pay[is_in(pay[Pay.INVOICE], counted)]
-    pay = pay.assign(customer=_customers_of(inv, pay[Pay.INVOICE]).to_numpy())
+    pay = pay.assign(customer=of_invoices(inv, pay[Pay.INVOICE], Inv.CUSTOMER).to_numpy())
     since = np.zeros(len(frame))
     if made.any():
         paid_on, amounts = pay[Pay.DATE].to_numpy(), pay[Pay.AMOUNT].to_numpy(float)
