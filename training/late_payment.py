@@ -17,6 +17,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from features.invoices import CATALOG, FEATURES
+from training import cores
 
 # More of these never lowers risk (+1) or never raises it (-1): each feature's declared direction.
 MONOTONE = {f.name: f.direction for f in CATALOG if f.direction}
@@ -116,7 +117,8 @@ class LatePaymentModel:
 
     def raw_proba(self, x: pd.DataFrame) -> np.ndarray:
         # The booster on the rows' values: the same numbers as on the frame, without pandas' checks per call.
-        return self.booster_.booster_.predict(x[self.features_].to_numpy(float))
+        return self.booster_.booster_.predict(x[self.features_].to_numpy(float),
+                                             num_threads=cores.predict_threads(len(x)))
 
     def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
         """Probability of being paid late; an invoice already past due is late (1.0)."""

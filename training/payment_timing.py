@@ -50,6 +50,7 @@ from features.contract import Inv
 from features.invoices import FEATURES, SNAPSHOT
 from features.ledger import lost_amounts
 from features.policy import Provision
+from training import cores
 from training.late_payment import lightgbm_threads
 
 LOST = "lost"  # training examples' column: the share of the open amount never collected (NaN: not known yet)
@@ -374,7 +375,8 @@ class PaymentTimingModel:
         """What every query of rows needs: centre, scale, the as-of day, the least pay day, the continuous floor
         (for a run payer: midway between its last run by the as-of day and the next one), the run days."""
         # The booster on the rows' values: the same numbers as on the frame, without pandas' checks per call.
-        centre = self.regressor_.booster_.predict(x[self.features_].to_numpy(float))
+        centre = self.regressor_.booster_.predict(x[self.features_].to_numpy(float),
+                                                 num_threads=cores.predict_threads(len(x)))
         scale = self._scale(x)
         s = self._asof_day(x, paid_after)
         first, lower = s + 1.0, s + 1.0
@@ -688,11 +690,21 @@ def _interp(x: float, xp: np.ndarray, fp: np.ndarray) -> float:
     return y
 
 
-@numba.njit(cache=True)
 def _delays(u: np.ndarray, week: tuple, recalibration: tuple, rows: tuple, residuals: tuple, gathering: tuple,
             max_delay: float) -> np.ndarray:
-    """``PaymentTimingModel._days``: the delays (rows x k) at conditional levels ``u`` ((1 or rows) x k), one row at
-    a time instead of through a dozen arrays of rows x k, the same numbers as the numpy code
+    """``_delays_of_rows`` of every row, the rows spread over the cores (``training.cores.by_rows``)."""
+    out = np.empty((len(rows[0]), u.shape[1]))
+    cores.by_rows(lambda start, stop: _delays_of_rows(out, start, stop, u, week, recalibration, rows, residuals,
+                                                      gathering, max_delay), len(out), u.shape[1])
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _delays_of_rows(out: np.ndarray, start: int, stop: int, u: np.ndarray, week: tuple, recalibration: tuple,
+                    rows: tuple, residuals: tuple, gathering: tuple, max_delay: float) -> None:
+    """``PaymentTimingModel._days``: the delays (into rows ``start`` to ``stop`` of ``out``, rows x k) at conditional
+    levels ``u`` ((1 or rows) x k), one row at a time instead of through a dozen arrays of rows x k, the same numbers
+    as the numpy code
         ``inside = u * q / max(t, 1e-12); after = (u - t) * (1 - q) / max(1 - t, 1e-12) + q``,
         ``v = clip(where(u < t, inside, after), 0, 1)`` (``week``: q, t and those three; empty: ``v = u``),
         ``v = interp(v, grid, table[segment])`` (``recalibration``; ``table`` empty: none),
@@ -706,8 +718,7 @@ def _delays(u: np.ndarray, week: tuple, recalibration: tuple, rows: tuple, resid
     lo, lo_rest, centre, scale, first = rows
     cdf, starts, values = residuals
     kind, value, month_days = gathering
-    out = np.empty((len(lo), u.shape[1]))
-    for i in range(len(lo)):
+    for i in range(start, stop):
         level, d = u[i if u.shape[0] > 1 else 0], out[i]  # the row's levels become its delays in place
         for j in range(len(d)):
             v = level[j]
@@ -733,7 +744,6 @@ def _delays(u: np.ndarray, week: tuple, recalibration: tuple, rows: tuple, resid
                 day = _nearest_month_run(d[j], month_days, int(value[i]))
             day = day if day > first[i] or day != day else first[i]
             d[j] = np.inf if day > max_delay else day
-    return out
 
 
 def _most_likely(d: np.ndarray, w: int) -> np.ndarray:

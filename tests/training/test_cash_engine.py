@@ -7,6 +7,7 @@ import pytest
 from scipy.special import ndtr
 
 from features import cash
+from training import cores
 from training.cash import engine
 from training.cash.model import CommonShocks
 
@@ -37,14 +38,16 @@ def test_a_scores_level_is_the_number_of_bounds_at_or_below_it(levels):
     assert np.array_equal(np.searchsorted(bounds, scores, side="right"), engine._levels_of(scores, levels))
 
 
+@pytest.mark.parametrize("rows, threads", [(700, 1), (3001, 3)])  # 3 x 1,000 rows x 90 paths: split over threads
 @pytest.mark.parametrize("shares", [CommonShocks(0.2, 0.5, 0.15, 0.3), CommonShocks(0.3, 0.2), CommonShocks()])
-def test_picks_are_numpys(shares):
+def test_picks_are_numpys(shares, rows, threads, monkeypatch):
+    monkeypatch.setattr(cores, "count", lambda: threads)
     customers = np.array(["a", "b", "c"])
     rng = np.random.default_rng(3)
-    customer = rng.integers(-1, 3, 700)
-    due_day = rng.uniform(-60, 120, 700).round()
+    customer = rng.integers(-1, 3, rows)
+    due_day = rng.uniform(-60, 120, rows).round()
     common = engine._Common(shares, customers, 13, 90, np.random.default_rng(5))
-    got = common.picks(customer, due_day, np.random.default_rng(7), 100)
+    got = common.picks(customer, due_day, common.normals(np.random.default_rng(7), rows), 100)
     assert np.array_equal(got, _numpy_picks(common, customer, due_day, np.random.default_rng(7), 100))
 
 

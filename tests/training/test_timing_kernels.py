@@ -2,7 +2,9 @@
 ties, CDF steps hit exactly, inf (a CDF ending below 1, delays past the horizon), signed zeros and run payers."""
 
 import numpy as np
+import pytest
 
+from training import cores
 from training.payment_timing import (
     _BIG,
     _BUSINESS_DAY,
@@ -96,7 +98,10 @@ def _reference(u, q, t, grid, table, segment, lo, centre, scale, first, cdf, val
     return out
 
 
-def test_delays_are_the_numpy_codes_on_random_rows_with_runs_ties_and_inf():
+@pytest.mark.parametrize("threads", [1, 3])  # 3: rows spread over threads however few
+def test_delays_are_the_numpy_codes_on_random_rows_with_runs_ties_and_inf(threads, monkeypatch):
+    monkeypatch.setattr(cores, "count", lambda: threads)
+    monkeypatch.setattr(cores, "MIN_ELEMENTS", 1 if threads > 1 else cores.MIN_ELEMENTS)
     rng = np.random.default_rng(5)
     grid = np.linspace(0.0, 1.0, 201)
     for trial in range(40):

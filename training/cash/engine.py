@@ -30,6 +30,7 @@ from features.asof import as_of as view_as_of
 from features.contract import PO, Bill, Fx, Inv, Ord
 from features.invoices import history, invoice_features, open_mask
 from features.load import Company
+from training import cores
 from training.cash.model import BandCalibration, CashModel, CommonShocks, ForecastModels, one_series
 from training.cash.shocks import Draw, Shocks
 from training.payment_timing import PaymentTimingModel
@@ -196,14 +197,15 @@ def _cell(score, origin, width):
     return 0 if x < 0.0 else (_CELLS - 1 if x >= _CELLS - 1 else int(x))
 
 
-@numba.njit(cache=True)
-def _pick_levels(normal, scale, week, week_factor, week_share, customer, period, customer_factor, customer_share,
-                 bounds):
-    """``_Common.picks``'s levels, in one pass: each row's own normal draws x ``scale``, plus its due week's factor
-    (``week`` -1: none) and its customer's of its period (``customer`` -1: none) times their shares, in float32 and
-    in numpy's order of operations; the level is the number of ``bounds`` at or below the score. The bounds of
-    the cells below a score's cell are all below it, so the count starts from theirs."""
-    rows, paths = normal.shape
+@numba.njit(cache=True, nogil=True)
+def _pick_levels(out, start, stop, normal, scale, week, week_factor, week_share, customer, period, customer_factor,
+                 customer_share, bounds):
+    """``_Common.picks``'s levels of rows ``start`` to ``stop`` into ``out``, in one pass: each row's own normal
+    draws x ``scale``, plus its due week's factor (``week`` -1: none) and its customer's of its period (``customer``
+    -1: none) times their shares, in float32 and in numpy's order of operations; the level is the number of
+    ``bounds`` at or below the score. The bounds of the cells below a score's cell are all below it, so the count
+    starts from theirs."""
+    paths = normal.shape[1]
     n = len(bounds)
     origin = np.float64(bounds[0]) if n else 0.0
     width = (_CELLS - 1) / (np.float64(bounds[-1]) - origin) if n > 1 and bounds[-1] > bounds[0] else 1.0
@@ -211,8 +213,7 @@ def _pick_levels(normal, scale, week, week_factor, week_share, customer, period,
     for b in bounds:
         below[_cell(b, origin, width) + 1] += 1
     below = np.cumsum(below)
-    out = np.empty((rows, paths), dtype=np.int16)
-    for r in range(rows):
+    for r in range(start, stop):
         w, c, p = week[r], customer[r], period[r]
         for j in range(paths):
             score = normal[r, j] * scale[r]
@@ -224,7 +225,6 @@ def _pick_levels(normal, scale, week, week_factor, week_share, customer, period,
             while level < n and bounds[level] <= score:
                 level += 1
             out[r, j] = level
-    return out
 
 
 @numba.njit(cache=True)
@@ -263,10 +263,13 @@ class _Common:
         self.own = np.float32(np.sqrt(max(alone - (shares.customer if self.customer is not None else 0.0), 0.0)))
         self.own_alone = np.float32(np.sqrt(max(alone, 0.0)))
 
-    def picks(self, customer: np.ndarray, due_day: np.ndarray, rng: np.random.Generator, levels: int) -> np.ndarray:
+    def normals(self, rng: np.random.Generator, rows: int) -> np.ndarray:
+        """The own normal draws ``picks`` takes for ``rows`` rows (drawn apart, so that they can be drawn ahead)."""
+        return rng.standard_normal((rows, self.paths), dtype=np.float32)
+
+    def picks(self, customer: np.ndarray, due_day: np.ndarray, normal: np.ndarray, levels: int) -> np.ndarray:
         """Each row's quantile level (0 to ``levels - 1``) on every path; ``customer`` is each row's place in
-        ``customers`` (-1: none)."""
-        normal = rng.standard_normal((len(customer), self.paths), dtype=np.float32)
+        ``customers`` (-1: none), ``normal`` its own draws (``normals``)."""
         has = customer >= 0
         week = (_weeks_of_days(due_day, self.weeks).astype(np.intp) if self.week is not None
                 else np.full(len(customer), -1))
@@ -276,10 +279,13 @@ class _Common:
             period[has] = np.clip(np.floor(np.maximum(due_day[has], 0) / (7 * CommonShocks.CUSTOMER_WEEKS)), 0,
                                   self.periods - 1)
         none = np.zeros((1, 1, self.paths), dtype=np.float32)
-        return _pick_levels(normal, np.where(has, self.own, self.own_alone), week,
-                            self.week if self.week is not None else none[0], np.float32(np.sqrt(self.shares.company)),
-                            place, period, self.customer if self.customer is not None else none,
-                            np.float32(np.sqrt(self.shares.customer)), _level_bounds(levels))
+        out = np.empty(normal.shape, dtype=np.int16)
+        args = (normal, np.where(has, self.own, self.own_alone), week, self.week if self.week is not None else none[0],
+                np.float32(np.sqrt(self.shares.company)), place, period,
+                self.customer if self.customer is not None else none, np.float32(np.sqrt(self.shares.customer)),
+                _level_bounds(levels))
+        cores.by_rows(lambda start, stop: _pick_levels(out, start, stop, *args), len(out), self.paths)
+        return out
 
     def index(self, ids: pd.Series) -> np.ndarray:
         """Each id's place in ``customers``, -1 where it is not one of them."""
@@ -315,8 +321,11 @@ def _invoice_receipts(paths: _Paths, component: str, timing: PaymentTimingModel,
         spread_rows[spread[0]] = True
     for s in range(0, len(x), chunk):
         part = slice(s, s + chunk)
+        # The chunk's own normal draws come next in ``rng``'s stream; nothing else draws until they are used, so
+        # they are drawn on a second thread while the quantiles (which draw nothing) are found.
+        normal = cores.ahead(lambda n=len(place[part]): common.normals(rng, n))
         delay = timing.quantiles(x.iloc[part], u, paid_after[part])  # days after due, inf = never
-        pick = common.picks(place[part], due_day[part], rng, levels)
+        pick = common.picks(place[part], due_day[part], normal.result(), levels)
         spread_here = spread_rows[part]
         passes = [(np.ones(len(delay), dtype=bool), 0.0, 1.0)] if not spread_here.any() else (
             [(~spread_here, 0.0, 1.0)] + [(spread_here, shift, share) for shift, share in zip(*spread[1:])])

@@ -1,0 +1,81 @@
+"""Row-wise work spread over the machine's cores, with the numbers of one pass.
+
+A compiled kernel that releases the GIL (``numba.njit(nogil=True)``) and computes each row of its output from
+that row's inputs alone gives the same numbers whichever thread computes which rows. ``by_rows`` runs such a
+kernel on consecutive ranges of rows at once, one range a core; work too small to be worth a thread stays on the
+calling one. ``predict_threads`` gives LightGBM's thread count for a prediction the same way. ``ahead`` starts
+one call on a second thread (numpy's random fills also release the GIL) while the caller does other work, and
+hands back its result when asked.
+
+The simulation's and the payment-timing model's largest loops use them (``training.cash.engine``,
+``training.payment_timing``, ``training.late_payment``); a read command runs alone in its process, so every core
+is its own. The threads end before the call returns, so nothing is left running when training forks its feature
+workers.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+
+import numpy as np
+
+MIN_ELEMENTS = 1 << 16  # rows x columns below which a second thread costs more than it saves
+PREDICT_ROWS = 10_000  # rows from which a LightGBM prediction runs on every core (a thread team costs 2-7 ms)
+
+
+def count() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def predict_threads(rows: int) -> int:
+    """LightGBM's ``num_threads`` for predicting ``rows`` rows: every core for a large batch, else one. A row's
+    prediction does not depend on the thread count."""
+    return count() if rows >= PREDICT_ROWS else 1
+
+
+def by_rows(run: Callable[[int, int], None], rows: int, columns: int = 1) -> None:
+    """``run(start, stop)`` over consecutive ranges of ``range(rows)``, one a core, at the same time (on this
+    thread alone when ``rows x columns`` is under ``MIN_ELEMENTS``); the first error raised is raised here."""
+    n = min(count(), rows) if rows * max(columns, 1) >= MIN_ELEMENTS else 1
+    if n <= 1:
+        run(0, rows)
+        return
+    edges = np.linspace(0, rows, n + 1).astype(int)
+    errors: list[BaseException] = []
+
+    def part(start: int, stop: int) -> None:
+        try:
+            run(start, stop)
+        except BaseException as e:  # noqa: BLE001 - raised again on the calling thread
+            errors.append(e)
+
+    others = [threading.Thread(target=part, args=(int(edges[i]), int(edges[i + 1])), daemon=True)
+              for i in range(1, n)]
+    for t in others:
+        t.start()
+    part(int(edges[0]), int(edges[1]))
+    for t in others:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def ahead(call: Callable[[], object]) -> Future:
+    """``call()`` started on a second thread; ``.result()`` waits for it (and raises what it raised)."""
+    done: Future = Future()
+
+    def work() -> None:
+        try:
+            done.set_result(call())
+        except BaseException as e:  # noqa: BLE001 - raised by .result()
+            done.set_exception(e)
+
+    threading.Thread(target=work, daemon=True).start()
+    return done
