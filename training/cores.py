@@ -27,11 +27,15 @@ PREDICT_ROWS = 10_000  # rows from which a LightGBM prediction runs on every cor
 
 
 def count() -> int:
-    """The cores this process may run on."""
+    """The cores this process may run on, at most ``OMP_NUM_THREADS`` when that is set: the usual limit of a
+    process's threads, which ``likvid serve`` sets to 1 for its workers (one a core already, and a heavy answer
+    must leave the single-invoice calls their cores)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    limit = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(cores, int(limit)) if limit.isdigit() and int(limit) > 0 else cores)
 
 
 def predict_threads(rows: int) -> int:

@@ -45,3 +45,11 @@ def test_ahead_gives_the_result_or_the_error():
                           np.random.default_rng(1).standard_normal(5))
     with pytest.raises(ZeroDivisionError):
         cores.ahead(lambda: 1 / 0).result()
+
+
+@pytest.mark.parametrize("limit, expected", [("1", 1), ("", None), ("0", None), ("many", None), ("64", None)])
+def test_omp_num_threads_caps_the_cores(limit, expected, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    every = cores.count()
+    monkeypatch.setenv("OMP_NUM_THREADS", limit)
+    assert cores.count() == (expected if expected is not None else every)
