@@ -72,8 +72,15 @@ def by_rows(run: Callable[[int, int], None], rows: int, columns: int = 1) -> Non
 
 
 def ahead(call: Callable[[], object]) -> Future:
-    """``call()`` started on a second thread; ``.result()`` waits for it (and raises what it raised)."""
+    """``call()`` started on a second thread (done at once on this one when ``count()`` is 1); ``.result()`` waits
+    for it (and raises what it raised)."""
     done: Future = Future()
+    if count() <= 1:
+        try:
+            done.set_result(call())
+        except BaseException as e:  # noqa: BLE001 - raised by .result()
+            done.set_exception(e)
+        return done
 
     def work() -> None:
         try:

@@ -280,11 +280,14 @@ class PaymentTimingModel:
         delay, censored = np.asarray(delay, float), np.asarray(censored, bool)
         late = self._calibration_rows(x)
         self.business_days_ = self._pays_on_business_days(x, delay, censored)
-        self._fit_centre(x[~late], delay[~late], censored[~late])
-        self._recalibrate(x[late], delay[late], censored[late])
         if lost is None:
             lost = x[LOST].to_numpy(float) if LOST in x.columns else np.full(len(x), np.nan)
-        self._fit_never(x, np.asarray(lost, float))
+        # The never-paid model needs nothing of the centre or the recalibration: it is fitted on a second thread
+        # meanwhile (LightGBM fits without holding the GIL, and each fit is the same alone or beside another).
+        never = cores.ahead(lambda: self._fit_never(x, np.asarray(lost, float)))
+        self._fit_centre(x[~late], delay[~late], censored[~late])
+        self._recalibrate(x[late], delay[late], censored[late])
+        never.result()
         return self
 
     def _pays_on_business_days(self, x: pd.DataFrame, delay: np.ndarray, censored: np.ndarray) -> bool:

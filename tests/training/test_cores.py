@@ -39,7 +39,9 @@ def test_an_error_on_another_thread_is_raised(monkeypatch):
         cores.by_rows(run, 1_000_000)
 
 
-def test_ahead_gives_the_result_or_the_error():
+@pytest.mark.parametrize("threads", [1, 2])
+def test_ahead_gives_the_result_or_the_error(threads, monkeypatch):
+    monkeypatch.setattr(cores, "count", lambda: threads)
     rng = np.random.default_rng(1)
     assert np.array_equal(cores.ahead(lambda: rng.standard_normal(5)).result(),
                           np.random.default_rng(1).standard_normal(5))
