@@ -75,12 +75,6 @@ def ahead(call: Callable[[], object]) -> Future:
     """``call()`` started on a second thread (done at once on this one when ``count()`` is 1); ``.result()`` waits
     for it (and raises what it raised)."""
     done: Future = Future()
-    if count() <= 1:
-        try:
-            done.set_result(call())
-        except BaseException as e:  # noqa: BLE001 - raised by .result()
-            done.set_exception(e)
-        return done
 
     def work() -> None:
         try:
@@ -88,5 +82,8 @@ def ahead(call: Callable[[], object]) -> Future:
         except BaseException as e:  # noqa: BLE001 - raised by .result()
             done.set_exception(e)
 
-    threading.Thread(target=work, daemon=True).start()
+    if count() <= 1:
+        work()
+    else:
+        threading.Thread(target=work, daemon=True).start()
     return done
