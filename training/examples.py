@@ -17,7 +17,16 @@ import pandas as pd
 
 from features.asof import as_of, last_known_date
 from features.contract import Inv
-from features.invoices import SNAPSHOT, FeatureConfig, label, pass_at, snapshot_dates, snapshots
+from features.invoices import (
+    SNAPSHOT,
+    FeatureConfig,
+    history,
+    invoice_features,
+    label,
+    pass_at,
+    snapshot_dates,
+    snapshots,
+)
 from features.load import Company
 
 log = logging.getLogger("likvid.training")
@@ -65,6 +74,62 @@ def examples(company: Company, at: pd.Timestamp, cfg: ExampleConfig = ExampleCon
 
 
 LABELS = ("late", "delay", "censored", "deadline_passed")  # the columns ``label`` adds
+ISSUED_LATER = "issued_later"  # True on a row of an invoice issued after its snapshot date (``issued_later``)
+
+
+def later_dates(dates, share: float) -> np.ndarray:
+    """The latest ``share`` of the distinct snapshot ``dates`` (none when there is one date): the slice a model
+    calibrates on, later than what it is fitted on."""
+    d = np.sort(pd.unique(np.asarray(dates)))
+    if len(d) < 2 or share <= 0:
+        return d[:0]
+    return d[d > d[max(1, int(round(len(d) * (1 - share)))) - 1]]
+
+
+def issued_later(company: Company, at: pd.Timestamp, dates, days: int,
+                 features: FeatureConfig = FeatureConfig()) -> pd.DataFrame:
+    """For each of ``dates``, the invoices issued in the ``days`` after it (up to ``at``) as a cash forecast made
+    on that date scores the invoices it has not seen issued yet: features as of the date, nothing of the invoice
+    known but its terms (no payment, no dispute); labelled as known at ``at`` and flagged ``ISSUED_LATER``. A
+    snapshot holds an invoice only once it is open at a date, so an invoice its customer pays on receipt is
+    seldom in one: these rows are how the payment-timing model learns what such invoices pay in their first
+    week (``PaymentTimingModel``'s not-yet-issued ratio)."""
+    view = as_of(company, at)
+    inv, passed = view[Inv.TABLE], pass_at(company, at)
+    columns = [Inv.ID, Inv.CUSTOMER, Inv.ISSUE, Inv.DUE, Inv.AMOUNT, Inv.CURRENCY, Inv.DELIVERY, Inv.DISPUTE,
+               Inv.ORDER, Inv.PAID]
+    frames = []
+    for d in pd.DatetimeIndex(dates):
+        rows = inv[(inv[Inv.ISSUE] > d) & (inv[Inv.ISSUE] <= min(d + pd.Timedelta(days=days), at))]
+        if len(rows):
+            blank = rows[columns].assign(**{Inv.PAID: pd.NaT, Inv.DISPUTE: pd.NaT}).reset_index(drop=True)
+            frames.append(invoice_features(view, d, features, invoices=blank,
+                                           known=history(view, d, features, passed)))
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True)
+    return pd.concat([out, label(out, view, at, features)], axis=1).assign(**{ISSUED_LATER: True})
+
+
+def issued_later_rows(company: Company, at: pd.Timestamp, ex: pd.DataFrame, share: float, days: int,
+                      features: FeatureConfig = FeatureConfig()) -> pd.DataFrame:
+    """``issued_later`` at the latest ``share`` of the dates of ``ex`` (snapshots as known at ``at``: the
+    payment-timing model's calibration slice), ``days`` after each."""
+    return issued_later(company, at, later_dates(ex[SNAPSHOT], share), days, features) if len(ex) else pd.DataFrame()
+
+
+def with_rows(ex: pd.DataFrame, later: pd.DataFrame) -> pd.DataFrame:
+    """``ex`` flagged not ``ISSUED_LATER``, then the ``later`` rows (``issued_later``) in its columns."""
+    if not len(later):
+        return ex
+    return pd.concat([ex.assign(**{ISSUED_LATER: False}),
+                      later[ex.columns.intersection(later.columns).tolist() + [ISSUED_LATER]]], ignore_index=True)
+
+
+def with_issued_later(company: Company, at: pd.Timestamp, ex: pd.DataFrame, share: float, days: int,
+                      features: FeatureConfig = FeatureConfig()) -> pd.DataFrame:
+    """``ex`` (snapshots as known at ``at``) and, after its rows, ``issued_later_rows``."""
+    return with_rows(ex, issued_later_rows(company, at, ex, share, days, features))
 
 
 def _capped(view: Company, at: pd.Timestamp, dates: list[pd.Timestamp], max_rows: int) -> list[pd.Timestamp]:

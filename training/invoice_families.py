@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 from features.invoices import FEATURES, FeatureConfig  # noqa: E402
 from features.load import Company  # noqa: E402
 from training import cores, metrics, tracking  # noqa: E402
-from training.examples import ExampleConfig, not_yet_due  # noqa: E402
+from training.examples import ISSUED_LATER, ExampleConfig, issued_later_rows, not_yet_due, with_rows  # noqa: E402
 from training.examples import examples as snapshot_examples  # noqa: E402
 from training.late_payment import (  # noqa: E402
     LatePaymentConfig,
@@ -199,7 +199,12 @@ class PaymentTimingFamily(_InvoiceFamily):
 
     def examples(self, company: Company, date: pd.Timestamp) -> pd.DataFrame:
         ex = super().examples(company, date)
-        return ex.assign(**{LOST: write_off_labels(company, date, ex, self.config.write_off_days)})
+        ex = ex.assign(**{LOST: write_off_labels(company, date, ex, self.config.write_off_days)})
+        key = ("issued later", id(company), date, self.examples_cfg, self.features, self.config.calibration_share)
+        if key not in self.memo:  # fitted on, and asked again for the input example
+            self.memo[key] = issued_later_rows(company, date, ex, self.config.calibration_share,
+                                               self.examples_cfg.every_days, self.features)
+        return with_rows(ex, self.memo[key])
 
     def fit(self, examples: pd.DataFrame) -> PaymentTimingModel:
         return build_payment_timing(self.config).fit(examples, examples["delay"].to_numpy(),
@@ -233,12 +238,17 @@ class PaymentTimingFamily(_InvoiceFamily):
         pd.Series(by_segment).to_csv(out / "timing_by_segment.csv", header=["value"])
         metrics.pay_date_error_plot(actual, {"likvid": q[:, 1], "due + average delay": base[1]},
                                     str(out / "pay_date_error.png"))
-        params = {"rows.train": len(examples), "rows.train_censored": int(examples["censored"].sum()),
-                  "rows.train_lost_known": int(examples[LOST].notna().sum()) if LOST in examples else 0,
-                  "rows.holdout_settled": len(settled)}
+        issued = examples[ISSUED_LATER].to_numpy(bool) if ISSUED_LATER in examples else np.zeros(len(examples), bool)
+        params = {"rows.train_issued_later": int(issued.sum()), **self._train_rows(examples[~issued])}
+        params["rows.holdout_settled"] = len(settled)
         files = ("timing_vs_baseline.csv", "timing_by_segment.csv", "pay_date_error.png")
         return tracking.Evaluation(table, float(table.loc["payment_timing", "mae_days"]), params,
                                    [out / f for f in files], {f"segment.{k}": float(v) for k, v in by_segment.items()})
+
+    @staticmethod
+    def _train_rows(examples: pd.DataFrame) -> dict:
+        return {"rows.train": len(examples), "rows.train_censored": int(examples["censored"].sum()),
+                "rows.train_lost_known": int(examples[LOST].notna().sum()) if LOST in examples else 0}
 
 
 

@@ -18,6 +18,7 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from features.invoices import CATALOG, FEATURES
 from training import cores
+from training.examples import later_dates
 
 # More of these never lowers risk (+1) or never raises it (-1): each feature's declared direction.
 MONOTONE = {f.name: f.direction for f in CATALOG if f.direction}
@@ -289,6 +290,5 @@ def history_baseline(x: pd.DataFrame) -> np.ndarray:
 
 def time_slices(frame: pd.DataFrame, share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split examples by snapshot date: the latest ``share`` of dates form the second slice."""
-    dates = np.sort(frame["as_of"].unique())
-    cut = dates[max(1, int(round(len(dates) * (1 - share)))) - 1]
-    return frame[frame["as_of"] <= cut], frame[frame["as_of"] > cut]
+    late = frame["as_of"].isin(later_dates(frame["as_of"], share)).to_numpy()
+    return frame[~late], frame[late]

@@ -118,3 +118,18 @@ def test_a_view_is_reused_at_its_date_and_filtered_at_an_earlier_one(tiny):
     # a plain company built from a view's tables is not taken for a view: the rule applies again
     rebuilt = Company(dict(view.tables), view.supplied)
     pd.testing.assert_frame_equal(as_of(rebuilt, "2025-01-31")[Inv.TABLE], as_of(company, "2025-01-31")[Inv.TABLE])
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(day=st.integers(60, 364), seed=st.integers(0, 10_000), extra=st.integers(1, 40), shift=st.integers(1, 500))
+def test_future_rows_change_no_invoice_issued_after_a_snapshot(company, day, seed, extra, shift):
+    """The payment-timing model's rows of invoices issued after a snapshot date (``training.examples.issued_later``),
+    labelled as known at a date: rows born after it, and facts learned after it, change none of them."""
+    from training.examples import issued_later
+
+    at = pd.Timestamp("2024-07-01") + pd.Timedelta(days=day)
+    dates = [at - pd.Timedelta(days=d) for d in (50, 30, 10)]
+    before = issued_later(company, at, dates, 21)
+    after = issued_later(_future_version(company, at, seed, extra, shift), at, dates, 21)
+    assert len(before) and before[Inv.ISSUE].le(at).all()
+    pd.testing.assert_frame_equal(before, after)
