@@ -92,6 +92,23 @@ class PaymentTimingConfig:
         return asdict(self)
 
 
+def _odds_scaled(q: np.ndarray, factor: np.ndarray | float) -> np.ndarray:
+    """Chances ``q`` with their odds times ``factor`` (a chance of 0 or 1 stays; none reaches 1 from below)."""
+    scaled = q * factor / np.maximum(1.0 - q + q * factor, 1e-300)
+    return np.where(q < 1.0, np.clip(scaled, 0.0, 1.0 - 1e-9), q)
+
+
+def _odds_factor(q: np.ndarray, paid: int, bound: float = 50.0) -> float:
+    """The factor on the odds of the chances ``q`` whose scaled chances (``_odds_scaled``) add up to ``paid``, found
+    by bisection on its log within 1 / ``bound`` .. ``bound``. On the odds, not the chance itself: a chance near 1
+    cannot be multiplied by 1.3, so a multiplied chance clipped at 1 left a run payer's first week short."""
+    lo, hi = -np.log(bound), np.log(bound)
+    for _ in range(60):
+        mid = (lo + hi) / 2.0
+        lo, hi = (mid, hi) if _odds_scaled(q, np.exp(mid)).sum() < paid else (lo, mid)
+    return float(np.exp((lo + hi) / 2.0))
+
+
 def kaplan_meier(values: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Event values (sorted) and the CDF right after each; ties put events before censorings."""
     order = np.lexsort((~event, values))
@@ -412,7 +429,9 @@ class PaymentTimingModel:
         issued = getattr(self, "issued_week_", None)  # None in a model fitted before it was learned, or without
         if issued is not None:
             ratio = np.where(self._not_issued(setup), issued[setup["segment"] // 2], ratio)
-        return q, np.where(q < 1.0, np.clip(q * ratio, 0.0, 1.0 - 1e-9), q)
+        if getattr(self, "week_odds_", False):
+            return q, _odds_scaled(q, ratio)
+        return q, np.where(q < 1.0, np.clip(q * ratio, 0.0, 1.0 - 1e-9), q)  # a model fitted before the odds
 
     def _week_segment(self, setup: dict) -> np.ndarray:
         """Each row's segment for the first week: run kind x overdue, due within the first week, or due later."""
@@ -507,17 +526,10 @@ class PaymentTimingModel:
         distribution on average over every invoice's horizon, and leaves short what invoices pay in the first
         week after the as-of date (a run payer's next run, a not-yet-due invoice paid early): the forecast's
         first week."""
-        c, segment, s = self.config, self._week_segment(setup), setup["asof"]
-        seen = ~censored | (delay - s >= c.first_week_days)
-        paid = seen & ~censored & (delay <= s + c.first_week_days)
-        chance = np.where(seen, self._recalibrated_below(setup, s + c.first_week_days), 0.0)
-        if paid.sum() < c.min_first_week_events or chance.sum() <= 0:
-            return
-        self.first_week_ = np.full(9, paid.sum() / chance.sum())
-        for seg in range(9):
-            rows = segment == seg
-            if paid[rows].sum() >= c.min_first_week_events and chance[rows].sum() > 0:
-                self.first_week_[seg] = paid[rows].sum() / chance[rows].sum()
+        s = setup["asof"]
+        seen = ~censored | (delay - s >= self.config.first_week_days)
+        self.first_week_ = self._week_factors(setup, seen, delay, censored, self._week_segment(setup), 9)
+        self.week_odds_ = True
 
     def _fit_issued_later(self, x: pd.DataFrame, delay: np.ndarray, censored: np.ndarray) -> None:
         """Per run kind, the first-week ratio of invoices not yet issued (``_not_issued``), from invoices issued after
@@ -528,21 +540,29 @@ class PaymentTimingModel:
         seldom in the calibration slice, and the due-later ratio leaves a forecast's future invoices short in the
         week after they are issued."""
         self.issued_week_ = None
-        c = self.config
         if getattr(self, "first_week_", None) is None or not len(x):
             return
         setup = self._setup(x, -x["terms_days"].to_numpy(float))  # as of each invoice's issue day
-        s, kind = setup["asof"], setup["segment"] // 2
-        seen = (~censored | (delay - s >= c.first_week_days)) & self._not_issued(setup)
+        s = setup["asof"]
+        seen = (~censored | (delay - s >= self.config.first_week_days)) & self._not_issued(setup)
+        self.issued_week_ = self._week_factors(setup, seen, delay, censored, setup["segment"] // 2, 3)
+
+    def _week_factors(self, setup: dict, seen: np.ndarray, delay: np.ndarray, censored: np.ndarray,
+                      group: np.ndarray, groups: int) -> np.ndarray | None:
+        """Per group, the factor on the odds of each ``seen`` row's recalibrated chance of a payment within
+        ``first_week_days`` of its as-of day that makes the chances add up to the payments made (``_odds_factor``);
+        the pooled factor for a group with fewer than ``min_first_week_events`` payments; None when all have."""
+        c, s = self.config, setup["asof"]
         paid = seen & ~censored & (delay <= s + c.first_week_days)
-        chance = np.where(seen, self._recalibrated_below(setup, s + c.first_week_days), 0.0)
-        if paid.sum() < c.min_first_week_events or chance.sum() <= 0:
-            return
-        self.issued_week_ = np.full(3, paid.sum() / chance.sum())
-        for k in range(3):
-            rows = kind == k
-            if paid[rows].sum() >= c.min_first_week_events and chance[rows].sum() > 0:
-                self.issued_week_[k] = paid[rows].sum() / chance[rows].sum()
+        if paid.sum() < c.min_first_week_events:
+            return None
+        q = self._recalibrated_below(setup, s + c.first_week_days)
+        out = np.full(groups, _odds_factor(q[seen], int(paid.sum())))
+        for g in range(groups):
+            rows = seen & (group == g)
+            if paid[rows].sum() >= c.min_first_week_events:
+                out[g] = _odds_factor(q[rows], int(paid[rows].sum()))
+        return out
 
     def _recalibrated_below(self, setup: dict, y: np.ndarray) -> np.ndarray:
         """The recalibrated chance of a payment by day ``y``: the PITs' CDF at the model's chance."""

@@ -55,3 +55,19 @@ def test_invoices_not_yet_issued_pay_their_first_week_as_the_model_says(small_lo
     before = (plain.quantiles(later, u, s) <= s[:, None] + days).mean(axis=1).sum()
     assert abs(chance / paid - 1) < abs(before / paid - 1)
     assert abs(chance / paid - 1) < 0.2
+
+
+def test_the_first_week_factor_acts_on_the_odds_and_meets_the_payments_made():
+    """The first-week factor is found on the odds: the scaled chances add up to the payments made even where a
+    chance multiplied by the same factor would pass 1 (run payers due that week), and stay inside 0..1."""
+    from training.payment_timing import _odds_factor, _odds_scaled
+
+    q = np.array([0.9, 0.85, 0.8, 0.2, 0.1, 0.0, 1.0])
+    paid = 5  # 1 + 4 of the six chances below 1, which add up to 2.85
+    factor = _odds_factor(q, paid)
+    scaled = _odds_scaled(q, factor)
+    assert abs(scaled.sum() - paid) < 1e-6
+    assert (scaled[:5] < 1).all() and scaled[5] == 0 and scaled[6] == 1
+    assert np.all(np.diff(scaled[:5]) <= 0)  # the order of the chances is kept
+    assert np.clip(q * (paid - 1) / q[:6].sum(), 0, 1).sum() < paid  # multiplying the chances falls short
+    assert abs(_odds_factor(q, int(round(q.sum()))) - 1) < 0.2
