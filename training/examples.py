@@ -66,8 +66,8 @@ def examples(company: Company, at: pd.Timestamp, cfg: ExampleConfig = ExampleCon
     # is 13 weeks before it, the backtest's origins whole weeks apart), so that with a spacing of whole weeks every
     # snapshot falls on the weekday its forecasts start on, and every call on the company shares one grid (the
     # refit reuses the origin's snapshots). What a payer in weekly runs pays in the week after a date depends on the
-    # weekday the week starts on: first-week calibration learned on Thursdays left Monday forecasts 26 % short
-    # for the invoices of weekly payers due that week (development seed 11, 14 backtest origins).
+    # weekday the week starts on: with first-week calibration learned on Thursdays, weekly payers' invoices due in
+    # the week after a Monday were paid 1.26 x as often as it gave (development seed 11, 14 backtest origins).
     weekday = last_known_date(company).day_of_week
     first = min(first + pd.Timedelta(days=(weekday - first.day_of_week) % 7), at)
     dates = _capped(view, at, snapshot_dates(view, first, at, cfg.every_days)[-cfg.max_snapshots:], cfg.max_rows)
@@ -83,6 +83,10 @@ def examples(company: Company, at: pd.Timestamp, cfg: ExampleConfig = ExampleCon
 
 LABELS = ("late", "delay", "censored", "deadline_passed")  # the columns ``label`` adds
 ISSUED_LATER = "issued_later"  # True on a row of an invoice issued after its snapshot date (``issued_later``)
+# What ``invoice_features`` reads of invoices it is given that a date's view does not hold yet (a forecast's future
+# invoices, ``issued_later``'s rows).
+INVOICE_COLUMNS = [Inv.ID, Inv.CUSTOMER, Inv.ISSUE, Inv.DUE, Inv.AMOUNT, Inv.CURRENCY, Inv.DELIVERY, Inv.DISPUTE,
+                   Inv.ORDER, Inv.PAID]
 
 
 def later_dates(dates, share: float) -> np.ndarray:
@@ -104,13 +108,11 @@ def issued_later(company: Company, at: pd.Timestamp, dates, days: int,
     week (``PaymentTimingModel``'s not-yet-issued ratio)."""
     view = as_of(company, at)
     inv, passed = view[Inv.TABLE], pass_at(company, at)
-    columns = [Inv.ID, Inv.CUSTOMER, Inv.ISSUE, Inv.DUE, Inv.AMOUNT, Inv.CURRENCY, Inv.DELIVERY, Inv.DISPUTE,
-               Inv.ORDER, Inv.PAID]
     frames = []
     for d in pd.DatetimeIndex(dates):
         rows = inv[(inv[Inv.ISSUE] > d) & (inv[Inv.ISSUE] <= min(d + pd.Timedelta(days=days), at))]
         if len(rows):
-            blank = rows[columns].assign(**{Inv.PAID: pd.NaT, Inv.DISPUTE: pd.NaT}).reset_index(drop=True)
+            blank = rows[INVOICE_COLUMNS].assign(**{Inv.PAID: pd.NaT, Inv.DISPUTE: pd.NaT}).reset_index(drop=True)
             frames.append(invoice_features(view, d, features, invoices=blank,
                                            known=history(view, d, features, passed)))
     if not frames:

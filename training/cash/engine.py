@@ -33,6 +33,7 @@ from features.load import Company
 from training import cores
 from training.cash.model import BandCalibration, CashModel, CommonShocks, ForecastModels, one_series
 from training.cash.shocks import Draw, Shocks
+from training.examples import INVOICE_COLUMNS
 from training.payment_timing import PaymentTimingModel
 
 COMPONENTS = ("ar_open", "ar_future", "ap_open", "ap_future", "other")
@@ -423,14 +424,12 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     orders = cash.open_orders(view, at)
     in_base = ledger.base_amounts(view, Inv.TABLE)  # at issue-date rates: the future sales' and the series'
     hyp, shares = _hypothetical_invoices(view, at, model, weeks, orders, in_base)
-    columns = [Inv.ID, Inv.CUSTOMER, Inv.ISSUE, Inv.DUE, Inv.AMOUNT, Inv.CURRENCY, Inv.DELIVERY, Inv.DISPUTE,
-               Inv.ORDER, Inv.PAID]
     known = history(company, at, models.features)  # as of ``at`` either way; the company's may be kept (its cache)
     own = known.view[Inv.TABLE].index.equals(inv.index)  # the same view: what was paid on each, by position
     open_inv = inv[open_mask(inv, known.reduced_rows if own else
                              known.reduced.reindex(inv[Inv.ID].astype(object)).to_numpy())]
     both = invoice_features(view, at, models.features, known=known,
-                            invoices=pd.concat([open_inv[columns], hyp[columns]], ignore_index=True))
+                            invoices=pd.concat([open_inv[INVOICE_COLUMNS], hyp[INVOICE_COLUMNS]], ignore_index=True))
     x, hx = both.iloc[: len(open_inv)], both.iloc[len(open_inv):]
     common = _Common(model.common_shocks(), np.unique(shares.index.astype(str)), weeks, paths, rng)
 
