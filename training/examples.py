@@ -136,12 +136,6 @@ def with_rows(ex: pd.DataFrame, later: pd.DataFrame) -> pd.DataFrame:
                       later[ex.columns.intersection(later.columns).tolist() + [ISSUED_LATER]]], ignore_index=True)
 
 
-def with_issued_later(company: Company, at: pd.Timestamp, ex: pd.DataFrame, share: float, days: int,
-                      features: FeatureConfig = FeatureConfig()) -> pd.DataFrame:
-    """``ex`` (snapshots as known at ``at``) and, after its rows, ``issued_later_rows``."""
-    return with_rows(ex, issued_later_rows(company, at, ex, share, days, features))
-
-
 def _capped(view: Company, at: pd.Timestamp, dates: list[pd.Timestamp], max_rows: int) -> list[pd.Timestamp]:
     """``dates``, or every k-th of them (k a power of two counted from the grid's start, so that an earlier call's
     dates line up, and the last kept) when the snapshots would hold more than ``max_rows`` rows, estimated by

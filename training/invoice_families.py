@@ -239,16 +239,13 @@ class PaymentTimingFamily(_InvoiceFamily):
         metrics.pay_date_error_plot(actual, {"likvid": q[:, 1], "due + average delay": base[1]},
                                     str(out / "pay_date_error.png"))
         issued = examples[ISSUED_LATER].to_numpy(bool) if ISSUED_LATER in examples else np.zeros(len(examples), bool)
-        params = {"rows.train_issued_later": int(issued.sum()), **self._train_rows(examples[~issued])}
-        params["rows.holdout_settled"] = len(settled)
+        train = examples[~issued]  # the snapshots; the rows of invoices issued later are counted apart
+        params = {"rows.train": len(train), "rows.train_censored": int(train["censored"].sum()),
+                  "rows.train_lost_known": int(train[LOST].notna().sum()) if LOST in train else 0,
+                  "rows.train_issued_later": int(issued.sum()), "rows.holdout_settled": len(settled)}
         files = ("timing_vs_baseline.csv", "timing_by_segment.csv", "pay_date_error.png")
         return tracking.Evaluation(table, float(table.loc["payment_timing", "mae_days"]), params,
                                    [out / f for f in files], {f"segment.{k}": float(v) for k, v in by_segment.items()})
-
-    @staticmethod
-    def _train_rows(examples: pd.DataFrame) -> dict:
-        return {"rows.train": len(examples), "rows.train_censored": int(examples["censored"].sum()),
-                "rows.train_lost_known": int(examples[LOST].notna().sum()) if LOST in examples else 0}
 
 
 

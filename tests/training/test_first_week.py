@@ -30,11 +30,11 @@ def test_invoices_not_yet_issued_pay_their_first_week_as_the_model_says(small_lo
     """Invoices issued after the origin, scored as a forecast at the origin scores them (``issued_later``): what
     they pay within a week of issue matches the model's chance of it, closer than the due-later ratio alone (a
     snapshot seldom holds an invoice its customer pays on receipt)."""
-    from training.examples import ISSUED_LATER, issued_later, with_issued_later
+    from training.examples import ISSUED_LATER, issued_later, issued_later_rows, with_rows
     from training.payment_timing import build_payment_timing
 
     train, origin, at, days = fitted["train"], fitted["origin"], fitted["at"], 7
-    rows = with_issued_later(small_loaded, origin, train, 0.25, 21)
+    rows = with_rows(train, issued_later_rows(small_loaded, origin, train, 0.25, 21))
     assert rows[ISSUED_LATER].sum() > 0 and rows[ISSUED_LATER].iloc[: len(train)].eq(False).all()
     timing = build_payment_timing().fit(rows, rows["delay"].to_numpy(), rows["censored"].to_numpy())
     assert timing.issued_week_ is not None

@@ -43,7 +43,7 @@ from training.cash.engine import path_totals, simulate, widen_receipts  # noqa: 
 from training.cash.evaluate import METHODS, TARGETS, by_horizon, summary, wape  # noqa: E402
 from training.cash.model import BANDS, CashForecastConfig, ForecastModels, build_cash_model  # noqa: E402
 from training.cash.shocks import Shocks  # noqa: E402
-from training.examples import ExampleConfig, examples, with_issued_later  # noqa: E402
+from training.examples import ExampleConfig, examples, issued_later_rows, with_rows  # noqa: E402
 from training.payment_timing import PaymentTimingConfig, build_payment_timing  # noqa: E402
 
 Progress = Callable[[int, int, str], None]  # (origins done, origins in all, what is being done)
@@ -229,8 +229,9 @@ def evaluate_origin(company: Company, origin: pd.Timestamp, known_at: pd.Timesta
 
 def refit(company: Company, origin: pd.Timestamp, cfg: BacktestConfig) -> ForecastModels:
     """The backtest's models as they would have been fitted at ``origin`` (the band widening not yet learned)."""
-    ex = with_issued_later(company, origin, examples(company, origin, cfg.examples, cfg.features),
-                           cfg.timing.calibration_share, cfg.examples.every_days, cfg.features)
+    ex = examples(company, origin, cfg.examples, cfg.features)
+    ex = with_rows(ex, issued_later_rows(company, origin, ex, cfg.timing.calibration_share, cfg.examples.every_days,
+                                         cfg.features))
     timing = build_payment_timing(cfg.timing).fit(ex, ex["delay"].to_numpy(), ex["censored"].to_numpy())
     return ForecastModels(timing, build_cash_model(cfg.cash).fit(company, origin), features=cfg.features)
 
