@@ -19,7 +19,7 @@ def _numpy_picks(common: engine._Common, customer, due_day, rng, levels):
     score *= np.where(has, common.own, common.own_alone)[:, None]
     if common.week is not None:
         score += np.float32(np.sqrt(common.shares.company)) * common.week[
-            engine._weeks_of_days(due_day, common.weeks).astype(np.intp)]
+            engine._due_weeks(due_day, common.weeks) + engine._PAST_WEEKS]
     if common.customer is not None and has.any():
         period = np.clip(np.floor(np.maximum(due_day[has], 0) / (7 * CommonShocks.CUSTOMER_WEEKS)), 0,
                          common.periods - 1).astype(np.intp)
@@ -49,6 +49,20 @@ def test_picks_are_numpys(shares, rows, threads, monkeypatch):
     common = engine._Common(shares, customers, 13, 90, np.random.default_rng(5))
     got = common.picks(customer, due_day, common.normals(np.random.default_rng(7), rows), 100)
     assert np.array_equal(got, _numpy_picks(common, customer, due_day, np.random.default_rng(7), 100))
+
+
+def test_overdue_invoices_move_with_the_invoices_due_in_their_own_week():
+    # only a company factor, no correlation from one week to the next: invoices due in the same week (before
+    # as-of or after it) move together on a path, invoices due in different weeks do not, and every overdue
+    # invoice is not pooled with week 1's
+    common = engine._Common(CommonShocks(0.5, 0.0), np.array([], dtype=str), 13, 4000, np.random.default_rng(2))
+    due_day = np.array([-30.0, -29.0, -3.0, -2.0, 3.0, 4.0, -400.0, -500.0])
+    level = common.picks(np.full(len(due_day), -1), due_day, common.normals(np.random.default_rng(3), 8), 100)
+    r = np.corrcoef(level.astype(float))
+    for same in [(0, 1), (2, 3), (4, 5), (6, 7)]:  # same due week (the oldest weeks share the oldest factor)
+        assert r[same] > 0.4
+    for apart in [(0, 2), (2, 4), (0, 4), (1, 5), (6, 0)]:
+        assert abs(r[apart]) < 0.06
 
 
 def test_picked_weeks_add_as_a_bincount():

@@ -117,6 +117,13 @@ def _weeks_of_days(days: np.ndarray, weeks: int) -> np.ndarray:
     return np.clip(w, 1, weeks + 1)
 
 
+def _due_weeks(days: np.ndarray, weeks: int) -> np.ndarray:
+    """Week numbers of due days from as-of, as ``_weeks_of_days`` but on or before as-of too: 0 for the week up
+    to as-of, -1 the one before, down to ``-_PAST_WEEKS``."""
+    w = np.ceil(np.where(np.isfinite(days), days, 7.0 * (weeks + 1)) / 7.0)
+    return np.clip(w, -_PAST_WEEKS, weeks + 1).astype(np.intp)
+
+
 def _uniforms(values: np.ndarray, rng: np.random.Generator, rows: int, paths: int) -> _Uniforms | None:
     """The uniforms ``_draw`` needs from ``values`` for rows x paths (none from an empty history)."""
     return _Uniforms(rng, rows, paths) if len(values) else None
@@ -246,18 +253,27 @@ def _add_picked(sums, first, pick, rows, grid, levels, amount, share, scaled):
             sums[first + j, k] += block[j, k]
 
 
+_PAST_WEEKS = 52  # overdue invoices due up to this many weeks before as-of have their due week's factor (older: the oldest)
+
+
 class _Common:
-    """Each path's common factors: one for every week of due dates (overdue invoices share week 1's) and one
-    for every customer in ``customers`` (the largest, which carry the sales not yet ordered) and
-    ``CommonShocks.CUSTOMER_WEEKS`` period. An invoice's quantile level on a path is the normal CDF of its
-    factors and its own normal draw, weighted by the learned shares (another customer's own draw takes the
-    customer factor's share)."""
+    """Each path's common factors: one for every week of due dates and one for every customer in ``customers``
+    (the largest, which carry the sales not yet ordered) and ``CommonShocks.CUSTOMER_WEEKS`` period. An invoice's
+    quantile level on a path is the normal CDF of its factors and its own normal draw, weighted by the learned
+    shares (another customer's own draw takes the customer factor's share).
+
+    The week factors run as one chain from ``_PAST_WEEKS`` weeks before as-of to the horizon, correlated
+    ``company_ar`` from one week to the next, and an overdue invoice takes the factor of the week it fell due in,
+    as the history's shares were measured (by due week). Pooling every overdue invoice into week 1's factor
+    instead made week 1's band half as wide again as independent draws (0.24 against 0.16 of the median on a
+    development company) while its actual receipts spread about 0.19 wide."""
 
     def __init__(self, shares: CommonShocks, customers: np.ndarray, weeks: int, paths: int,
                  rng: np.random.Generator):
         self.shares, self.customers, self.weeks, self.paths = shares, customers, weeks, paths
         self.periods = (weeks + 1) // CommonShocks.CUSTOMER_WEEKS + 1
-        self.week = _ar1(rng, (paths, weeks + 2), shares.company_ar).T.copy() if shares.company > 0 else None
+        self.week = (_ar1(rng, (paths, _PAST_WEEKS + weeks + 2), shares.company_ar).T.copy() if shares.company > 0
+                     else None)
         self.customer = (_ar1(rng, (len(customers), paths, self.periods), shares.customer_ar).transpose(0, 2, 1).copy()
                          if shares.customer > 0 and len(customers) else None)
         alone = 1.0 - shares.company
@@ -272,7 +288,7 @@ class _Common:
         """Each row's quantile level (0 to ``levels - 1``) on every path; ``customer`` is each row's place in
         ``customers`` (-1: none), ``normal`` its own draws (``normals``)."""
         has = customer >= 0
-        week = (_weeks_of_days(due_day, self.weeks).astype(np.intp) if self.week is not None
+        week = (_due_weeks(due_day, self.weeks) + _PAST_WEEKS if self.week is not None
                 else np.full(len(customer), -1))
         place = customer if self.customer is not None else np.full(len(customer), -1)
         period = np.zeros(len(customer), dtype=np.intp)
