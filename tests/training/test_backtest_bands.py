@@ -15,6 +15,7 @@ from training.cash.model import (
     CashForecastConfig,
     CommonShocks,
     ForecastModels,
+    _usual_delays,
     build_cash_model,
     fit_common_shocks,
 )
@@ -82,6 +83,23 @@ def test_common_shocks_find_a_planted_week_shock_and_none_where_there_is_none():
     assert 0.25 < planted.company < 0.6  # 16 / (16 + 16) of the variance, seen through rank scores
     assert none.company < 0.02 and none.customer < 0.05
     assert fit_common_shocks(_invoices(4.0).head(30), at).company == 0  # too little history: no shock
+
+
+def test_a_customers_usual_delay_is_pandas_rolling_mean_and_spread_of_its_previous_ten():
+    rng = np.random.default_rng(4)
+    customer = np.sort(rng.integers(0, 60, 3000))  # some customers with 1 or 2 rows
+    customer[-5:] = -1  # and rows of no customer
+    delay = rng.integers(-20, 90, len(customer)).astype(float)
+    delay[:40] = 7.0  # a customer whose delays never vary
+    s = pd.Series(delay)
+    group = pd.Series(np.where(customer >= 0, customer, np.nan))
+    rolling = s.groupby(group).shift().groupby(group).rolling(10, min_periods=3)
+    usual = rolling.mean().reset_index(level=0, drop=True).reindex(s.index).to_numpy()
+    spread = rolling.std().reset_index(level=0, drop=True).reindex(s.index).to_numpy()
+    got_usual, got_spread = _usual_delays(customer, delay)
+    np.testing.assert_array_equal(np.isnan(got_usual), np.isnan(usual))
+    np.testing.assert_allclose(got_usual, usual, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(got_spread, spread, rtol=1e-9, atol=1e-6)
 
 
 @pytest.fixture(scope="module")

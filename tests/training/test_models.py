@@ -215,6 +215,34 @@ def test_the_kept_trees_are_refitted_on_both_slices_and_the_calibration_kept(fit
     assert not np.allclose(refit.raw_proba(cal), once.raw_proba(cal))
 
 
+def test_with_one_shape_and_no_map_only_the_refit_is_fitted(fitted, monkeypatch):
+    import lightgbm as lgb
+
+    from training.examples import not_yet_due
+    from training.late_payment import LatePaymentConfig, build_late_payment, time_slices
+
+    tr = not_yet_due(fitted["train"])
+    fit, cal = time_slices(tr, 0.25)
+    args = (fit, fit["late"].to_numpy(), cal, cal["late"].to_numpy())
+    rows = fitted["holdout"].head(300)
+    fits = []
+    original = lgb.LGBMClassifier.fit
+    monkeypatch.setattr(lgb.LGBMClassifier, "fit", lambda self, x, *a, **k: (fits.append(len(x)),
+                                                                               original(self, x, *a, **k))[1])
+    one = build_late_payment(LatePaymentConfig(small_data_max_rows=0)).fit(*args)
+    assert fits == [len(fit) + len(cal)] and one.calibrator_ is None and one.rows_fit_ == len(fit) + len(cal)
+    fits.clear()
+    both = build_late_payment(LatePaymentConfig(small_data_shape=None)).fit(*args)  # the same, and no map either
+    assert fits == [len(fit) + len(cal)]
+    np.testing.assert_array_equal(one.predict_proba(rows), both.predict_proba(rows))
+    fits.clear()
+    mapped = build_late_payment(LatePaymentConfig(small_data_max_rows=0, calibrate_refit=True)).fit(*args)
+    assert fits == [len(fit), len(fit) + len(cal)] and mapped.calibrator_ is not None
+    alone = mapped._booster(mapped.shape_).fit(pd.concat([fit, cal], ignore_index=True)[FEATURES],
+                                               np.concatenate([args[1], args[3]]))
+    np.testing.assert_allclose(one.raw_proba(rows), alone.predict_proba(rows[FEATURES])[:, 1])
+
+
 def test_refitted_trees_serve_their_own_probabilities_unless_the_map_is_asked_for(fitted):
     from training.examples import not_yet_due
     from training.late_payment import LatePaymentConfig, build_late_payment, time_slices

@@ -253,7 +253,7 @@ def _add_picked(sums, first, pick, rows, grid, levels, amount, share, scaled):
             sums[first + j, k] += block[j, k]
 
 
-_PAST_WEEKS = 52  # overdue invoices due up to this many weeks before as-of have their due week's factor (older: the oldest)
+_PAST_WEEKS = 52  # overdue invoices due up to this many weeks back have their due week's factor (older: the oldest)
 
 
 class _Common:

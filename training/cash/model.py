@@ -111,6 +111,26 @@ def _lag_correlation(means: pd.Series, between: float, step: int = 1) -> float:
     return float(np.clip((pairs.iloc[:, 0] * pairs.iloc[:, 1]).mean() / between, 0.0, 0.95))
 
 
+def _usual_delays(customer: np.ndarray, delay: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's customer's usual delay and its spread: the mean and the standard deviation (n - 1) of its
+    ``_TRAILING`` previous rows' delays (rows in order within each customer, the customers' rows together;
+    ``customer`` codes, -1: none), NaN with fewer than 3 of them. pandas' ``groupby().shift()`` then
+    ``groupby().rolling(_TRAILING, min_periods=3)`` gives these, in 1.2 s rather than 0.02 s for a million rows."""
+    n = len(delay)
+    start = np.flatnonzero(np.r_[True, customer[1:] != customer[:-1]]) if n else np.zeros(0, int)
+    first = np.repeat(start, np.diff(np.r_[start, n]))  # each row's customer's first row
+    i = np.arange(n)
+    lo = np.maximum(first, i - _TRAILING)
+    count = (i - lo).astype(float)
+    total, squares = np.r_[0.0, np.cumsum(delay)], np.r_[0.0, np.cumsum(delay * delay)]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sums = total[i] - total[lo]
+        mean = sums / count
+        var = np.maximum(squares[i] - squares[lo] - sums * mean, 0.0) / (count - 1)
+    enough = (count >= 3) & (customer >= 0)
+    return np.where(enough, mean, np.nan), np.where(enough, np.sqrt(var), np.nan)
+
+
 def fit_common_shocks(inv: pd.DataFrame, at: pd.Timestamp) -> CommonShocks:
     """What ties paid invoices' delays together in the history known at ``at``. Each delay is measured against
     the customer's usual one (the mean of its previous invoices, scaled by their spread, as the timing model
@@ -119,13 +139,10 @@ def fit_common_shocks(inv: pd.DataFrame, at: pd.Timestamp) -> CommonShocks:
     paid = inv[inv[Inv.PAID].notna() & inv[Inv.DUE].notna()]
     paid = paid.sort_values([Inv.CUSTOMER, Inv.DUE], kind="stable")
     delay = pd.Series((paid[Inv.PAID] - paid[Inv.DUE]).dt.days.to_numpy(float), index=paid.index)
-    customer = paid[Inv.CUSTOMER].astype(object)
-    before = delay.groupby(customer).shift()
-    rolling = before.groupby(customer).rolling(_TRAILING, min_periods=3)
-    usual = rolling.mean().reset_index(level=0, drop=True).reindex(delay.index)
-    spread = rolling.std().reset_index(level=0, drop=True).reindex(delay.index).clip(lower=2.0)
+    code, names = pd.factorize(paid[Inv.CUSTOMER])
+    usual, spread = _usual_delays(code, delay.to_numpy())
     week = np.floor((paid[Inv.DUE] - at).dt.days.to_numpy(float) / 7.0)
-    r = (delay - usual) / spread
+    r = (delay - usual) / np.maximum(spread, 2.0)
     keep = r.notna().to_numpy() & (week >= -_HISTORY_WEEKS)
     if keep.sum() < 50:
         return NO_COMMON_SHOCKS
@@ -134,10 +151,12 @@ def fit_common_shocks(inv: pd.DataFrame, at: pd.Timestamp) -> CommonShocks:
     week = pd.Series(week[keep].astype(int), index=r.index)
     company, within, weekly = _between_share(score, week, 5)
     rest = score - week.map(weekly).fillna(0.0)
-    period = week // CommonShocks.CUSTOMER_WEEKS
-    codes, pairs = pd.factorize(pd.MultiIndex.from_arrays([customer[keep].to_numpy(), period.to_numpy()]))
+    period = (week // CommonShocks.CUSTOMER_WEEKS).to_numpy()
+    low, span = period.min(), period.max() - period.min() + 1
+    codes, pairs = pd.factorize(code[keep] * span + (period - low))  # (customer, period), as one integer
     own, _, by_customer = _between_share(rest, pd.Series(codes, index=rest.index), 2)
-    by_customer.index = pairs[by_customer.index.to_numpy()]
+    pair = pairs[by_customer.index.to_numpy()]
+    by_customer.index = pd.MultiIndex.from_arrays([names[pair // span], pair % span + low])
     total = company + within
     share_company = float(np.clip(company / total, 0.0, 0.5)) if total > 0 else 0.0
     share_customer = float(np.clip(own / total, 0.0, 0.9 - share_company)) if total > 0 else 0.0
