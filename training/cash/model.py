@@ -337,25 +337,25 @@ class CashModel:
         inv, orders = view[Inv.TABLE], view.get(Ord.TABLE)
         paid = inv[inv[Inv.PAID].notna()]
         # The share of what is invoiced that is collected, in the base currency (both at the issue-date rate).
-        rate = (ledger.base_amounts(view, Inv.TABLE) / inv[Inv.AMOUNT])[paid.index]
+        base = ledger.base_amounts(view, Inv.TABLE)
+        rate = (base / inv[Inv.AMOUNT])[paid.index]
         self.collect_ratio_ = (float((cash.received_amount(paid) * rate).sum() / (paid[Inv.AMOUNT] * rate).sum())
                                if len(paid) else 1.0)
-        linked = inv.dropna(subset=[Inv.ORDER]).merge(orders[[Ord.ID, Ord.DATE]], left_on=Inv.ORDER,
-                                                      right_on=Ord.ID)
-        lead = (linked[Inv.ISSUE] - linked[Ord.DATE]).dt.days
-        self.order_lead_ = lead.groupby(linked[Inv.CUSTOMER]).median()
+        # Each invoice's order among the orders (-1: none), by one lookup (a merge, an isin and a reindex of the
+        # ids as objects took 2.8 s at 1M invoices).
+        at = ledger.positions(orders[Ord.ID], inv[Inv.ORDER])
+        has = at >= 0
+        ordered = pd.Series(pd.NaT, index=inv.index, dtype=orders[Ord.DATE].dtype)
+        ordered[has] = orders[Ord.DATE].to_numpy()[at[has]]
+        lead = (inv[Inv.ISSUE] - ordered)[has].dt.days
+        self.order_lead_ = lead.groupby(inv.loc[has, Inv.CUSTOMER]).median()
         self.order_lead_global_ = float(lead.median()) if len(lead) else 7.0
-        invoiced = orders[Ord.ID].astype(object).isin(linked[Ord.ID].astype(object))
-        known = orders[orders[Ord.CANCELLED].fillna(False).astype(bool) | invoiced]
+        invoiced = np.zeros(len(orders), bool)
+        invoiced[at[has]] = True
+        known = orders[orders[Ord.CANCELLED].fillna(False).astype(bool).to_numpy() | invoiced]
         self.cancel_share_ = float(known[Ord.CANCELLED].fillna(False).astype(bool).mean()) if len(known) else 0.0
-        # Each invoice's order date (NaT without one). A lookup by reindex: ``Series.map`` with an empty mapper (a
-        # company without orders) casts it to float and fails on dates.
-        dates = orders.set_index(orders[Ord.ID].astype(object))[Ord.DATE]
-        dates = dates[~dates.index.duplicated()]
-        ordered = pd.Series(dates.reindex(inv[Inv.ORDER].astype(object)).to_numpy(), index=inv.index)
-        self.unordered_share_ = _unordered_share(inv[Inv.ISSUE], pd.to_datetime(ordered),
-                                                 ledger.base_amounts(view, Inv.TABLE).to_numpy(float), self.as_of_)
-        self.issue_weekdays_ = _issue_weekdays(inv[Inv.ISSUE], ledger.base_amounts(view, Inv.TABLE), self.as_of_)
+        self.unordered_share_ = _unordered_share(inv[Inv.ISSUE], ordered, base.to_numpy(float), self.as_of_)
+        self.issue_weekdays_ = _issue_weekdays(inv[Inv.ISSUE], base, self.as_of_)
 
     def _fit_purchases(self, view: Company) -> None:
         bills, pos = view.get(Bill.TABLE), view.get(PO.TABLE)
