@@ -16,7 +16,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from features.invoices import CATALOG, FEATURES
+from features.invoices import CATALOG, FEATURES, SNAPSHOT
 from training import cores
 from training.examples import later_dates
 
@@ -302,5 +302,5 @@ def history_baseline(x: pd.DataFrame) -> np.ndarray:
 
 def time_slices(frame: pd.DataFrame, share: float) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split examples by snapshot date: the latest ``share`` of dates form the second slice."""
-    late = frame["as_of"].isin(later_dates(frame["as_of"], share)).to_numpy()
+    late = frame[SNAPSHOT].isin(later_dates(frame[SNAPSHOT], share)).to_numpy()
     return frame[~late], frame[late]
