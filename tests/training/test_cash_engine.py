@@ -15,11 +15,14 @@ from training.cash.model import CommonShocks
 def _numpy_picks(common: engine._Common, customer, due_day, rng, levels):
     """``_Common.picks`` as numpy computes it: the normal scores in float32, then their CDF's steps."""
     score = rng.standard_normal((len(customer), common.paths), dtype=np.float32)
-    has = customer >= 0
-    score *= np.where(has, common.own, common.own_alone)[:, None]
+    has, due = customer >= 0, due_day > 0
     if common.week is not None:
-        score += np.float32(np.sqrt(common.shares.company)) * common.week[
-            engine._due_weeks(due_day, common.weeks) + engine._PAST_WEEKS]
+        own = np.where(due, np.where(has, common.own, common.own_alone), np.where(has, common.own_overdue, 1))
+        score *= own[:, None]
+        score[due] += np.float32(np.sqrt(common.shares.company)) * common.week[
+            engine._weeks_of_days(due_day[due], common.weeks).astype(np.intp)]
+    else:
+        score *= np.where(has, common.own, common.own_alone)[:, None]
     if common.customer is not None and has.any():
         period = np.clip(np.floor(np.maximum(due_day[has], 0) / (7 * CommonShocks.CUSTOMER_WEEKS)), 0,
                          common.periods - 1).astype(np.intp)
@@ -51,18 +54,20 @@ def test_picks_are_numpys(shares, rows, threads, monkeypatch):
     assert np.array_equal(got, _numpy_picks(common, customer, due_day, np.random.default_rng(7), 100))
 
 
-def test_overdue_invoices_move_with_the_invoices_due_in_their_own_week():
-    # only a company factor, no correlation from one week to the next: invoices due in the same week (before
-    # as-of or after it) move together on a path, invoices due in different weeks do not, and every overdue
-    # invoice is not pooled with week 1's
+def test_overdue_invoices_take_no_week_factor_and_keep_their_spread():
+    # only a company factor, no correlation from one week to the next: invoices due in the same week after as-of
+    # move together on a path; overdue ones (due by as-of) do not, with each other or with week 1's, and their
+    # levels still spread evenly
     common = engine._Common(CommonShocks(0.5, 0.0), np.array([], dtype=str), 13, 4000, np.random.default_rng(2))
-    due_day = np.array([-30.0, -29.0, -3.0, -2.0, 3.0, 4.0, -400.0, -500.0])
+    due_day = np.array([3.0, 4.0, 10.0, 11.0, 0.0, -2.0, -3.0, -40.0])
     level = common.picks(np.full(len(due_day), -1), due_day, common.normals(np.random.default_rng(3), 8), 100)
     r = np.corrcoef(level.astype(float))
-    for same in [(0, 1), (2, 3), (4, 5), (6, 7)]:  # same due week (the oldest weeks share the oldest factor)
-        assert r[same] > 0.4
-    for apart in [(0, 2), (2, 4), (0, 4), (1, 5), (6, 0)]:
+    assert r[0, 1] > 0.4 and r[2, 3] > 0.4  # the same due week
+    for apart in [(0, 2), (0, 4), (4, 5), (5, 6), (6, 7), (0, 6), (1, 7)]:
         assert abs(r[apart]) < 0.06
+    for row in range(4, 8):
+        counts = np.bincount(level[row], minlength=100).reshape(10, 10).sum(axis=1)  # deciles of the levels
+        assert counts.min() > 330 and counts.max() < 470  # 400 each
 
 
 def test_picked_weeks_add_as_a_bincount():

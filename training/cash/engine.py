@@ -117,13 +117,6 @@ def _weeks_of_days(days: np.ndarray, weeks: int) -> np.ndarray:
     return np.clip(w, 1, weeks + 1)
 
 
-def _due_weeks(days: np.ndarray, weeks: int) -> np.ndarray:
-    """Week numbers of due days from as-of, as ``_weeks_of_days`` but on or before as-of too: 0 for the week up
-    to as-of, -1 the one before, down to ``-_PAST_WEEKS``."""
-    w = np.ceil(np.where(np.isfinite(days), days, 7.0 * (weeks + 1)) / 7.0)
-    return np.clip(w, -_PAST_WEEKS, weeks + 1).astype(np.intp)
-
-
 def _uniforms(values: np.ndarray, rng: np.random.Generator, rows: int, paths: int) -> _Uniforms | None:
     """The uniforms ``_draw`` needs from ``values`` for rows x paths (none from an empty history)."""
     return _Uniforms(rng, rows, paths) if len(values) else None
@@ -253,32 +246,35 @@ def _add_picked(sums, first, pick, rows, grid, levels, amount, share, scaled):
             sums[first + j, k] += block[j, k]
 
 
-_PAST_WEEKS = 52  # overdue invoices due up to this many weeks back have their due week's factor (older: the oldest)
-
-
 class _Common:
-    """Each path's common factors: one for every week of due dates and one for every customer in ``customers``
-    (the largest, which carry the sales not yet ordered) and ``CommonShocks.CUSTOMER_WEEKS`` period. An invoice's
-    quantile level on a path is the normal CDF of its factors and its own normal draw, weighted by the learned
-    shares (another customer's own draw takes the customer factor's share).
+    """Each path's common factors: one for every week of due dates after as-of and one for every customer in
+    ``customers`` (the largest, which carry the sales not yet ordered) and ``CommonShocks.CUSTOMER_WEEKS`` period.
+    An invoice's quantile level on a path is the normal CDF of its factors and its own normal draw, weighted by
+    the learned shares (another customer's own draw takes the customer factor's share).
 
-    The week factors run as one chain from ``_PAST_WEEKS`` weeks before as-of to the horizon, correlated
-    ``company_ar`` from one week to the next, and an overdue invoice takes the factor of the week it fell due in,
-    as the history's shares were measured (by due week). Pooling every overdue invoice into week 1's factor
-    instead made week 1's band half as wide again as independent draws (0.24 against 0.16 of the median on a
-    development company) while its actual receipts spread about 0.19 wide."""
+    An overdue invoice (due by as-of) has no week factor: the shock of the week it fell due in, which the shares
+    measure (by due week), has played out, and the invoice is still open after it. Its own draw takes that share.
+    Before, every overdue invoice shared week 1's factor, which made week 1's band half as wide again as independent
+    draws (0.24 against 0.16 of the median on a development company) while its actual receipts spread about 0.19
+    wide; with the factor of the week each fell due in, 0.215; without, 0.21 (``benchmarks/backtest_coverage.py``
+    on development seeds, and the README)."""
 
     def __init__(self, shares: CommonShocks, customers: np.ndarray, weeks: int, paths: int,
                  rng: np.random.Generator):
         self.shares, self.customers, self.weeks, self.paths = shares, customers, weeks, paths
         self.periods = (weeks + 1) // CommonShocks.CUSTOMER_WEEKS + 1
-        self.week = (_ar1(rng, (paths, _PAST_WEEKS + weeks + 2), shares.company_ar).T.copy() if shares.company > 0
-                     else None)
+        self.week = _ar1(rng, (paths, weeks + 2), shares.company_ar).T.copy() if shares.company > 0 else None
         self.customer = (_ar1(rng, (len(customers), paths, self.periods), shares.customer_ar).transpose(0, 2, 1).copy()
                          if shares.customer > 0 and len(customers) else None)
-        alone = 1.0 - shares.company
-        self.own = np.float32(np.sqrt(max(alone - (shares.customer if self.customer is not None else 0.0), 0.0)))
+        alone, customer = 1.0 - shares.company, shares.customer if self.customer is not None else 0.0
+        self.own = np.float32(np.sqrt(max(alone - customer, 0.0)))
         self.own_alone = np.float32(np.sqrt(max(alone, 0.0)))
+        self.own_overdue = np.float32(np.sqrt(max(1.0 - customer, 0.0)))  # with the week factor's share too
+
+    def scales(self, has: np.ndarray, overdue: np.ndarray) -> np.ndarray:
+        """Each row's weight of its own draw: ``has`` a customer factor, ``overdue`` (no week factor)."""
+        return np.where(overdue, np.where(has, self.own_overdue, np.float32(1.0)),
+                        np.where(has, self.own, self.own_alone)).astype(np.float32)
 
     def normals(self, rng: np.random.Generator, rows: int) -> np.ndarray:
         """The own normal draws ``picks`` takes for ``rows`` rows (drawn apart, so that they can be drawn ahead)."""
@@ -287,8 +283,8 @@ class _Common:
     def picks(self, customer: np.ndarray, due_day: np.ndarray, normal: np.ndarray, levels: int) -> np.ndarray:
         """Each row's quantile level (0 to ``levels - 1``) on every path; ``customer`` is each row's place in
         ``customers`` (-1: none), ``normal`` its own draws (``normals``)."""
-        has = customer >= 0
-        week = (_due_weeks(due_day, self.weeks) + _PAST_WEEKS if self.week is not None
+        has, overdue = customer >= 0, (due_day <= 0) & (self.week is not None)
+        week = (np.where(overdue, -1, _weeks_of_days(due_day, self.weeks)).astype(np.intp) if self.week is not None
                 else np.full(len(customer), -1))
         place = customer if self.customer is not None else np.full(len(customer), -1)
         period = np.zeros(len(customer), dtype=np.intp)
@@ -297,7 +293,7 @@ class _Common:
                                   self.periods - 1)
         none = np.zeros((1, 1, self.paths), dtype=np.float32)
         out = np.empty(normal.shape, dtype=np.int16)
-        args = (normal, np.where(has, self.own, self.own_alone), week, self.week if self.week is not None else none[0],
+        args = (normal, self.scales(has, overdue), week, self.week if self.week is not None else none[0],
                 np.float32(np.sqrt(self.shares.company)), place, period,
                 self.customer if self.customer is not None else none, np.float32(np.sqrt(self.shares.customer)),
                 _level_bounds(levels))
