@@ -120,7 +120,17 @@ class Row(Mapping):
         self._rows, self._i = rows, i
 
     def __getitem__(self, name: str):
-        return self._rows.column(name)[self._i]
+        try:  # the columns already listed, without a call (a reason's words read two or three of them)
+            return self._rows._columns[name][self._i]
+        except KeyError:
+            return self._rows.column(name)[self._i]
+
+    def get(self, name: str, default=None):
+        """``Mapping.get``, without its generic path (0.43 s of 307,779 sentences' 2.6 s)."""
+        try:
+            return self[name]
+        except KeyError:
+            return default
 
     def __iter__(self):
         return iter(self._rows._frame.columns)
