@@ -114,8 +114,9 @@ def _lag_correlation(means: pd.Series, between: float, step: int = 1) -> float:
 def _usual_delays(customer: np.ndarray, delay: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each row's customer's usual delay and its spread: the mean and the standard deviation (n - 1) of its
     ``_TRAILING`` previous rows' delays (rows in order within each customer, the customers' rows together;
-    ``customer`` codes, -1: none), NaN with fewer than 3 of them. pandas' ``groupby().shift()`` then
-    ``groupby().rolling(_TRAILING, min_periods=3)`` gives these, in 1.2 s rather than 0.02 s for a million rows."""
+    ``customer`` codes, -1: none), NaN with fewer than 3 of them: what pandas' ``groupby().shift()`` then
+    ``groupby().rolling(_TRAILING, min_periods=3)`` give, by cumulative sums (with them and a factorised
+    MultiIndex, ``fit_common_shocks`` took 3.0 s at 985,325 invoices; with these and integer pairs, 1.3 s)."""
     n = len(delay)
     start = np.flatnonzero(np.r_[True, customer[1:] != customer[:-1]]) if n else np.zeros(0, int)
     first = np.repeat(start, np.diff(np.r_[start, n]))  # each row's customer's first row
@@ -343,15 +344,15 @@ class CashModel:
                                if len(paid) else 1.0)
         # Each invoice's order among the orders (-1: none), by one lookup (a merge, an isin and a reindex of the
         # ids as objects took 2.8 s at 1M invoices).
-        at = ledger.positions(orders[Ord.ID], inv[Inv.ORDER])
-        has = at >= 0
+        order = ledger.positions(orders[Ord.ID], inv[Inv.ORDER])
+        has = order >= 0
         ordered = pd.Series(pd.NaT, index=inv.index, dtype=orders[Ord.DATE].dtype)
-        ordered[has] = orders[Ord.DATE].to_numpy()[at[has]]
+        ordered[has] = orders[Ord.DATE].to_numpy()[order[has]]
         lead = (inv[Inv.ISSUE] - ordered)[has].dt.days
         self.order_lead_ = lead.groupby(inv.loc[has, Inv.CUSTOMER]).median()
         self.order_lead_global_ = float(lead.median()) if len(lead) else 7.0
         invoiced = np.zeros(len(orders), bool)
-        invoiced[at[has]] = True
+        invoiced[order[has]] = True
         known = orders[orders[Ord.CANCELLED].fillna(False).astype(bool).to_numpy() | invoiced]
         self.cancel_share_ = float(known[Ord.CANCELLED].fillna(False).astype(bool).mean()) if len(known) else 0.0
         self.unordered_share_ = _unordered_share(inv[Inv.ISSUE], ordered, base.to_numpy(float), self.as_of_)
