@@ -119,3 +119,19 @@ def test_score_with_nothing_open_says_why(champions, small_company, tmp_path):
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())  # rich wraps long lines at the terminal's width
     assert "0 open invoices scored" in said and "no invoice was issued by 2020-01-01" in said
+
+
+def test_modules_warmed_on_a_thread_are_imported_and_a_failing_one_fails_in_the_caller(capsys):
+    import importlib
+    import sys
+
+    from serving.cli import _warm
+
+    assert _warm() is None
+    sys.modules.pop("colorsys", None)
+    _warm("colorsys").join(timeout=30)
+    assert "colorsys" in sys.modules
+    _warm("likvid_no_such_module", "colorsys").join(timeout=30)  # stops at the first that fails, silently
+    assert capsys.readouterr().err == ""
+    with pytest.raises(ModuleNotFoundError, match="likvid_no_such_module"):
+        importlib.import_module("likvid_no_such_module")
