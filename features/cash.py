@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from features import cache as validation_cache
 from features.asof import as_of
 from features.company import Company
 from features.contract import PO, Bal, Bill, Fx, Inv, Ord, Txn
@@ -171,9 +172,16 @@ def opening_balance(company: Company, date: pd.Timestamp,
     return float(latest[Bal.BALANCE].sum()) + after, since
 
 
-def open_orders(company: Company, date: pd.Timestamp) -> pd.DataFrame:
-    """Orders placed by ``date``, not known cancelled and not yet invoiced: future invoices."""
-    view = as_of(company, date)
+def open_orders(company: Company, date: pd.Timestamp, view: Company | None = None) -> pd.DataFrame:
+    """Orders placed by ``date``, not known cancelled and not yet invoiced: future invoices (``view``: the company
+    as of ``date``, when the caller has it). A validated company's, at its last known date, are kept beside its
+    validation (``features.cache``): finding them takes one Arrow lookup of every order's id among the invoices'
+    (0.6 s of a 1M-invoice forecast)."""
+    return validation_cache.kept(validation_cache.derived_path(company, "open-orders", {}, date), pd.DataFrame,
+                                 lambda: _open_orders(as_of(company if view is None else view, date)))
+
+
+def _open_orders(view: Company) -> pd.DataFrame:
     orders, inv = view.get(Ord.TABLE), view[Inv.TABLE]
     invoiced = is_in(orders[Ord.ID], inv[Inv.ORDER])
     live = ~orders[Ord.CANCELLED].fillna(False).astype(bool) & ~invoiced

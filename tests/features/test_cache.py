@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from features import cache, invoices, load
-from features.asof import last_known_date
+from features.asof import as_of, last_known_date
 from features.load import validate
 from serving.cli import app
 from tests.conftest import TODAY, tiny_customers, tiny_invoices, tiny_orders, write_tables
@@ -317,3 +317,25 @@ def test_a_cached_validation_reads_back_without_importing_pandera(tiny):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "False", "pandera is for validating a folder, not for reading one back"
+
+
+def test_the_open_orders_at_the_last_known_date_are_kept_and_read_back_the_same(small_company, tmp_path,
+                                                                               monkeypatch):
+    from features import cash
+
+    folder = tmp_path / "company"
+    shutil.copytree(small_company, folder, ignore=shutil.ignore_patterns(cache.CACHE_DIR))
+    company = validate(folder, today=TODAY).company
+    at = last_known_date(company)
+    fresh = cash.open_orders(validate(folder, today=TODAY, cache=False).company, at)  # no entry: nothing kept
+    assert len(fresh) > 0
+    pd.testing.assert_frame_equal(cash.open_orders(company, at), fresh, check_exact=True)
+    assert len(list(company.cache.glob("open-orders-*.pkl"))) == 1
+    monkeypatch.setattr(cash, "_open_orders", lambda view: pytest.fail("recomputed"))
+    again = cash.open_orders(validate(folder, today=TODAY).company, at)  # a second command on the folder
+    pd.testing.assert_frame_equal(again, fresh, check_exact=True)
+    monkeypatch.undo()
+    before = at - pd.Timedelta(days=30)  # another date: computed, not kept, and from the view when given
+    earlier = cash.open_orders(company, before)
+    pd.testing.assert_frame_equal(cash.open_orders(company, before, as_of(company, before)), earlier)
+    assert len(list(company.cache.glob("open-orders-*.pkl"))) == 1

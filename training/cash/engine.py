@@ -433,7 +433,7 @@ def simulate(company: Company, at: pd.Timestamp, weeks: int, shocks: Shocks, mod
     # One feature build for the open invoices and the future ones (open orders, sales not yet ordered).
     inv = view[Inv.TABLE]
     runs = cash.payment_runs(inv[Inv.PAID], inv[Inv.CUSTOMER])
-    orders = cash.open_orders(view, at)
+    orders = cash.open_orders(company, at, view)
     in_base = ledger.base_amounts(view, Inv.TABLE)  # at issue-date rates: the future sales' and the series'
     hyp, shares = _hypothetical_invoices(view, at, model, weeks, orders, in_base)
     known = history(company, at, models.features)  # as of ``at`` either way; the company's may be kept (its cache)
