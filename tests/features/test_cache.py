@@ -204,11 +204,17 @@ def _assert_same_history(a, b) -> None:
             assert x == y, f.name
 
 
-def test_the_history_at_the_last_known_date_is_kept_beside_the_validation_and_read_back_the_same(
-        small_company, tmp_path, monkeypatch):
+def _validated_copy(small_company: Path, tmp_path: Path):
+    """A copy of the small company's folder without its cache, validated once (its entry written): (folder,
+    company)."""
     folder = tmp_path / "company"
     shutil.copytree(small_company, folder, ignore=shutil.ignore_patterns(cache.CACHE_DIR))
-    company = validate(folder, today=TODAY).company
+    return folder, validate(folder, today=TODAY).company
+
+
+def test_the_history_at_the_last_known_date_is_kept_beside_the_validation_and_read_back_the_same(
+        small_company, tmp_path, monkeypatch):
+    folder, company = _validated_copy(small_company, tmp_path)
     at = last_known_date(company)
     fresh = invoices.history(validate(folder, today=TODAY, cache=False).company, at)  # no entry: nothing kept
     first = invoices.history(company, at)
@@ -238,9 +244,7 @@ def test_the_history_at_the_last_known_date_is_kept_beside_the_validation_and_re
 
 
 def test_the_ledger_pass_is_kept_beside_the_validation_and_read_back_the_same(small_company, tmp_path, monkeypatch):
-    folder = tmp_path / "company"
-    shutil.copytree(small_company, folder, ignore=shutil.ignore_patterns(cache.CACHE_DIR))
-    company = validate(folder, today=TODAY).company
+    folder, company = _validated_copy(small_company, tmp_path)
     computed = invoices._ledger_pass(company)
     invoices.ledger_pass(company)
     assert len(list(company.cache.glob("ledger-pass-*.pkl"))) == 1
@@ -262,9 +266,7 @@ def test_customer_features_at_the_last_known_date_are_kept_and_read_back_the_sam
                                                                                      monkeypatch):
     from features import customers
 
-    folder = tmp_path / "company"
-    shutil.copytree(small_company, folder, ignore=shutil.ignore_patterns(cache.CACHE_DIR))
-    company = validate(folder, today=TODAY).company
+    folder, company = _validated_copy(small_company, tmp_path)
     at = last_known_date(company)
     fresh = customers.customer_features(validate(folder, today=TODAY, cache=False).company, at)
     customers.customer_features(company, at)
@@ -323,9 +325,7 @@ def test_the_open_orders_at_the_last_known_date_are_kept_and_read_back_the_same(
                                                                                monkeypatch):
     from features import cash
 
-    folder = tmp_path / "company"
-    shutil.copytree(small_company, folder, ignore=shutil.ignore_patterns(cache.CACHE_DIR))
-    company = validate(folder, today=TODAY).company
+    folder, company = _validated_copy(small_company, tmp_path)
     at = last_known_date(company)
     fresh = cash.open_orders(validate(folder, today=TODAY, cache=False).company, at)  # no entry: nothing kept
     assert len(fresh) > 0
