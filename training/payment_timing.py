@@ -674,7 +674,7 @@ class PaymentTimingModel:
         ``paid_after`` days after due (by default at the snapshot): learned from the history's write-offs when
         the model saw them; otherwise the chance of not being paid within the horizon."""
         if getattr(self, "never_share_", None) is None:
-            return np.isinf(self._grid(x, np.linspace(0.005, 0.995, 100), paid_after)).mean(axis=1)
+            return np.isinf(self._grid(x, _MEAN_LEVELS, paid_after)).mean(axis=1)
         if self.never_model_ is None or len(x) == 0:
             return np.full(len(x), self.never_share_)
         rows = x[self.features_]
@@ -689,8 +689,9 @@ def _point_levels(levels: int = 100) -> np.ndarray:
     return (np.arange(levels) + 0.5) / levels
 
 
-# The levels whose delays average to ``expected_days_late``: the same midpoints, so that ``pay_summary`` finds the
-# delays of 100 levels for both (``np.linspace(0.005, 0.995, 100)`` differs from them by an ulp at 21 of them).
+# The levels whose delays average to ``expected_days_late`` (and whose unpaid share is an old model's ``never_paid``):
+# the point's own midpoints, so that ``pay_summary`` finds the delays of 100 levels for both
+# (``np.linspace(0.005, 0.995, 100)``, used before, differs from them by an ulp at 21 of them).
 _MEAN_LEVELS = _point_levels()
 
 

@@ -283,7 +283,7 @@ class _Common:
     def picks(self, customer: np.ndarray, due_day: np.ndarray, normal: np.ndarray, levels: int) -> np.ndarray:
         """Each row's quantile level (0 to ``levels - 1``) on every path; ``customer`` is each row's place in
         ``customers`` (-1: none), ``normal`` its own draws (``normals``)."""
-        has, overdue = customer >= 0, (due_day <= 0) & (self.week is not None)
+        has, overdue = customer >= 0, due_day <= 0  # without week factors an overdue row's weight is the same
         week = (np.where(overdue, -1, _weeks_of_days(due_day, self.weeks)).astype(np.intp) if self.week is not None
                 else np.full(len(customer), -1))
         place = customer if self.customer is not None else np.full(len(customer), -1)
