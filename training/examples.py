@@ -62,14 +62,15 @@ def examples(company: Company, at: pd.Timestamp, cfg: ExampleConfig = ExampleCon
     if pd.isna(first) or first > at:
         raise ValueError(f"not enough history before {at:%Y-%m-%d} to train "
                          f"(need {cfg.warmup_days} days of invoices)")
-    # The grid starts on the weekday of the company's last known date (the read commands' as-of; training's origin
-    # is 13 weeks before it, the backtest's origins whole weeks apart), so that with a spacing of whole weeks every
-    # snapshot falls on the weekday its forecasts start on, and every call on the company shares one grid (the
-    # refit reuses the origin's snapshots). What a payer in weekly runs pays in the week after a date depends on the
-    # weekday the week starts on: with first-week calibration learned on Thursdays, weekly payers' invoices due in
-    # the week after a Monday were paid 1.26 x as often as it gave (development seed 11, 14 backtest origins).
-    weekday = last_known_date(company).day_of_week
-    first = min(first + pd.Timedelta(days=(weekday - first.day_of_week) % 7), at)
+    # The grid starts on the weekday of ``at``, the date the fitted model's forecasts start from (training's origin
+    # is whole weeks before its as-of, the backtest's origins whole weeks apart, so with a spacing of whole weeks the
+    # origin's snapshots are the refit's and every snapshot falls on the weekday its forecasts start on). What a
+    # payer in weekly runs pays in the week after a date depends on the weekday the week starts on: with first-week
+    # calibration learned on Thursdays, weekly payers' invoices due in the week after a Monday were paid 1.26 x as
+    # often as it gave (development seed 11, 14 backtest origins). The weekday is ``at``'s, not the company's last
+    # known date's: rows dated after ``at`` change nothing (a test), and ``train --as-of`` a Wednesday trains on
+    # Wednesdays.
+    first = min(first + pd.Timedelta(days=(at.day_of_week - first.day_of_week) % 7), at)
     dates = _capped(view, at, snapshot_dates(view, first, at, cfg.every_days)[-cfg.max_snapshots:], cfg.max_rows)
     shared = _shared_snapshots(earlier, dates, at)
     new = [d for d in dates if d not in shared]

@@ -133,3 +133,20 @@ def test_future_rows_change_no_invoice_issued_after_a_snapshot(company, day, see
     after = issued_later(_future_version(company, at, seed, extra, shift), at, dates, 21)
     assert len(before) and before[Inv.ISSUE].le(at).all()
     pd.testing.assert_frame_equal(before, after)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(day=st.integers(120, 364), seed=st.integers(0, 10_000), extra=st.integers(1, 40), shift=st.integers(1, 500))
+def test_future_rows_change_no_training_snapshot(company, day, seed, extra, shift):
+    """Training's snapshots as of a date (``training.examples.examples``: which dates, their features and their
+    labels known then): rows born after the date, and facts learned after it, change none of them, whichever
+    weekday the company's data now ends on."""
+    from training.examples import ExampleConfig, examples
+
+    at = pd.Timestamp("2024-07-01") + pd.Timedelta(days=day)
+    cfg = ExampleConfig(every_days=14, warmup_days=60)
+    later = _future_version(company, at, seed, extra, shift)
+    assert last_known_date(later) > at
+    before, after = examples(company, at, cfg, workers=1), examples(later, at, cfg, workers=1)
+    assert len(before)
+    pd.testing.assert_frame_equal(before, after)

@@ -70,17 +70,20 @@ def test_the_first_week_factor_acts_on_the_odds_and_meets_the_payments_made():
 
 
 def test_snapshots_fall_on_the_weekday_forecasts_start_on(small_loaded):
-    """Training's snapshot dates fall on the weekday of the company's last known date (the read commands' as-of; the
-    week after a date holds a weekly payer's run wherever it starts, but which invoices it pays there depends on the
-    weekday), at the origin too, and the origin's dates are the later call's (the refit reuses them)."""
+    """Snapshot dates fall on the weekday of the date the examples are for (the week after a date holds a weekly
+    payer's run wherever it starts, but which invoices it pays there depends on the weekday): an origin whole weeks
+    before shares the later call's dates (the refit reuses them), and ``train --as-of`` another weekday trains on
+    that weekday, not on the company's last known date's."""
     from features.asof import last_known_date
     from features.invoices import SNAPSHOT
     from training.examples import ExampleConfig, examples
 
     at = last_known_date(small_loaded)
-    cfg = ExampleConfig(every_days=14, holdout_days=60)
-    origin = at - pd.Timedelta(days=60)  # not a whole number of weeks before
+    cfg = ExampleConfig(every_days=14, holdout_days=63)
+    origin = at - pd.Timedelta(days=63)
     late, early = (set(examples(small_loaded, d, cfg, workers=1)[SNAPSHOT]) for d in (at, origin))
     assert {d.day_of_week for d in late} == {at.day_of_week}
-    assert {d.day_of_week for d in early - {origin}} == {at.day_of_week}
+    assert {d.day_of_week for d in early} == {at.day_of_week}
     assert early - {origin} <= late
+    other = at - pd.Timedelta(days=60)  # a Wednesday where ``at`` is a Saturday, say
+    assert {d.day_of_week for d in examples(small_loaded, other, cfg, workers=1)[SNAPSHOT]} == {other.day_of_week}
