@@ -63,8 +63,9 @@ def examples(company: Company, at: pd.Timestamp, cfg: ExampleConfig = ExampleCon
         raise ValueError(f"not enough history before {at:%Y-%m-%d} to train "
                          f"(need {cfg.warmup_days} days of invoices)")
     # The grid starts on the weekday of ``at``, the date the fitted model's forecasts start from (training's origin
-    # is whole weeks before its as-of, the backtest's origins whole weeks apart, so with a spacing of whole weeks the
-    # origin's snapshots are the refit's and every snapshot falls on the weekday its forecasts start on). What a
+    # is 13 weeks before its as-of by default, the backtest's origins whole weeks apart, so with a spacing of whole
+    # weeks the origin's snapshots are the refit's and every snapshot falls on the weekday its forecasts start on; a
+    # holdout of other than whole weeks puts the origin's on its own weekday, and the refit builds its own). What a
     # payer in weekly runs pays in the week after a date depends on the weekday the week starts on: with first-week
     # calibration learned on Thursdays, weekly payers' invoices due in the week after a Monday were paid 1.26 x as
     # often as it gave (development seed 11, 14 backtest origins). The weekday is ``at``'s, not the company's last

@@ -149,6 +149,7 @@ class LatePaymentModel:
 
 _ZERO = 1e-35  # LightGBM's kZeroThreshold: a value within it of 0 takes a "Zero" missing type's default side
 _PATTERN_BITS = 16  # up to this many splits a tree's decision patterns are counted in an array of 2^bits
+NATIVE_SHAP_BELOW = 256  # fewer rows than this: ``tree_shap`` is LightGBM's ``pred_contrib`` (a single invoice's call)
 
 
 class _Columns:
@@ -206,9 +207,15 @@ def tree_shap(booster: lgb.Booster, rows: np.ndarray) -> np.ndarray:
     tree for each pattern of decisions at its splits, which is all a tree's SHAP values depend on (a 7-leaf tree
     has at most 64), instead of once per row, then summed over the trees. The sum's order differs from LightGBM's,
     so values can differ in the last bits (1e-14 at most, measured); a model with a split that is not numerical,
-    or a row whose leaves this reads differently from LightGBM, falls back to ``pred_contrib`` itself."""
-    trees = booster.dump_model()["tree_info"]
+    or a row whose leaves this reads differently from LightGBM, falls back to ``pred_contrib`` itself.
+
+    Below ``NATIVE_SHAP_BELOW`` rows, LightGBM's own ``pred_contrib`` on one thread is cheaper: the patterns cost a
+    fixed 18-20 ms (a call per tree), ``pred_contrib`` about 0.07 ms a row (150 trees of 7 leaves: 0.14 ms for one
+    row, 21 ms for 300 against 22 ms by patterns, 67 against 27 ms for 1,000; measured on one quiet core)."""
     n, m = rows.shape
+    if n < NATIVE_SHAP_BELOW:
+        return booster.predict(rows, pred_contrib=True, num_threads=1)[:, :-1]
+    trees = booster.dump_model()["tree_info"]
     columns = _Columns(rows)
     out = np.zeros((m, n))
     leaves = None

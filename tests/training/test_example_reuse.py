@@ -12,7 +12,7 @@ from training.invoice_families import LatePaymentFamily
 
 
 def test_examples_at_a_later_date_from_the_earlier_ones_equal_examples_built_afresh(small_loaded, monkeypatch):
-    cfg = ExampleConfig(every_days=21, holdout_days=60)
+    cfg = ExampleConfig(every_days=21, holdout_days=63)
     at = last_known_date(small_loaded)
     origin = at - pd.Timedelta(days=cfg.holdout_days)
     earlier = examples(small_loaded, origin, cfg, workers=1)
@@ -32,9 +32,9 @@ def test_examples_at_a_later_date_from_the_earlier_ones_equal_examples_built_afr
 
 
 def test_a_family_refits_on_the_origin_s_snapshots(small_loaded, monkeypatch):
-    family = LatePaymentFamily(ExampleConfig(every_days=21, holdout_days=60), FeatureConfig())
+    family = LatePaymentFamily(ExampleConfig(every_days=21, holdout_days=63), FeatureConfig())
     at = last_known_date(small_loaded)
-    origin = at - pd.Timedelta(days=60)
+    origin = at - pd.Timedelta(days=63)
     seen = []
     real = ex.examples
     monkeypatch.setattr("training.invoice_families.snapshot_examples",
@@ -46,10 +46,10 @@ def test_a_family_refits_on_the_origin_s_snapshots(small_loaded, monkeypatch):
 
 def test_a_row_cap_keeps_every_k_th_snapshot_date_lined_up_and_logs_it(small_loaded, caplog):
     at = last_known_date(small_loaded)
-    origin = at - pd.Timedelta(days=60)
-    full = examples(small_loaded, at, ExampleConfig(every_days=21, holdout_days=60), workers=1)
+    origin = at - pd.Timedelta(days=63)
+    full = examples(small_loaded, at, ExampleConfig(every_days=21, holdout_days=63), workers=1)
     per_date = len(full) / full[SNAPSHOT].nunique()
-    cfg = ExampleConfig(every_days=21, holdout_days=60, max_rows=int(full[SNAPSHOT].nunique() * per_date / 3))
+    cfg = ExampleConfig(every_days=21, holdout_days=63, max_rows=int(full[SNAPSHOT].nunique() * per_date / 3))
     with caplog.at_level("INFO", logger="likvid.training"):
         capped = examples(small_loaded, at, cfg, workers=1)
     assert "row cap" in caplog.text

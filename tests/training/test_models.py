@@ -93,6 +93,25 @@ def test_tree_shap_by_decision_pattern_equals_lightgbm_pred_contrib(fitted):
                                   np.argsort(-np.abs(theirs), axis=1, kind="stable"))
 
 
+def test_tree_shap_of_a_few_rows_is_lightgbms_own():
+    """Below ``NATIVE_SHAP_BELOW`` rows (a single invoice's call) the values are ``pred_contrib``'s, bit for bit,
+    and at the threshold the decision patterns' agree with them."""
+    import lightgbm as lgb
+
+    from training.late_payment import NATIVE_SHAP_BELOW, tree_shap
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2000, 6))
+    y = (x[:, 0] + 0.5 * x[:, 1] * x[:, 2] + rng.normal(size=2000) > 0).astype(int)
+    booster = lgb.LGBMClassifier(n_estimators=30, num_leaves=7, verbose=-1, n_jobs=1).fit(x, y).booster_
+    few = x[:3].copy()
+    few[1, 0] = np.nan
+    np.testing.assert_array_equal(tree_shap(booster, few), booster.predict(few, pred_contrib=True)[:, :-1])
+    at = x[:NATIVE_SHAP_BELOW]
+    np.testing.assert_allclose(tree_shap(booster, at), booster.predict(at, pred_contrib=True)[:, :-1],
+                               rtol=0, atol=1e-12)
+
+
 def test_decision_patterns_are_counted_as_np_unique_finds_them():
     """Few splits count their patterns in an array, many sort them: both give ``np.unique``'s kinds and inverse."""
     from training.late_payment import _kinds

@@ -201,7 +201,7 @@ def test_the_lock_holds_across_processes(store):
 
 # --- the whole training ----------------------------------------------------------------------------------
 
-FAST = TrainConfig(examples=ExampleConfig(every_days=28, holdout_days=60), cash_paths=100)
+FAST = TrainConfig(examples=ExampleConfig(every_days=28, holdout_days=63), cash_paths=100)
 
 
 def test_train_registers_promotes_and_keeps_the_better_champion(store, small_loaded, small_company):
@@ -284,7 +284,7 @@ def test_evaluate_logs_the_champions_beside_the_baselines(champions, small_loade
     from training.evaluate import _main, evaluate_champions
 
     late_table, timing_table = evaluate_champions(small_loaded, str(small_company), "2025-05-31",
-                                                  ExampleConfig(every_days=28, holdout_days=60))
+                                                  ExampleConfig(every_days=28, holdout_days=63))
     assert {"champion", "customer_late_share", "logistic_regression"} == set(late_table.index)
     assert 0.5 < late_table.loc["champion", "auc"] <= 1 and late_table.loc["champion", "n"] > 0
     assert {"champion", "due_plus_average_delay"} == set(timing_table.index)
