@@ -228,7 +228,7 @@ async def measure(url: str, pid: int | None, args) -> None:
         before = _rss_mb(workers)
         flood = await _unauthenticated(url, args.unauth, 16)
         after = _rss_mb(workers)
-        growth = max((b - a for a, b in zip(before, after)), default=float("nan"))
+        growth = max((float(b.split()[0]) - float(a.split()[0]) for a, b in zip(before, after)), default=float("nan"))
         async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
             metrics = len((await client.get("/metrics")).content)
         print(f"{args.unauth:,} unauthenticated random-path requests: {flood.line()}; worker RSS MB {before} -> "

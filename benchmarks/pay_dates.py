@@ -6,7 +6,8 @@ customer's average delay (the baseline). Runs the product's own commands on comp
 ``likvid generate --seed S``, ``likvid train --as-of A`` and ``likvid score --as-of A`` (A: ``--before`` days
 before the company's last day), in a private MLflow store under a temporary folder, then compares the scores
 with the paid dates the full data shows. Prints the figures overall and by segment (overdue at as-of or not;
-the customer's payment run; its terms), and for overdue invoices of run payers the share paid at their next run.
+the customer's payment run; its terms), and for overdue invoices of run payers the share paid at their next run;
+beside them, the share an oracle that knows the generator's latent facts reaches (``oracle_errors``): the ceiling.
 
 Run: .venv/bin/python benchmarks/pay_dates.py [--seeds 101 202 303] [--customers 500] [--years 3] [--before 91]
 """
@@ -46,6 +47,58 @@ def figures(days_error: np.ndarray, inside: np.ndarray) -> dict[str, float]:
             "coverage_p10_p90": float(inside.mean()) if len(inside) else np.nan}
 
 
+ORACLE_DRAWS = 2000
+
+
+def oracle_errors(data: Path, at: pd.Timestamp, scored: pd.DataFrame, company, seed: int) -> np.ndarray:
+    """Per scored invoice, actual pay day minus the day an oracle would name: one that knows what the generator
+    drew each payment from (``truth/``: the invoice's mean delay and spread, the customer's run and risk, the
+    reminder's chance of working), draws the pay day as the generator does, conditions on still open at ``at``, and
+    names the centre of the most likely window of +- ``WITHIN_DAYS`` days. No model of the ledgers can know more,
+    so its share within the window bounds what ``predicted_pay_date`` can reach on this company."""
+    from features.control import in_control
+    from features.synthetic import _EPOCH, next_run, reminder_day, response_chance
+
+    truth = pd.read_csv(data / "truth" / "invoices.csv", dtype={Inv.ID: str}).set_index(Inv.ID)
+    people = pd.read_csv(data / "truth" / "customers.csv", dtype={"customer_id": str}).set_index("customer_id")
+    team = pd.read_csv(data / "truth" / "team.csv").iloc[0]
+    inv = company[Inv.TABLE].set_index(Inv.ID).reindex(scored["invoice_id"])
+    t = truth.reindex(scored["invoice_id"])
+    who = people.reindex(inv[Inv.CUSTOMER].to_numpy())
+    day = lambda s: ((pd.DatetimeIndex(s).values.astype("datetime64[D]") - _EPOCH)  # noqa: E731
+                     .astype("timedelta64[D]").astype(np.int64))
+    due, issue, now = day(inv[Inv.DUE]), day(inv[Inv.ISSUE]), int(day([at])[0])
+    kind = who["payment_run"].map({"ad hoc": 0, "weekly": 1, "monthly": 2}).to_numpy()
+    runs = tuple(np.repeat(v[:, None], ORACLE_DRAWS, axis=1).ravel()
+                 for v in (kind, who["run_weekday"].to_numpy(), who["run_monthday"].to_numpy()))
+    rng = np.random.default_rng([seed, 2718])
+    n = len(scored)
+    intended = due[:, None] + np.round(t["mu_days"].to_numpy()[:, None] + t["scale_days"].to_numpy()[:, None]
+                                       * rng.gumbel(0, 1, (n, ORACLE_DRAWS))).astype(np.int64)
+    intended = np.maximum(intended, issue[:, None] + 1)
+    unchased = next_run(intended.ravel(), *runs).reshape(n, ORACLE_DRAWS)
+    remind = reminder_day(due)
+    disputed = (inv[Inv.DISPUTE].notna() & (day(inv[Inv.DISPUTE].fillna(pd.Timestamp("2262-01-01"))) <= remind)
+                ).to_numpy()
+    p = response_chance(float(team["reminder_response"]), who["risk"].to_numpy(), disputed)
+    responds = rng.random((n, ORACLE_DRAWS)) < p[:, None]
+    sooner = next_run((remind[:, None] + rng.integers(0, 4, (n, ORACLE_DRAWS))).ravel(), *runs).reshape(n, -1)
+    chased = np.where(responds & (unchased > remind[:, None]), np.minimum(unchased, sooner), unchased)
+    control = in_control(scored["invoice_id"].to_numpy(), float(team["control_share"]))
+    pay = np.where((unchased > remind[:, None]) & ~control[:, None], chased, unchased) - now
+    # The most likely window among the draws still open at ``at`` (pay day after it).
+    span = int(pay.max()) + 2 * WITHIN_DAYS + 2
+    counts = np.zeros((n, span))
+    rows = np.repeat(np.arange(n), ORACLE_DRAWS)
+    later = (pay > 0).ravel()
+    np.add.at(counts, (rows[later], pay.ravel()[later]), 1.0)
+    edge = np.concatenate([np.zeros((n, 1)), np.cumsum(counts, axis=1)], axis=1)
+    width = 2 * WITHIN_DAYS + 1
+    mass = edge[:, width:] - edge[:, :-width]  # window starting at day j: days j .. j + width - 1
+    centre = np.argmax(mass, axis=1) + WITHIN_DAYS
+    return day(scored["paid"]) - now - centre
+
+
 def one_seed(seed: int, customers: int, years: float, before: int, work: Path) -> pd.DataFrame:
     """One row per open invoice at as-of that was paid later: likvid's and the baseline's errors."""
     data = work / f"company_{seed}"
@@ -82,6 +135,7 @@ def one_seed(seed: int, customers: int, years: float, before: int, work: Path) -
         "inside": ((scored["paid"] >= scored["pay_date_p10"]) & (scored["paid"] <= scored["pay_date_p90"])).to_numpy(),
         "base_error": day(scored["paid"]) - day(base_dates[1]),
         "base_inside": ((scored["paid"] >= base_dates[0]) & (scored["paid"] <= base_dates[2])).to_numpy(),
+        "oracle_error": oracle_errors(data, at, scored, company, seed),
         "paid_at_next_run": day(scored["paid"]) == next_run,
         "predicted_next_run": day(scored["predicted_pay_date"]) == next_run,
     })
@@ -93,7 +147,8 @@ def report(rows: pd.DataFrame) -> None:
         print(f"  {name:<34} n={ours['n']:>5}  likvid: within 3 d {ours['within_3d']:6.1%}"
               f"  MAE {ours['mae_days']:5.1f} d  p10-p90 {ours['coverage_p10_p90']:6.1%}"
               f"   | due + average delay: {base['within_3d']:6.1%}"
-              f"  MAE {base['mae_days']:5.1f} d  band {base['coverage_p10_p90']:6.1%}")
+              f"  MAE {base['mae_days']:5.1f} d  band {base['coverage_p10_p90']:6.1%}"
+              f"   | oracle: {(part['oracle_error'].abs() <= WITHIN_DAYS).mean():6.1%}")
 
     for seed, part in rows.groupby("seed"):
         line(f"seed {seed}, all", part)

@@ -144,7 +144,14 @@ def _masked_dates(days: np.ndarray, known: np.ndarray) -> pd.Series:
     return out
 
 
-def _reminder_day(due: np.ndarray) -> np.ndarray:
+def response_chance(reminder_response: float, risk: np.ndarray, disputed: np.ndarray) -> np.ndarray:
+    """The chance that a reminded customer pays sooner for it: ``reminder_response`` for average risk, higher for
+    low-risk customers, a fifth of it on an invoice disputed by the reminder day."""
+    return np.clip(reminder_response - 0.1 * risk, 0.05, 0.95) * np.where(disputed, 0.2, 1.0)
+
+
+def reminder_day(due: np.ndarray) -> np.ndarray:
+    """The day the credit team reminds (integer days since 1970-01-01): the business day a week past due."""
     return _next_business_day(due + REMINDER_AFTER_DAYS)
 
 
@@ -159,8 +166,8 @@ def _chasing(rng, config, due, unchased, risk, disputed, runs, invoice_ids) -> d
     so ``chased`` (the paid day had it been reminded) and ``unchased`` give the effect exactly.
     """
     n = len(due)
-    remind = _reminder_day(due)
-    p = np.clip(config.reminder_response - 0.1 * risk, 0.05, 0.95) * np.where(disputed, 0.2, 1.0)
+    remind = reminder_day(due)
+    p = response_chance(config.reminder_response, risk, disputed)
     responds = rng.random(n) < p
     lag = rng.integers(0, 4, n)
     sooner = next_run(remind + lag, *runs)
@@ -290,7 +297,7 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> dict[str, pd.DataFr
     # The credit team's reminder brings some payments forward (its own stream: the draws above stay as they were);
     # the reminder is a week past due, so it never changes whether an invoice is late, and ``p_true`` stays true.
     chase = _chasing(np.random.default_rng([config.seed, 13]), config, i_due, unchased, risk[c],
-                     disputed & (dispute_day <= _reminder_day(i_due)), (run_kind[c], run_weekday[c], run_monthday[c]),
+                     disputed & (dispute_day <= reminder_day(i_due)), (run_kind[c], run_weekday[c], run_monthday[c]),
                      invoice_ids)
     pay_day = chase["pay_day"]
     late_days = pay_day - i_due
@@ -520,7 +527,7 @@ def _actions(rng, end, due, pay_day, is_paid, disputed, dispute_day, invoice_ids
     """
     rows = []  # (day, kind, invoice index, promised day or -1)
     open_on = np.where(is_paid, pay_day, np.iinfo(np.int64).max)
-    remind = _reminder_day(due)
+    remind = reminder_day(due)
     for j in np.flatnonzero((open_on > remind) & (remind <= end) & ~control):
         rows.append((remind[j], "reminder", j, -1))
     call = _next_business_day(due + CALL_AFTER_DAYS)
