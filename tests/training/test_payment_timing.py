@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -195,3 +197,20 @@ def test_nothing_censored_is_one_fit_of_the_main_shape():
     plain = model._regressor().fit(x[list(FEATURES)], delay)
     assert model.regressor_.booster_.model_to_string() == plain.booster_.model_to_string()
     assert len(model.values_) > 0 and model.cdf_[-1] == pytest.approx(1.0)
+
+
+def test_the_residuals_slice_table_is_found_once_and_not_pickled(fitted):
+    """The slice table of the residuals' CDF is kept after the first call (a single invoice's call found it anew
+    each time), left out of the pickle, and the answers are the same either way."""
+    import pickle
+
+    timing, rows = copy.copy(fitted["timing"]), fitted["holdout"].head(20)
+    timing.__dict__.pop("_starts", None)
+    first = timing.pay_summary(rows)
+    kept = timing.__dict__["_starts"][1]
+    assert timing.__dict__["_starts"][0] is timing.cdf_
+    assert timing._slice_starts() is kept
+    back = pickle.loads(pickle.dumps(timing))
+    assert "_starts" not in back.__dict__
+    for a, b in zip(first, back.pay_summary(rows)):
+        np.testing.assert_array_equal(a, b)
