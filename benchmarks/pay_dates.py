@@ -55,7 +55,9 @@ def oracle_errors(data: Path, at: pd.Timestamp, scored: pd.DataFrame, company, s
     drew each payment from (``truth/``: the invoice's mean delay and spread, the customer's run and risk, the
     reminder's chance of working), draws the pay day as the generator does, conditions on still open at ``at``, and
     names the centre of the most likely window of +- ``WITHIN_DAYS`` days. No model of the ledgers can know more,
-    so its share within the window bounds what ``predicted_pay_date`` can reach on this company."""
+    so its share within the window bounds what ``predicted_pay_date`` can reach on this company. Its draws are not
+    conditioned on being paid at all (the rows scored here exclude invoices written off, which the generator decides
+    after the pay day): the extra tail can only blur its window, so the true ceiling may be a little higher."""
     from features.control import in_control
     from features.synthetic import _EPOCH, next_run, reminder_day, response_chance
 

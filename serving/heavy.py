@@ -59,7 +59,8 @@ def lower_priority(nice: int) -> None:
     """This process at ``nice``: its threads from here on, and its autogroup where Linux groups tasks by session
     (``sched_autogroup``). Each BentoML worker runs in a session of its own, and between groups only the group's
     niceness counts, so with the threads' niceness alone the heavy process kept an equal share of the cores beside
-    each API worker (measured in the soak: about 0.6 of the 2 cores while single invoices went unanswered)."""
+    each API worker (in the soak it had what the API workers and the load generator left, by their CPU figures about
+    0.6 of the 2 cores, while single invoices went unanswered)."""
     os.nice(nice)
     if os.getsid(0) != os.getpid():  # the group is a session's: lowered only when it is this process's own
         return

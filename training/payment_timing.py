@@ -290,7 +290,7 @@ class PaymentTimingModel:
     def __getstate__(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "_starts"}  # derived: not pickled
 
-    def _slice_starts(self) -> np.ndarray:
+    def _cdf_slices(self) -> np.ndarray:
         """``_slice_starts(self.cdf_)``, found once per model (a search of up to 2^19 levels in the residuals' CDF:
         5.6 ms of a single invoice's 15 ms call when found on every call, measured)."""
         starts = self.__dict__.get("_starts")
@@ -484,7 +484,7 @@ class PaymentTimingModel:
                        (q, t, np.maximum(t, 1e-12), 1.0 - q, np.maximum(1.0 - t, 1e-12)),
                        (np.linspace(0.0, 1.0, table.shape[1]), table, setup["segment"]),
                        (lo, 1.0 - lo, setup["centre"], setup["scale"], setup["first"]),
-                       (self.cdf_, self._slice_starts(), self.values_),
+                       (self.cdf_, self._cdf_slices(), self.values_),
                        (kind, value, monthly[0] if monthly else np.zeros((1, 1))),
                        float(self.config.max_delay_days))
 

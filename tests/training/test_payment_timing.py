@@ -209,7 +209,7 @@ def test_the_residuals_slice_table_is_found_once_and_not_pickled(fitted):
     first = timing.pay_summary(rows)
     kept = timing.__dict__["_starts"][1]
     assert timing.__dict__["_starts"][0] is timing.cdf_
-    assert timing._slice_starts() is kept
+    assert timing._cdf_slices() is kept
     back = pickle.loads(pickle.dumps(timing))
     assert "_starts" not in back.__dict__
     for a, b in zip(first, back.pay_summary(rows)):
