@@ -13,7 +13,9 @@ PROBE = """
 import os
 from serving.heavy import lower_priority
 lower_priority(7)
-group = open("/proc/self/autogroup").read().split()[-1] if os.path.exists("/proc/self/autogroup") else "none"
+group = "none"
+if os.path.exists("/proc/self/autogroup"):  # empty in the kernel's default group (a task under init's session)
+    group = (open("/proc/self/autogroup").read().split() or ["default"])[-1]
 print(os.getpriority(os.PRIO_PROCESS, 0), group)
 """
 
@@ -30,6 +32,8 @@ def test_the_heavy_process_lowers_its_threads_and_its_autogroup():
     assert int(out[0]) >= 7  # from a shell at 0: 7 (more if the test itself runs niced)
     if out[1] != "none":  # a kernel with autogroups: the new session's group is lowered too
         assert int(out[1]) == 7
-    before = Path("/proc/self/autogroup").read_text().split()[-1] if out[1] != "none" else "none"
+    before = "none"
+    if out[1] != "none":  # this test's own group: empty to read in the kernel's default group, as under some CI runners
+        before = (Path("/proc/self/autogroup").read_text().split() or ["default"])[-1]
     shared = _probe(own_session=False)  # in this test's session: its group (this test's too) is left alone
     assert int(shared[0]) >= 7 and shared[1] == before
