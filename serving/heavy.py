@@ -19,6 +19,7 @@ the data refuses.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -206,14 +207,32 @@ ANSWERS = frozenset(name for name in vars(Answers) if not name.startswith("_")) 
 HEAVY_THREADS = len(ANSWERS) + 2
 
 
-def run(answers: Answers, name: str, kwargs: dict[str, Any]) -> tuple:
-    """``("rows", answer)``, or ``("problem", field, message)`` for a request the data cannot answer."""
+def run(answers: Answers, name: str, kwargs: dict[str, Any], endpoint: str | None = None) -> tuple:
+    """``("rows", answer)``; with ``endpoint`` (an API method's name), ``("json", body)``: the answer checked
+    against that endpoint's declared output and encoded (``encode``); or ``("problem", field, message)`` for a
+    request the data cannot answer."""
     if name not in ANSWERS:
         raise ValueError(f"no heavy answer {name!r}")
     try:
-        return "rows", getattr(answers, name)(**kwargs)
+        value = getattr(answers, name)(**kwargs)
     except Problem as e:
         return "problem", e.field, e.message
+    return ("rows", value) if endpoint is None else ("json", encode(endpoint, value))
+
+
+def encode(endpoint: str, value: Any) -> bytes:
+    """The JSON body the API's ``endpoint`` answers for ``value``, as BentoML makes it from a returned value (its
+    declared output model validates the value, then dumps it). Made here, the heavy process spends its own, lowly
+    placed CPU on a big answer's rows and the API worker only passes the bytes on: checking and writing a few
+    thousand provision rows in an API worker held its event loop, and every single-invoice call it had open."""
+    return _output(endpoint).model_validate(value).model_dump_json().encode()
+
+
+@functools.cache
+def _output(endpoint: str):
+    from serving.service import Likvid  # the endpoints declare their outputs (imported here: it imports this)
+
+    return Likvid.apis[endpoint].output_spec
 
 
 @bentoml.service(name=HEAVY_NAME, workers=heavy_workers(), threads=HEAVY_THREADS, metrics={"enabled": False},
@@ -241,9 +260,9 @@ class LikvidHeavy:
         return self._answers
 
     @bentoml.api
-    def answer(self, name: str, params: dict[str, Any]) -> tuple:
+    def answer(self, name: str, params: dict[str, Any], endpoint: str | None = None) -> tuple:
         """One heavy answer (``run``) over the champions and data this process loaded."""
-        return run(self._answers, name, params)
+        return run(self._answers, name, params, endpoint)
 
     def reload_if_promoted(self) -> None:
         """As the API workers do: serve a newly promoted champion once it is in the registry."""

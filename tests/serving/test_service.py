@@ -763,3 +763,32 @@ def test_the_rate_memo_keeps_one_entry_per_known_code_however_requests_spell_it(
     assert set(s.rate_memo) == {"EUR", None} and asked == [["EUR", "XYZ", None]]
     State.rates(s, ["Eur", "  EUR  "])
     assert len(asked) == 1  # read from the memo
+
+
+@pytest.mark.parametrize("name, params", [
+    ("forecast_cash", {"weeks": 13, "shocks": {}}), ("kpis", {}), ("discounts", {}), ("provision", {}),
+    ("collection_worklist", {"top_n": 20, "owner": None, "by_customer": False}),
+    ("collection_worklist", {"top_n": 20, "owner": None, "by_customer": True}),
+    ("liquidity", {"weeks": 13, "shocks": {}}),
+])
+def test_a_heavy_answer_made_into_its_body_where_it_is_computed_is_the_body_bentoml_makes_of_it(registry, name,
+                                                                                                   params):
+    """The heavy process encodes an endpoint's answer itself (``heavy.encode``) and the API worker passes the bytes
+    on: they are the bytes BentoML's own answer path makes of the same value, byte for byte."""
+    import asyncio
+
+    from _bentoml_impl.serde import JSONSerde
+    from _bentoml_sdk.io_models import IORootModel
+
+    from serving.schemas import LiquidityAnswer, ShocksIn
+
+    s = startup.load_state(startup.Settings.from_env())
+    if "shocks" in params:
+        params = {**params, "shocks": ShocksIn().model_dump()}
+    kind, value = heavy.run(heavy.Answers(s), name, {"at": s.at, **params})
+    assert kind == "rows" and value
+    spec = service.Likvid.apis[name].output_spec
+    returned = value if issubclass(spec, IORootModel) else LiquidityAnswer(**value)  # as the endpoints returned them
+    response = asyncio.run(spec.to_http_response(returned, JSONSerde()))
+    bentoml_body = b"".join(bytes(chunk) for chunk in response.body_iterator)
+    assert heavy.run(heavy.Answers(s), name, {"at": s.at, **params}, name) == ("json", bentoml_body)
