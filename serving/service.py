@@ -29,7 +29,6 @@ from importlib.metadata import version
 
 import bentoml
 import pandas as pd
-from bentoml.exceptions import BentoMLException
 from fastapi import FastAPI
 from pydantic import ConfigDict, Field, ValidationError
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -41,6 +40,7 @@ from serving.auth import ENV_TOKEN, HEALTH_PATHS, BearerAuth
 from serving.combine import Combined
 from serving.guard import METRICS_PATH, RETRY_AFTER_SECONDS, SMALL_BATCH_ROWS, UNTRACED, Guard, install_log_filter
 from serving.heavy import LikvidHeavy, score_rows
+from serving.heavy import ask as ask_heavy
 from serving.heavy import run as run_heavy
 from serving.protocol import install as install_protocol
 from serving.schemas import (
@@ -179,10 +179,12 @@ class Likvid:
         self._scored = (self.state, _scored_open(self.state))  # the served data's open invoices' score rows
         _freeze_loaded()
         self._lock = threading.Lock()
-        # The cheap calls' own pandas work (checks, features, scores, answer rows), one call at a time in a worker:
+        # The cheap calls' own pandas work (scoring, customer rows, credit checks), one at a time in a worker:
         # threads taking turns on the GIL through pandas' many short steps cost about twice the CPU (in process,
         # 12 threads scoring single new invoices: 23.6 ms of CPU a call, 10.6 ms one at a time), and at the rate
-        # where that matters the cores are the limit. The heavy answers and their waits are outside it.
+        # where that matters the cores are the limit. The invoices of the scoring calls that wait for it meanwhile
+        # are scored next as one batch (``serving.combine``); a request's checks, the heavy answers and their
+        # waits are outside it.
         self._own_work = threading.Lock()
         self._score = Combined(score_rows, SMALL_BATCH_ROWS, self._own_work)
         self._customers: tuple[State, pd.DataFrame] | None = None  # the served as-of's customer rows
@@ -211,10 +213,8 @@ class Likvid:
 
         heavy = self.heavy
         if isinstance(heavy, RemoteProxy):
-            try:
-                answer = heavy.answer(name=name, params=kwargs, endpoint=endpoint)
-            except BentoMLException as e:  # the heavy service is restarting, or failed on this request
-                logger.warning("the heavy service did not answer %s: %s", name, str(e)[:200])
+            answer = ask_heavy(lambda: heavy.answer(name=name, params=kwargs, endpoint=endpoint), name)
+            if answer is None:
                 return JSONResponse({"error": "the service's heavy answers are unavailable for a moment; try again"},
                                     status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         else:
@@ -253,8 +253,7 @@ class Likvid:
         rows = [known.get(_invoice_key(inv)) for inv in invoices]
         if None not in rows and len({inv.invoice_id for inv in invoices}) == len(invoices):
             return rows
-        with self._own_work:
-            problems = _problems(s, invoices)
+        problems = _problems(s, invoices)
         if problems:
             return bad_request(*problems)
         if len(invoices) <= SMALL_BATCH_ROWS:  # scored with the other cheap calls waiting meanwhile

@@ -1,5 +1,6 @@
-"""Calls joined while one runs (``serving.combine``): each caller gets its own rows, joined calls never mix served
-states or pass the item cap, and an error stays with the call that caused it."""
+"""The API worker's cheap calls and its calls of the heavy service: calls joined while one runs (``serving.combine``;
+each caller gets its own rows, joined calls never mix served states or pass the item cap, and an error stays with
+the call that caused it), and a heavy call cut off on its connection (``serving.heavy.ask``)."""
 
 from __future__ import annotations
 
@@ -99,3 +100,30 @@ def test_a_call_alone_is_made_at_once():
     fn.release.set()
     combined = Combined(fn, max_items=10, lock=threading.Lock())
     assert combined("k", [1, 2]) == [("k", 1), ("k", 2)] and fn.batches == [("k", [1, 2])]
+
+
+def test_a_heavy_call_cut_off_on_a_closed_kept_alive_connection_is_asked_once_more_and_a_failure_is_none():
+    """``serving.heavy.ask``: the keep-alive race (the heavy service closed an idle connection as it was reused)
+    is asked again; a second cut-off, or the heavy service failing, is ``None`` (the API's 503), never a raise."""
+    import aiohttp
+    from bentoml.exceptions import BentoMLException
+
+    from serving.heavy import ask
+
+    def calls(*outcomes):
+        left = list(outcomes)
+
+        def call():
+            outcome = left.pop(0)
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome
+        return call, left
+
+    call, left = calls(aiohttp.ServerDisconnectedError(), ("rows", [1]))
+    assert ask(call, "kpis") == ("rows", [1]) and not left
+    call, left = calls(aiohttp.ServerDisconnectedError(), aiohttp.ServerDisconnectedError(), ("rows", [1]))
+    assert ask(call, "kpis") is None and left == [("rows", [1])]
+    for failure in (BentoMLException("restarting"), aiohttp.ClientConnectionError("refused"), TimeoutError()):
+        call, left = calls(failure, ("rows", [1]))
+        assert ask(call, "kpis") is None and left == [("rows", [1])]  # not asked again: it may be busy
