@@ -19,7 +19,6 @@ the data refuses.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import threading
@@ -241,19 +240,17 @@ def run(answers: Answers, name: str, kwargs: dict[str, Any], endpoint: str | Non
     return ("rows", value) if endpoint is None else ("json", encode(endpoint, value))
 
 
+# Each API endpoint's declared output model (BentoML's ``output_spec``), by the endpoint's method name: filled
+# by ``serving.service`` as it defines them (every process of ``likvid serve``, this one's too, imports it).
+OUTPUTS: dict[str, Any] = {}
+
+
 def encode(endpoint: str, value: Any) -> bytes:
     """The JSON body the API's ``endpoint`` answers for ``value``, as BentoML makes it from a returned value (its
     declared output model validates the value, then dumps it). Made here, the heavy process spends its own, lowly
     placed CPU on a big answer's rows and the API worker only passes the bytes on: checking and writing a few
     thousand provision rows in an API worker held its event loop, and every single-invoice call it had open."""
-    return _output(endpoint).model_validate(value).model_dump_json().encode()
-
-
-@functools.cache
-def _output(endpoint: str):
-    from serving.service import Likvid  # the endpoints declare their outputs (imported here: it imports this)
-
-    return Likvid.apis[endpoint].output_spec
+    return OUTPUTS[endpoint].model_validate(value).model_dump_json().encode()
 
 
 @bentoml.service(name=HEAVY_NAME, workers=heavy_workers(), threads=HEAVY_THREADS, metrics={"enabled": False},

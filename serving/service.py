@@ -39,6 +39,7 @@ from features.limits import TOP_N, WEEKS
 from serving.auth import ENV_TOKEN, HEALTH_PATHS, BearerAuth
 from serving.combine import Combined
 from serving.guard import METRICS_PATH, RETRY_AFTER_SECONDS, SMALL_BATCH_ROWS, UNTRACED, Guard, install_log_filter
+from serving.heavy import OUTPUTS as heavy_outputs
 from serving.heavy import LikvidHeavy, score_rows
 from serving.heavy import ask as ask_heavy
 from serving.heavy import run as run_heavy
@@ -222,7 +223,7 @@ class Likvid:
         if answer[0] == "problem":
             return bad_request(([answer[1]], answer[2]))
         if answer[0] == "json":
-            return Response(answer[1], media_type=Likvid.apis[endpoint].output_spec.media_type)
+            return Response(answer[1], media_type=heavy_outputs[endpoint].media_type)
         return answer[1]
 
     def _reload_if_promoted(self) -> None:
@@ -392,6 +393,9 @@ class Likvid:
         if problem is not None:
             return problem
         return self._heavy("liquidity", "liquidity", at=at, weeks=weeks, shocks=shocks.model_dump())
+
+
+heavy_outputs.update({name: api.output_spec for name, api in Likvid.apis.items()})  # what ``heavy.encode`` writes
 
 
 # At most this many open invoices of the served data are scored at start-up (the latest issued first): a
