@@ -69,7 +69,7 @@ JSON = {"Content-Type": "application/json"}
 
 def _session(url: str, headers: dict, connections: int, timeout: float) -> aiohttp.ClientSession:
     """An aiohttp client of ``url``. The load generator shares the machine's cores with the service it measures:
-    with httpx, and each body encoded as it was sent, it cost 4.7 ms of CPU a single-invoice call (a third of a
+    with httpx, and each body encoded as it was sent, it cost 4.7 ms of CPU a single-invoice call (half a
     core at 100 a second), with aiohttp and the bodies encoded first 0.7 ms."""
     return aiohttp.ClientSession(base_url=url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout),
                                  connector=aiohttp.TCPConnector(limit=connections))
