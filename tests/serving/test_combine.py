@@ -5,6 +5,7 @@ the call that caused it), and a heavy call cut off on its connection (``serving.
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -32,12 +33,11 @@ class Recorder:
 
 def _queued(combined: Combined, n: int, timeout: float = 10) -> None:
     """Until ``n`` calls wait in ``combined``'s queue."""
-    done = threading.Event()
     for _ in range(int(timeout / 0.005)):
         with combined._queued:
             if len(combined._queue) >= n:
                 return
-        done.wait(0.005)
+        time.sleep(0.005)
     raise AssertionError(f"fewer than {n} calls queued")
 
 

@@ -792,3 +792,15 @@ def test_a_heavy_answer_made_into_its_body_where_it_is_computed_is_the_body_bent
     response = asyncio.run(spec.to_http_response(returned, JSONSerde()))
     bentoml_body = b"".join(bytes(chunk) for chunk in response.body_iterator)
     assert heavy.run(heavy.Answers(s), name, {"at": s.at, **params}, name) == ("json", bentoml_body)
+
+
+def test_invoices_of_several_calls_scored_as_one_batch_get_the_rows_each_gets_alone(registry, open_invoices):
+    """What joining the waiting calls (``serving.combine``) rests on: ``score_rows`` of a batch gives every
+    invoice the row scoring it alone gives, new ids and changed amounts included."""
+    from serving.schemas import InvoiceIn
+
+    s = startup.load_state(startup.Settings.from_env())
+    rows = [request_row(r) for _, r in open_invoices.head(12).iterrows()]
+    rows = [{**r, "invoice_id": f"NEW-{i}", "amount": r["amount"] * (1 + i % 3)} for i, r in enumerate(rows)]
+    invoices = [InvoiceIn.model_validate_json(json.dumps(r)) for r in rows]
+    assert heavy.score_rows(s, invoices) == [heavy.score_rows(s, [inv])[0] for inv in invoices]
