@@ -258,6 +258,17 @@ CATALOG = (
     Feature("recent_delay_spread", "customer's recent payment days vary by about {}", shown=days),
 )
 FEATURES = [f.name for f in CATALOG]
+
+
+def columns(names: list[str]) -> pd.Index:
+    """``names`` as the Index that selects them (``x[columns(names)]``), made once per list: on a one-row frame,
+    building it from the strings was half of the selection's cost (0.30 against 0.16 ms for the 45 features)."""
+    return _columns(tuple(names))
+
+
+@functools.lru_cache(maxsize=64)
+def _columns(names: tuple[str, ...]) -> pd.Index:
+    return pd.Index(names)
 BY_NAME = {f.name: f for f in CATALOG}
 # What reasons compare values with: customer state carried in the feature rows, not model inputs.
 COMPARISONS = ["usual_late_last_n", "usual_overdue_amount", "usual_n_overdue_open"]

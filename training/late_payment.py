@@ -16,7 +16,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from features.invoices import CATALOG, FEATURES, SNAPSHOT
+from features.invoices import CATALOG, FEATURES, SNAPSHOT, columns
 from training import cores
 from training.examples import later_dates
 
@@ -130,7 +130,7 @@ class LatePaymentModel:
 
     def raw_proba(self, x: pd.DataFrame) -> np.ndarray:
         # The booster on the rows' values: the same numbers as on the frame, without pandas' checks per call.
-        return self.booster_.booster_.predict(x[self.features_].to_numpy(float),
+        return self.booster_.booster_.predict(x[columns(self.features_)].to_numpy(float),
                                              num_threads=cores.predict_threads(len(x)))
 
     def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
@@ -143,7 +143,7 @@ class LatePaymentModel:
 
     def contributions(self, x: pd.DataFrame) -> pd.DataFrame:
         """Per-feature SHAP values (log-odds of the uncalibrated model), by LightGBM's own TreeSHAP (``tree_shap``)."""
-        values = tree_shap(self.booster_.booster_, x[self.features_].to_numpy(float))
+        values = tree_shap(self.booster_.booster_, x[columns(self.features_)].to_numpy(float))
         return pd.DataFrame(values, columns=self.features_, index=x.index)
 
 

@@ -51,7 +51,7 @@ from features import cash
 from features.asof import as_of
 from features.company import Company
 from features.contract import Inv
-from features.invoices import FEATURES, SNAPSHOT
+from features.invoices import FEATURES, SNAPSHOT, columns
 from features.ledger import lost_amounts
 from features.policy import Provision
 from training import cores
@@ -411,7 +411,7 @@ class PaymentTimingModel:
         """What every query of rows needs: centre, scale, the as-of day, the least pay day, the continuous floor
         (for a run payer: midway between its last run by the as-of day and the next one), the run days."""
         # The booster on the rows' values: the same numbers as on the frame, without pandas' checks per call.
-        centre = self.regressor_.booster_.predict(x[self.features_].to_numpy(float),
+        centre = self.regressor_.booster_.predict(x[columns(self.features_)].to_numpy(float),
                                                  num_threads=cores.predict_threads(len(x)))
         scale = self._scale(x)
         s = self._asof_day(x, paid_after)

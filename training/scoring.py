@@ -21,6 +21,7 @@ from features.invoices import (
     OPEN_AMOUNT,
     OPEN_AMOUNT_DOC,
     FeatureConfig,
+    columns,
     invoice_features,
 )
 from features.policy import Policy
@@ -87,7 +88,7 @@ def score_features(x: pd.DataFrame, late: LatePaymentModel, timing: PaymentTimin
         "currency": x[CURRENCY].to_numpy(),
         "amount_open_doc": x[OPEN_AMOUNT_DOC].to_numpy(),
     })
-    scored = pd.concat([out, sentences(why, out.index, N_REASONS)], axis=1)[SCORE_COLUMNS]
+    scored = pd.concat([out, sentences(why, out.index, N_REASONS)], axis=1)[columns(SCORE_COLUMNS)]
     return (scored, why) if facts else scored
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from features.invoices import BY_NAME
+from features.invoices import BY_NAME, columns
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def _floats(x: pd.DataFrame, names: list[str | None]) -> np.ndarray:
     out = np.full((len(x), len(names)), np.nan)
     have = [j for j, name in enumerate(names) if name is not None and name in x.columns]
     if have:
-        out[:, have] = x[[names[j] for j in have]].to_numpy(dtype=float, na_value=np.nan)
+        out[:, have] = x[columns([names[j] for j in have])].to_numpy(dtype=float, na_value=np.nan)
     return out
 
 
