@@ -258,6 +258,9 @@ CATALOG = (
     Feature("recent_delay_spread", "customer's recent payment days vary by about {}", shown=days),
 )
 FEATURES = [f.name for f in CATALOG]
+BY_NAME = {f.name: f for f in CATALOG}
+# What reasons compare values with: customer state carried in the feature rows, not model inputs.
+COMPARISONS = ["usual_late_last_n", "usual_overdue_amount", "usual_n_overdue_open"]
 
 
 def columns(names: list[str]) -> pd.Index:
@@ -269,9 +272,6 @@ def columns(names: list[str]) -> pd.Index:
 @functools.lru_cache(maxsize=64)
 def _columns(names: tuple[str, ...]) -> pd.Index:
     return pd.Index(names)
-BY_NAME = {f.name: f for f in CATALOG}
-# What reasons compare values with: customer state carried in the feature rows, not model inputs.
-COMPARISONS = ["usual_late_last_n", "usual_overdue_amount", "usual_n_overdue_open"]
 
 
 def is_late(paid: pd.Series, due: pd.Series, grace_days: int = 0) -> pd.Series:

@@ -24,6 +24,7 @@ from features.invoices import FEATURES, invoice_features
 from features.limits import MAX_BATCH, TOP_N, WEEKS
 from serving import auth, bento, guard, heavy, service
 from serving import state as startup
+from serving.schemas import ShocksIn
 from training import tracking
 from training.scoring import SCORE_COLUMNS
 
@@ -766,10 +767,11 @@ def test_the_rate_memo_keeps_one_entry_per_known_code_however_requests_spell_it(
 
 
 @pytest.mark.parametrize("name, params", [
-    ("forecast_cash", {"weeks": 13, "shocks": {}}), ("kpis", {}), ("discounts", {}), ("provision", {}),
+    ("forecast_cash", {"weeks": 13, "shocks": ShocksIn().model_dump()}), ("kpis", {}), ("discounts", {}),
+    ("provision", {}),
     ("collection_worklist", {"top_n": 20, "owner": None, "by_customer": False}),
     ("collection_worklist", {"top_n": 20, "owner": None, "by_customer": True}),
-    ("liquidity", {"weeks": 13, "shocks": {}}),
+    ("liquidity", {"weeks": 13, "shocks": ShocksIn().model_dump()}),
 ])
 def test_a_heavy_answer_made_into_its_body_where_it_is_computed_is_the_body_bentoml_makes_of_it(registry, name,
                                                                                                    params):
@@ -780,11 +782,9 @@ def test_a_heavy_answer_made_into_its_body_where_it_is_computed_is_the_body_bent
     from _bentoml_impl.serde import JSONSerde
     from _bentoml_sdk.io_models import IORootModel
 
-    from serving.schemas import LiquidityAnswer, ShocksIn
+    from serving.schemas import LiquidityAnswer
 
     s = startup.load_state(startup.Settings.from_env())
-    if "shocks" in params:
-        params = {**params, "shocks": ShocksIn().model_dump()}
     kind, value = heavy.run(heavy.Answers(s), name, {"at": s.at, **params})
     assert kind == "rows" and value
     spec = service.Likvid.apis[name].output_spec
