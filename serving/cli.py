@@ -390,18 +390,24 @@ def _read(data: Path, mapping: Optional[Path], step: Step, policy: Optional[Poli
     return _load(data, mapping, policy)
 
 
+_WARM_KERNELS = "training.cores:warm_kernels"  # after the models' modules: numba's first kernel sets up its target
+
+
 def _warm(*modules: str) -> threading.Thread | None:
-    """Import ``modules`` on a thread while the caller reads the data folder: Arrow decodes the validated Parquet
-    outside the GIL, so the two can overlap, and the models' modules take 1.5-2 s to import (lightgbm imports
-    scikit-learn and scipy.stats). The caller's own import of them waits for the thread's (the import lock), and
-    one that fails there fails again in the caller, with its error. At 985,325 invoices, reading the cached
-    folder and importing ``training.scoring`` took 2.29 s (median of 8) this way against 2.69 s one after the
-    other."""
+    """Import ``modules`` on a thread while the caller reads the data folder, then get numba ready to load the
+    models' compiled kernels (``training.cores.warm_kernels``): Arrow decodes the validated Parquet outside the
+    GIL, so the two can overlap, and the models' modules take 1.5-2 s to import (lightgbm imports scikit-learn
+    and scipy.stats). The caller's own import of them waits for the thread's (the import lock), and one that
+    fails there fails again in the caller, with its error. At 985,325 invoices, reading the cached folder and
+    importing ``training.scoring`` took 2.29 s (median of 8) this way against 2.69 s one after the other."""
 
     def load() -> None:
-        for module in modules:
+        for entry in (*modules, _WARM_KERNELS):
+            module, _, function = entry.partition(":")
             try:
-                importlib.import_module(module)
+                loaded = importlib.import_module(module)
+                if function:
+                    getattr(loaded, function)()
             except Exception:  # noqa: BLE001 (the caller's own import raises it again, in its own thread)
                 return
 

@@ -228,7 +228,7 @@ def _pick_levels(out, start, stop, normal, scale, week, week_factor, week_share,
             out[r, j] = level
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _add_picked(sums, first, pick, rows, grid, levels, amount, share, scaled):
     """``_add_weeks`` of each of ``rows``' amounts (rows of ``amount``, x ``share`` when ``scaled``) on the paths from
     ``first`` in the week of its picked quantile (``grid``: ``levels`` weeks a row, in ``rows``' order)."""
@@ -332,12 +332,18 @@ def _invoice_receipts(paths: _Paths, component: str, timing: PaymentTimingModel,
     spread_rows = np.zeros(len(x), dtype=bool)
     if spread is not None:
         spread_rows[spread[0]] = True
-    for s in range(0, len(x), chunk):
-        part = slice(s, s + chunk)
+    parts = [slice(s, s + chunk) for s in range(0, len(x), chunk)]
+    quantiles = lambda part: timing.quantiles(x.iloc[part], u, paid_after[part])  # noqa: E731 (days after due)
+    following = cores.ahead(lambda: quantiles(parts[0])) if parts else None
+    for i, part in enumerate(parts):
+        s = part.start
         # The chunk's own normal draws come next in ``rng``'s stream; nothing else draws until they are used, so
-        # they are drawn on a second thread while the quantiles (which draw nothing) are found.
+        # they are drawn on a second thread while the quantiles (which draw nothing) are found. The next chunk's
+        # quantiles are found on another while this chunk's receipts are added: at 985,325 invoices the
+        # quantiles were 1.0 of the receipts' 1.8 s, one chunk after the other.
         normal = cores.ahead(lambda n=len(place[part]): common.normals(rng, n))
-        delay = timing.quantiles(x.iloc[part], u, paid_after[part])  # days after due, inf = never
+        delay = following.result()  # inf = never paid
+        following = cores.ahead(lambda p=parts[i + 1]: quantiles(p)) if i + 1 < len(parts) else None
         pick = common.picks(place[part], due_day[part], normal.result(), levels)
         spread_here = spread_rows[part]
         passes = [(np.ones(len(delay), dtype=bool), 0.0, 1.0)] if not spread_here.any() else (
