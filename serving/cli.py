@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
+import gc
 import importlib
 import inspect
 import logging
@@ -47,6 +49,10 @@ app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
+# At exit the interpreter no longer traces every object left for reference cycles: a command's objects die with
+# its process either way (files were closed where written, the exit frees the memory), and at 985,325 invoices
+# that last collection took 0.45-0.55 s of the forecast's 6.2-6.8 s (in process, this host).
+atexit.register(gc.freeze)
 
 # Third-party chatter that says nothing to a likvid user; what is ours is fixed at its cause instead.
 QUIET_WARNINGS = (
