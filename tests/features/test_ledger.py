@@ -104,6 +104,19 @@ def test_money_is_converted_at_the_latest_rate_on_or_before_its_date(tmp_path):
     assert pd.isna(rates[0]) and rates[1] == 0.09 and rates[2] == 1 and rates[3] == 1
 
 
+@pytest.mark.parametrize("dtype", ["string", object])
+def test_currency_codes_are_each_row_trimmed_and_upper_cased_however_spelled(dtype):
+    # Each spelling is cleaned once (features.ledger.codes): the rows get what cleaning each of them gives.
+    raw = pd.Series([" sek", "SEK", "eur ", None, "", "  ", "Sek", "usd"] * 3, dtype=dtype, name="currency",
+                    index=range(30, 6, -1))
+    expected = raw.astype("string").str.strip().str.upper()
+    pd.testing.assert_series_equal(ledger.codes(raw), expected.mask(expected == ""))
+    fx = pd.DataFrame({Fx.DATE: pd.to_datetime(["2025-01-01"] * 2), Fx.CURRENCY: ["sek ", "USD"],
+                       Fx.RATE: [0.1, 0.9]})
+    rates = ledger.rates_on(raw, pd.Timestamp("2025-02-01"), fx, "EUR")
+    assert rates.tolist() == [0.1, 0.1, 1.0, 1.0, 1.0, 1.0, 0.1, 0.9] * 3
+
+
 def test_a_row_without_a_rate_is_rejected_with_the_reason(tmp_path):
     invoices = [_inv("I1", "C2", "2024-12-20", 1000, currency="SEK"), _inv("I2", "C1", "2025-01-10", 100)]
     result = _validate(tmp_path, invoices, [_pay("P1", "I1", "2025-01-15", 100), _pay("P2", "I2", "2025-01-15", 100)],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from pathlib import Path
 
@@ -286,3 +287,16 @@ def test_sales_issued_earlier_in_the_week_are_received_sooner(small_loaded, fitt
     got = {name: forecast(small_loaded, fitted["at"], 13, models=ForecastModels(models.timing, m), paths=PATHS)
            for name, m in (("early", early), ("late", late))}
     assert got["early"]["ar_future"].sum() > got["late"]["ar_future"].sum()
+
+
+def test_chunks_pipelined_over_the_cores_give_the_one_chunk_forecast(small_loaded, fitted, models, monkeypatch):
+    # The next chunk's quantiles are found on another thread while this chunk's receipts are added
+    # (engine._invoice_receipts): with chunks of 25 invoices every chunk but the first is found that way, and the
+    # forecast is the one a single chunk of every invoice gives, to the last bit.
+    from training import cores
+
+    small = copy.copy(models.cash)
+    small.config = dataclasses.replace(models.cash.config, chunk=25)
+    monkeypatch.setattr(cores, "count", lambda: 2)
+    pipelined = forecast(small_loaded, fitted["at"], 13, models=ForecastModels(models.timing, small), paths=PATHS)
+    pd.testing.assert_frame_equal(pipelined, forecast(small_loaded, fitted["at"], 13, models=models, paths=PATHS))
