@@ -298,5 +298,9 @@ def test_chunks_pipelined_over_the_cores_give_the_one_chunk_forecast(small_loade
     small = copy.copy(models.cash)
     small.config = dataclasses.replace(models.cash.config, chunk=25)
     monkeypatch.setattr(cores, "count", lambda: 2)
+    chunks, quantiles = [], models.timing.quantiles
+    monkeypatch.setattr(models.timing, "quantiles", lambda x, *a: chunks.append(len(x)) or quantiles(x, *a))
     pipelined = forecast(small_loaded, fitted["at"], 13, models=ForecastModels(models.timing, small), paths=PATHS)
+    assert len(chunks) >= 8 and max(chunks) == small.config.chunk  # open and future invoices, both in chunks
+    monkeypatch.undo()
     pd.testing.assert_frame_equal(pipelined, forecast(small_loaded, fitted["at"], 13, models=models, paths=PATHS))
