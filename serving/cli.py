@@ -396,19 +396,21 @@ def _read(data: Path, mapping: Optional[Path], step: Step, policy: Optional[Poli
     return _load(data, mapping, policy)
 
 
-_WARM_KERNELS = "training.cores:warm_kernels"  # after the models' modules: numba's first kernel sets up its target
+# For a command whose models run compiled kernels (the payment-timing model's, the simulation's): after their
+# modules, numba's first kernel sets up its CPU target.
+_WARM_KERNELS = "training.cores:warm_kernels"
 
 
 def _warm(*modules: str) -> threading.Thread | None:
-    """Import ``modules`` on a thread while the caller reads the data folder, then get numba ready to load the
-    models' compiled kernels (``training.cores.warm_kernels``): Arrow decodes the validated Parquet outside the
-    GIL, so the two can overlap, and the models' modules take 1.5-2 s to import (lightgbm imports scikit-learn
-    and scipy.stats). The caller's own import of them waits for the thread's (the import lock), and one that
-    fails there fails again in the caller, with its error. At 985,325 invoices, reading the cached folder and
-    importing ``training.scoring`` took 2.29 s (median of 8) this way against 2.69 s one after the other."""
+    """Import ``modules`` on a thread while the caller reads the data folder (an entry ``module:function`` also
+    calls the function once its module is imported): Arrow decodes the validated Parquet outside the GIL, so the
+    two can overlap, and the models' modules take 1.5-2 s to import (lightgbm imports scikit-learn and
+    scipy.stats). The caller's own import of them waits for the thread's (the import lock), and one that fails
+    there fails again in the caller, with its error. At 985,325 invoices, reading the cached folder and importing
+    ``training.scoring`` took 2.29 s (median of 8) this way against 2.69 s one after the other."""
 
     def load() -> None:
-        for entry in (*modules, _WARM_KERNELS):
+        for entry in modules:
             module, _, function = entry.partition(":")
             try:
                 loaded = importlib.import_module(module)
@@ -432,7 +434,7 @@ def score_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, mapping: Mappin
 
     at, policy = _as_of(as_of), _policy(data, config)
     with _steps(2) as step:
-        company = _read(data, mapping, step, policy, warm=("training.scoring",))
+        company = _read(data, mapping, step, policy, warm=("training.scoring", _WARM_KERNELS))
         step("Scoring the open invoices: champion models, features, reasons")
         try:
             scored = score(company, at, policy=policy, company_key=policy.company_key(data), scheduler=scheduler)
@@ -515,7 +517,7 @@ def forecast_cmd(
     at = _as_of(as_of)
     shocks = Shocks(**shocks)  # in range: the options' bounds are the shocks' ranges
     policy = _policy(data, config)
-    _warm("training.cash.forecast", "training.cash.model")
+    _warm("training.cash.forecast", "training.cash.model", _WARM_KERNELS)
     company = _load(data, mapping, policy)
     from training.cash.forecast import forecast
     from training.cash.model import load_forecast_models
@@ -666,7 +668,7 @@ def worklist_cmd(data: DataArg, out: OutOpt, as_of: AsOfOpt = None, top: TopOpt 
     """The open invoices to act on first, with the dunning step and why, from the champion models."""
     at, policy = _as_of(as_of), _policy(data, config)
     with _steps(2) as step:
-        company = _read(data, mapping, step, policy, warm=("training.collections",))
+        company = _read(data, mapping, step, policy, warm=("training.collections", _WARM_KERNELS))
         from training.collections import NO_ACTION, worklist
 
         step("Ranking the open invoices by the cash that acting brings in")
