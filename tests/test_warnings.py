@@ -31,8 +31,9 @@ def test_first_commands_print_no_warnings(tmp_path):
         _run(tmp_path, "kpis", "co", "--out", "kpis.csv"),
         _run(tmp_path, "train", "co"),
         _run(tmp_path, "score", "co", "--out", "scores.csv"),
+        _run(tmp_path, "forecast", "co", "--out", "forecast.csv", "--paths", "200"),  # LightGBM without sklearn
     ]
     for text in printed:
         found = [s for s in SPAM if s in text]
         assert not found, f"{found} in:\n{text}"
-    assert "open invoices scored" in printed[-1]
+    assert "open invoices scored" in printed[-2] and "13 weeks -> forecast.csv" in printed[-1]

@@ -26,14 +26,6 @@ log = logging.getLogger(__name__)
 _LOG_COLUMNS = ["amount", "open_amount", "overdue_amount", "days_since_last_late", "n_settled"]
 
 
-def lightgbm_threads(threads: int) -> dict:
-    """LightGBM's settings for ``threads`` threads a fit. One thread is bit-for-bit repeatable as it is; more are
-    made so (``deterministic``, with row-wise histograms rather than the layout LightGBM picks by timing both),
-    since the gate takes a champion with the same recipe for the model refitting that recipe would give (on the
-    same thread count: fits on different counts may differ, and a count is part of the recipe's settings)."""
-    return {"n_jobs": threads} if threads <= 1 else {"n_jobs": threads, "deterministic": True, "force_row_wise": True}
-
-
 @dataclass(frozen=True)
 class LatePaymentConfig:
     """LightGBM settings. TreeSHAP costs grow with depth squared: 150 trees of 7 leaves explain a row
@@ -48,7 +40,7 @@ class LatePaymentConfig:
     colsample_bytree: float = 0.8
     calibration_share: float = 0.25  # the latest share of training snapshots calibrates
     seed: int = 0
-    threads: int = 1  # LightGBM threads a fit (`likvid train --threads`); repeatable at any count: lightgbm_threads
+    threads: int = 1  # LightGBM threads a fit (`likvid train --threads`), repeatable at any count (cores)
     # A second, shallower shape (trees, learning rate, leaves, min rows per leaf) for small ledgers,
     # where deep trees overfit; the shape that ranks the calibration slice better is kept. It is tried only
     # up to ``small_data_max_rows`` training rows: past that the main shape has the data it needs, and the
@@ -91,7 +83,7 @@ class LatePaymentModel:
         return lgb.LGBMClassifier(
             n_estimators=n_estimators, learning_rate=learning_rate, num_leaves=num_leaves,
             min_child_samples=min_child_samples, subsample=c.subsample, subsample_freq=1,
-            colsample_bytree=c.colsample_bytree, random_state=c.seed, verbose=-1, **lightgbm_threads(c.threads),
+            colsample_bytree=c.colsample_bytree, random_state=c.seed, verbose=-1, **cores.lightgbm_threads(c.threads),
             monotone_constraints=[MONOTONE.get(f, 0) for f in self.features_],
         )
 

@@ -56,7 +56,6 @@ from features.ledger import lost_amounts
 from features.policy import Provision
 from training import cores
 from training.examples import ISSUED_LATER, later_dates
-from training.late_payment import lightgbm_threads
 
 LOST = "lost"  # training examples' column: the share of the open amount never collected (NaN: not known yet)
 RUN_NAMES = {cash.RUN_NONE: "ad_hoc", cash.RUN_WEEKLY: "weekly_run", cash.RUN_MONTHLY: "monthly_run"}
@@ -86,7 +85,7 @@ class PaymentTimingConfig:
     write_off_days: int = Provision.model_fields["write_off_days"].default  # open this long past due: lost
     min_lost: int = 20  # rows with a loss needed to learn the never-paid share per invoice (else the pooled share)
     seed: int = 0
-    threads: int = 1  # LightGBM threads a fit (`likvid train --threads`); repeatable at any count: lightgbm_threads
+    threads: int = 1  # LightGBM threads a fit (`likvid train --threads`), repeatable at any count (cores)
 
     def params(self) -> dict:
         return asdict(self)
@@ -367,7 +366,7 @@ class PaymentTimingModel:
         return lgb.LGBMRegressor(
             n_estimators=c.n_estimators, learning_rate=c.learning_rate, num_leaves=c.num_leaves,
             min_child_samples=c.min_child_samples, subsample=0.8, subsample_freq=1, colsample_bytree=0.8,
-            random_state=c.seed, verbose=-1, objective=objective, **lightgbm_threads(c.threads), **extra,
+            random_state=c.seed, verbose=-1, objective=objective, **cores.lightgbm_threads(c.threads), **extra,
         )
 
     def _residuals(self, delay: np.ndarray, censored: np.ndarray, scale: np.ndarray, centre: np.ndarray) -> None:

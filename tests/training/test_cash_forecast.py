@@ -304,3 +304,22 @@ def test_chunks_pipelined_over_the_cores_give_the_one_chunk_forecast(small_loade
     assert len(chunks) >= 8 and max(chunks) == small.config.chunk  # open and future invoices, both in chunks
     monkeypatch.undo()
     pd.testing.assert_frame_equal(pipelined, forecast(small_loaded, fitted["at"], 13, models=models, paths=PATHS))
+
+
+def test_the_forecast_command_predicts_without_scikit_learn_to_the_same_numbers(small_loaded, fitted, models, base,
+                                                                              tmp_path):
+    # `likvid forecast` imports LightGBM without scikit-learn (training.cores.lightgbm_without_sklearn): the models
+    # trained and pickled with it load and forecast the same rows in such a process, which never imports it.
+    import pickle
+    import subprocess
+    import sys
+
+    (tmp_path / "in.pkl").write_bytes(pickle.dumps((small_loaded, fitted["at"], models)))
+    code = ("import pickle, sys; from training import cores; cores.lightgbm_without_sklearn(); "
+            "import training.cash.forecast as f, training.cash.model; "
+            f"company, at, models = pickle.loads(open({str(tmp_path / 'in.pkl')!r}, 'rb').read()); "
+            f"rows = f.forecast(company, at, 13, models=models, paths={PATHS}); "
+            "assert 'sklearn' not in sys.modules, 'scikit-learn imported'; "
+            f"open({str(tmp_path / 'out.pkl')!r}, 'wb').write(pickle.dumps(rows))")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2], timeout=300)
+    pd.testing.assert_frame_equal(pickle.loads((tmp_path / "out.pkl").read_bytes()), base)
