@@ -117,9 +117,11 @@ def lightgbm_without_sklearn() -> None:
     """Import LightGBM in its mode without scikit-learn, unless either is imported already: for a command that only
     predicts with LightGBM (its boosters, or its sklearn wrappers on DataFrames, which go straight to the booster),
     run in a process of its own (``serving.cli.run``), so that nothing in it fits a model, which needs the
-    scikit-learn checks. scikit-learn is importable again afterwards, as usual. scikit-learn and the scipy.stats it
-    imports were 0.86 of the 1.56 s the forecast's modules took to import (warm, this host), and held the GIL
-    throughout."""
+    scikit-learn checks. scikit-learn is importable again afterwards, as usual; while this runs (on the thread that
+    imports the models' modules) an import of it fails in every thread, and the caller's thread imports nothing
+    that imports it meanwhile (reading or validating a folder: pandas, pyarrow, pandera). scikit-learn and the
+    scipy.stats it imports were 0.86 of the 1.56 s the forecast's modules took to import (warm, this host), and
+    held the GIL throughout."""
     if "lightgbm" in sys.modules or "sklearn" in sys.modules:
         return
     sys.modules["sklearn"] = None  # `import sklearn` raises ImportError: lightgbm.compat takes its no-sklearn branch
