@@ -19,8 +19,9 @@ from features.invoices import FEATURES, FeatureConfig, invoice_features, label
 from features.load import Company
 from features.policy import Policy
 from training import metrics
+from training.baselines import build_logistic
 from training.examples import ExampleConfig, examples, not_yet_due
-from training.late_payment import LatePaymentConfig, build_late_payment, build_logistic, history_baseline, time_slices
+from training.late_payment import LatePaymentConfig, build_late_payment, history_baseline, time_slices
 
 
 def weekly_new_invoices(company: Company, train_as_of: str, start: str, end: str,

@@ -17,13 +17,13 @@ import pandas as pd  # noqa: E402
 from features.invoices import FEATURES, FeatureConfig  # noqa: E402
 from features.load import Company  # noqa: E402
 from training import cores, metrics, tracking  # noqa: E402
+from training.baselines import build_logistic  # noqa: E402
 from training.examples import ISSUED_LATER, ExampleConfig, issued_later_rows, not_yet_due, with_rows  # noqa: E402
 from training.examples import examples as snapshot_examples  # noqa: E402
 from training.late_payment import (  # noqa: E402
     LatePaymentConfig,
     LatePaymentModel,
     build_late_payment,
-    build_logistic,
     history_baseline,
     time_slices,
 )
@@ -56,7 +56,7 @@ def _shap_plot(model: LatePaymentModel, x: pd.DataFrame, path: Path) -> Path:
     sample = x[model.features_].sample(min(len(x), 2000), random_state=0)
     with warnings.catch_warnings():  # SHAP notes on every call that its LightGBM output format changed; handled below
         warnings.filterwarnings("ignore", message="LightGBM binary classifier with TreeExplainer", category=UserWarning)
-        values = shap.TreeExplainer(model.booster_.booster_).shap_values(sample)
+        values = shap.TreeExplainer(model.trees).shap_values(sample)
     values = values[1] if isinstance(values, list) else values
     shap.summary_plot(values, sample, show=False, max_display=15, rng=np.random.default_rng(0))
     plt.title("What drives the late-payment score (SHAP)")

@@ -1,20 +1,15 @@
-"""Late-payment classifier: LightGBM calibrated on a later time slice, and its two baselines."""
+"""Late-payment classifier: LightGBM calibrated on a later time slice, and the customer's-history baseline (the
+logistic one, which scikit-learn fits, is ``training.baselines``). Fitting imports scikit-learn; a fitted model
+predicts, explains and unpickles without it (unless it keeps a calibration map), so the read commands can import
+LightGBM without it (``training.cores.lightgbm_without_sklearn``)."""
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict, dataclass
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.impute import SimpleImputer
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from features.invoices import CATALOG, FEATURES, SNAPSHOT, columns
 from training import cores
@@ -22,8 +17,6 @@ from training.examples import later_dates
 
 # More of these never lowers risk (+1) or never raises it (-1): each feature's declared direction.
 MONOTONE = {f.name: f.direction for f in CATALOG if f.direction}
-log = logging.getLogger(__name__)
-_LOG_COLUMNS = ["amount", "open_amount", "overdue_amount", "days_since_last_late", "n_settled"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +81,9 @@ class LatePaymentModel:
         )
 
     def fit(self, x: pd.DataFrame, y: np.ndarray, x_cal: pd.DataFrame, y_cal: np.ndarray) -> LatePaymentModel:
+        from sklearn.isotonic import IsotonicRegression
+        from sklearn.metrics import roc_auc_score
+
         self.features_ = list(FEATURES)
         c, shapes = self.config, self.config.shapes(len(x))
         if len(shapes) == 1 and c.refit_on_all and not c.calibrate_refit and len(x_cal):
@@ -120,10 +116,23 @@ class LatePaymentModel:
         self.rows_fit_ = len(both)
         return self
 
+    @property
+    def trees(self) -> lgb.Booster:
+        """The fitted trees: LightGBM's booster, inside the sklearn classifier that fitted it (``booster_``) or, in
+        a model unpickled, the booster alone."""
+        return self.booster_ if isinstance(self.booster_, lgb.Booster) else self.booster_.booster_
+
+    def __getstate__(self) -> dict:
+        """Pickled with the booster alone (``trees``): the sklearn classifier around it keeps a scikit-learn label
+        encoder, and unpickling that imported scikit-learn (and scipy.stats) into every read command, 0.9 s."""
+        state = dict(self.__dict__)
+        if "booster_" in state:
+            state["booster_"] = self.trees
+        return state
+
     def raw_proba(self, x: pd.DataFrame) -> np.ndarray:
         # The booster on the rows' values: the same numbers as on the frame, without pandas' checks per call.
-        return self.booster_.booster_.predict(x[columns(self.features_)].to_numpy(float),
-                                             num_threads=cores.predict_threads(len(x)))
+        return self.trees.predict(x[columns(self.features_)].to_numpy(float), num_threads=cores.predict_threads(len(x)))
 
     def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
         """Probability of being paid late; an invoice already past due is late (1.0)."""
@@ -135,7 +144,7 @@ class LatePaymentModel:
 
     def contributions(self, x: pd.DataFrame) -> pd.DataFrame:
         """Per-feature SHAP values (log-odds of the uncalibrated model), by LightGBM's own TreeSHAP (``tree_shap``)."""
-        values = tree_shap(self.booster_.booster_, x[columns(self.features_)].to_numpy(float))
+        values = tree_shap(self.trees, x[columns(self.features_)].to_numpy(float))
         return pd.DataFrame(values, columns=self.features_, index=x.index)
 
 
@@ -244,54 +253,6 @@ def tree_shap(booster: lgb.Booster, rows: np.ndarray) -> np.ndarray:
 
 def build_late_payment(config: LatePaymentConfig = LatePaymentConfig()) -> LatePaymentModel:
     return LatePaymentModel(config)
-
-
-def _logs(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.copy()
-    for col in _LOG_COLUMNS:
-        frame[col] = np.log1p(frame[col].clip(lower=0))
-    return frame
-
-
-LOGISTIC_MAX_ROWS = 200_000  # the logistic baseline's row cap (its fit is linear in rows)
-
-
-class RowCap(BaseEstimator, ClassifierMixin):
-    """A classifier fitted on at most ``max_rows`` rows drawn at random (seeded, so refits agree): for a fit
-    whose cost grows with the rows and whose answer does not need them all, such as the logistic baseline,
-    whose coefficients settle long before a million rows. The cap, when it bites, is logged and kept in
-    ``rows_seen_`` / ``rows_used_``."""
-
-    def __init__(self, estimator, max_rows: int = LOGISTIC_MAX_ROWS, seed: int = 0):
-        self.estimator = estimator
-        self.max_rows = max_rows
-        self.seed = seed
-
-    def fit(self, x: pd.DataFrame, y: np.ndarray) -> RowCap:
-        y = np.asarray(y)
-        self.rows_seen_ = len(x)
-        if len(x) > self.max_rows:
-            keep = np.sort(np.random.default_rng(self.seed).choice(len(x), self.max_rows, replace=False))
-            if len(np.unique(y[keep])) == len(np.unique(y)):  # a sample that lost a class is no sample
-                x, y = x.iloc[keep], y[keep]
-                log.info("%s fitted on a random %s of its %s rows (row cap %s)", type(self.estimator).__name__,
-                         f"{len(x):,}", f"{self.rows_seen_:,}", f"{self.max_rows:,}")
-        self.rows_used_ = len(x)
-        self.estimator_ = clone(self.estimator).fit(x, y)
-        self.classes_ = self.estimator_.classes_
-        return self
-
-    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
-        return self.estimator_.predict_proba(x)
-
-    def predict(self, x: pd.DataFrame) -> np.ndarray:
-        return self.estimator_.predict(x)
-
-
-def build_logistic(max_rows: int = LOGISTIC_MAX_ROWS) -> RowCap:
-    """The logistic-regression baseline: log amounts, impute, scale; fitted on at most ``max_rows`` rows."""
-    return RowCap(make_pipeline(FunctionTransformer(_logs), SimpleImputer(strategy="median"), StandardScaler(),
-                                LogisticRegression(max_iter=2000, C=1.0)), max_rows=max_rows)
 
 
 def history_baseline(x: pd.DataFrame) -> np.ndarray:

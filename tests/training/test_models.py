@@ -73,7 +73,7 @@ def test_lightgbm_contributions_equal_shap_tree_explainer(fitted):
 
     x = fitted["holdout"][FEATURES].head(20)
     ours = fitted["late"].contributions(x).to_numpy()
-    theirs = shap.TreeExplainer(fitted["late"].booster_.booster_).shap_values(x)
+    theirs = shap.TreeExplainer(fitted["late"].trees).shap_values(x)
     theirs = theirs[1] if isinstance(theirs, list) else theirs
     np.testing.assert_allclose(ours, theirs, atol=1e-6)
 
@@ -81,7 +81,7 @@ def test_lightgbm_contributions_equal_shap_tree_explainer(fitted):
 def test_tree_shap_by_decision_pattern_equals_lightgbm_pred_contrib(fitted):
     from training.late_payment import tree_shap
 
-    booster = fitted["late"].booster_.booster_
+    booster = fitted["late"].trees
     rows = fitted["holdout"][FEATURES].head(300).to_numpy(float).copy()
     rows[::7, :5] = np.nan  # missing values take each split's missing side
     rows[1::7, 5:10] = 0.0
@@ -312,3 +312,33 @@ def test_tree_shap_of_deep_trees_equals_lightgbm_pred_contrib(fitted):
     rows = fitted["holdout"][FEATURES].head(300).to_numpy(float)
     np.testing.assert_allclose(tree_shap(booster, rows), booster.predict(rows, pred_contrib=True)[:, :-1],
                                rtol=0, atol=1e-12)
+
+
+def test_a_late_payment_model_unpickles_and_scores_without_scikit_learn(small_loaded, fitted, tmp_path):
+    # `likvid score` and `worklist` import LightGBM without scikit-learn (serving.cli._predicting). The late-payment
+    # model pickles its booster alone (LatePaymentModel.__getstate__), so one without a calibration map loads,
+    # predicts and explains in a process that never imports scikit-learn, and gives the same rows.
+    import pickle
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from features.invoices import invoice_features
+    from training.examples import not_yet_due
+    from training.late_payment import LatePaymentConfig, build_late_payment, time_slices
+
+    fit, cal = time_slices(not_yet_due(fitted["train"]), 0.25)
+    late = build_late_payment(LatePaymentConfig(small_data_shape=None)).fit(fit, fit["late"].to_numpy(), cal,
+                                                                            cal["late"].to_numpy())
+    assert late.calibrator_ is None
+    x = invoice_features(small_loaded, fitted["at"])
+    (tmp_path / "in.pkl").write_bytes(pickle.dumps((x, late, fitted["timing"])))
+    code = ("import pickle, sys; from training import cores; cores.lightgbm_without_sklearn(); "
+            "import training.scoring as s; "
+            f"x, late, timing = pickle.loads(open({str(tmp_path / 'in.pkl')!r}, 'rb').read()); "
+            "rows = s.score_features(x, late, timing); "
+            "assert 'sklearn' not in sys.modules, 'scikit-learn imported'; "
+            f"open({str(tmp_path / 'out.pkl')!r}, 'wb').write(pickle.dumps(rows))")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2], timeout=300)
+    pd.testing.assert_frame_equal(pickle.loads((tmp_path / "out.pkl").read_bytes()), score_features(x, late,
+                                                                                                     fitted["timing"]))

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
-from training.late_payment import LatePaymentConfig, RowCap, build_logistic
+from training.baselines import RowCap, build_logistic
+from training.late_payment import LatePaymentConfig
 
 
 def _rows(n: int) -> tuple[pd.DataFrame, np.ndarray]:
@@ -20,7 +21,7 @@ def _rows(n: int) -> tuple[pd.DataFrame, np.ndarray]:
 
 def test_the_cap_samples_the_rows_logs_it_and_repeats(caplog):
     x, y = _rows(2_000)
-    with caplog.at_level(logging.INFO, logger="training.late_payment"):
+    with caplog.at_level(logging.INFO, logger="training.baselines"):
         capped = RowCap(LogisticRegression(), max_rows=500).fit(x, y)
     assert (capped.rows_seen_, capped.rows_used_) == (2_000, 500)
     assert "fitted on a random 500 of its 2,000 rows" in caplog.text
