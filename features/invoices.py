@@ -26,7 +26,6 @@ from __future__ import annotations
 import calendar
 import functools
 import multiprocessing
-import os
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
@@ -35,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from features import cache as validation_cache
-from features import cash, ledger
+from features import cash, ledger, parallel
 from features.asof import as_of, last_known_date
 from features.company import Company
 from features.contract import Bill, Credit, Cust, Fx, Inv, Ord, Pay
@@ -1025,7 +1024,7 @@ def by_date(fn: Callable[[pd.Timestamp], pd.DataFrame], dates: list[pd.Timestamp
     """``[fn(d) for d in dates]``, in ``workers`` forked processes when more than one (None: one per core): they
     share this one's memory (copy on write), so ``fn`` may close over a whole company, and only the frames come
     back, in order. For snapshots, whose rows depend on the company and their date alone."""
-    workers = min(workers if workers is not None else os.cpu_count() or 1, len(dates))
+    workers = min(workers if workers is not None else parallel.count(), len(dates))
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return [fn(d) for d in dates]
     _FORKED.append(fn)

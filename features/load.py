@@ -11,7 +11,6 @@ examples and, where a pattern is recognisable, the format setting that would rea
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import TypeVar
 import pandas as pd
 
 from features import cache as validation_cache
+from features import parallel
 from features.company import REJECT_COLUMNS, Company, ContractError
 from features.contract import TABLES, Column, Inv, Ord, Table, dtype_of, schema
 from features.formats import (
@@ -216,10 +216,11 @@ def _parse(raw: pd.Series, col: Column, fmt: Format, where: str) -> tuple[pd.Ser
 
 
 def _each(work: Callable[[T], R], items: Iterable[T]) -> list[tuple[R | None, Exception | None]]:
-    """``work`` of each item, on a thread a core, in the items' order: its result and None, or None and what it
-    raised. Validation's files and a table's columns are read and parsed independently, and Arrow's reader and
-    string kernels (the shapes of numbers and dates) run outside the GIL; at 985,325 invoices a folder took
-    20.2-20.9 s to validate against 23.2-23.3 s one at a time (in process, alternated, this host)."""
+    """``work`` of each item, on a thread a core (``features.parallel.count``), in the items' order: its result
+    and None, or None and what it raised. Validation's files and a table's columns are read and parsed
+    independently, and Arrow's reader and string kernels (the shapes of numbers and dates) run outside the GIL; at
+    985,325 invoices a folder took 20.2-20.9 s to validate against 23.2-23.3 s one at a time (in process,
+    alternated, this host)."""
 
     def attempt(item: T) -> tuple[R | None, Exception | None]:
         try:
@@ -228,7 +229,7 @@ def _each(work: Callable[[T], R], items: Iterable[T]) -> list[tuple[R | None, Ex
             return None, e
 
     items = list(items)
-    workers = min(len(items), os.cpu_count() or 1)
+    workers = min(len(items), parallel.count())
     if workers <= 1:
         return [attempt(item) for item in items]
     with ThreadPoolExecutor(workers, thread_name_prefix="likvid-validate") as pool:

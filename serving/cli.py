@@ -414,9 +414,10 @@ def _warm(*modules: str) -> threading.Thread | None:
     """Import ``modules`` on a thread while the caller reads the data folder (an entry ``module:function`` also
     calls the function once its module is imported): Arrow decodes the validated Parquet outside the GIL, so the
     two can overlap, and the models' modules take 1.5-2 s to import (lightgbm imports scikit-learn and
-    scipy.stats). The caller's own import of them waits for the thread's (the import lock), and one that fails
-    there fails again in the caller, with its error. At 985,325 invoices, reading the cached folder and importing
-    ``training.scoring`` took 2.29 s (median of 8) this way against 2.69 s one after the other."""
+    scipy.stats, unless ``_predicting`` imported it first without them). The caller's own import of them waits for
+    the thread's (the import lock), and one that fails there fails again in the caller, with its error. At 985,325
+    invoices, reading the cached folder and importing ``training.scoring`` took 2.29 s (median of 8) this way
+    against 2.69 s one after the other."""
 
     def load() -> None:
         for entry in modules:

@@ -16,7 +16,6 @@ workers.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 import threading
 from collections.abc import Callable
@@ -25,20 +24,10 @@ from concurrent.futures import Future
 import numba
 import numpy as np
 
+from features.parallel import count  # noqa: F401 - re-exported: training's threads and validation's count alike
+
 MIN_ELEMENTS = 1 << 16  # rows x columns below which a second thread costs more than it saves
 PREDICT_ROWS = 10_000  # rows from which a LightGBM prediction runs on every core (a thread team costs 2-7 ms)
-
-
-def count() -> int:
-    """The cores this process may run on, at most ``OMP_NUM_THREADS`` when that is set: the usual limit of a
-    process's threads, which ``likvid serve`` sets to 1 for its workers (one a core already, and a heavy answer
-    must leave the single-invoice calls their cores)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    limit = os.environ.get("OMP_NUM_THREADS", "")
-    return max(1, min(cores, int(limit)) if limit.isdigit() and int(limit) > 0 else cores)
 
 
 def predict_threads(rows: int) -> int:

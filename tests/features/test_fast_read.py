@@ -81,7 +81,7 @@ def test_files_and_columns_on_threads_come_back_in_order_with_their_errors(monke
         return i * 10
 
     for cores in (4, 1):
-        monkeypatch.setattr("os.cpu_count", lambda n=cores: n)
+        monkeypatch.setattr("features.parallel.count", lambda n=cores: n)
         done = _each(work, range(4))
         assert [r for r, _ in done] == [0, 10, None, 30]
         assert [type(e).__name__ if e else None for _, e in done] == [None, None, "ValueError", None]
